@@ -1,0 +1,83 @@
+// ZarrArray: reads one zarr v2 or v3 array (as TensorStore writes them) from
+// a KvStore, chunk by chunk. See docs/format/zarr.md.
+//
+// v2: `.zarray`; compressors zstd, zlib, gzip, blosc, none; `.` or `/`
+// separators; C or F order; any NumPy typestr (either byte order) plus
+// TensorStore's bfloat16 / float8_* / int4 names; fill_value null, numbers,
+// "NaN", "Infinity", "-Infinity".
+// v3: `zarr.json`; codecs bytes (either endian), transpose, zstd, gzip,
+// crc32c, sharding_indexed (index at start or end, missing inner chunks);
+// chunk key encodings default and v2.
+//
+// Output is always C order with little-endian elements; edge chunks are
+// clipped to the array; missing chunks read as the fill value unless the
+// caller asks for them to be errors.
+
+#ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
+#define OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/checkpoint/array_io.h"
+#include "lib/checkpoint/tree.h"
+#include "lib/kvstore/kvstore.h"
+
+namespace ockpt::zarr {
+
+struct ArraySummary {
+  int zarr_format = 2;
+  DType dtype = DType::kUInt8;
+  Shape shape;
+  Shape chunk_shape;        // the chunk grid (v3: the outer/shard shape)
+  std::string compressor;   // "zstd:1", "gzip:6", "zlib:1", "blosc:lz4:5", "none"
+};
+
+struct ReadOptions {
+  // Orbax writes every chunk; a missing one then means damage (kDataLoss).
+  bool missing_chunks_are_errors = false;
+};
+
+class ZarrArray {
+ public:
+  // Opens the array whose metadata key is `prefix + ".zarray"` or
+  // `prefix + "zarr.json"` (prefix is "" or ends with '/'). The store must
+  // outlive the array. kNotFound when neither key exists.
+  static Result<ZarrArray> Open(const KvStore* store, std::string prefix);
+  // Opens with metadata given directly (zarr v2 `.zarray` JSON text or v3
+  // `zarr.json` text), e.g. from a legacy msgpack checkpoint.
+  static Result<ZarrArray> OpenWithMetadata(const KvStore* store, std::string prefix,
+                                            ByteView metadata_json, int zarr_format);
+
+  ZarrArray(ZarrArray&&) noexcept;
+  ZarrArray& operator=(ZarrArray&&) noexcept;
+  ~ZarrArray();
+
+  const ArraySummary& summary() const;
+  // Number of chunks along each dimension (ceil(shape / chunk_shape)).
+  Shape ChunkGridShape() const;
+  // The chunk's key in the store (prefix included).
+  std::string ChunkKey(const Shape& chunk_index) const;
+
+  // Decodes one chunk to its full chunk shape in C order, little-endian
+  // elements (fill value where the chunk or inner chunks are missing).
+  Result<Bytes> ReadChunk(const Shape& chunk_index, const ReadOptions& options = {}) const;
+  // Streams the whole array into out, one chunk at a time.
+  Status Read(ArrayWriter& out, const ReadOptions& options = {}) const;
+
+  class Impl;
+
+ private:
+  explicit ZarrArray(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Copies a decoded full chunk (C order) into its place in the whole array:
+// the part inside the array bounds, as contiguous runs, through out.WriteAt.
+Status ScatterChunk(const Shape& array_shape, const Shape& chunk_shape, const Shape& chunk_index,
+                    size_t element_size, ByteView chunk, ArrayWriter& out);
+
+}  // namespace ockpt::zarr
+
+#endif  // OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_

@@ -1,0 +1,66 @@
+// Byte buffers and the little-endian / varint vocabulary used by the formats.
+//
+// Bytes is an owned std::string (contiguous, cheap to move); ByteView a
+// std::string_view into one. Put* append to a Bytes; ByteReader parses a
+// ByteView front to back and checks every length against the bytes left.
+
+#ifndef OCKPT_LIB_BASE_BYTES_H_
+#define OCKPT_LIB_BASE_BYTES_H_
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "lib/base/result.h"
+
+namespace ockpt {
+
+using Bytes = std::string;
+using ByteView = std::string_view;
+
+inline void PutU8(Bytes* dst, uint8_t v) { dst->push_back(static_cast<char>(v)); }
+void PutU32LE(Bytes* dst, uint32_t v);
+void PutU64LE(Bytes* dst, uint64_t v);
+void PutU32BE(Bytes* dst, uint32_t v);
+void PutVarint(Bytes* dst, uint64_t v);
+inline void PutBytes(Bytes* dst, ByteView v) { dst->append(v.data(), v.size()); }
+
+uint32_t LoadU32LE(const void* p);
+uint64_t LoadU64LE(const void* p);
+uint32_t LoadU32BE(const void* p);
+void StoreU64LE(void* p, uint64_t v);
+
+// Lowercase hex of `data`.
+std::string HexString(ByteView data);
+
+// Parses a ByteView. Each Read* fails with kDataLoss (naming the field) when
+// the input is too short or malformed; on failure the position is undefined.
+class ByteReader {
+ public:
+  explicit ByteReader(ByteView data) : data_(data) {}
+
+  size_t remaining() const { return data_.size() - pos_; }
+  size_t position() const { return pos_; }
+  bool empty() const { return remaining() == 0; }
+  ByteView rest() const { return data_.substr(pos_); }
+
+  Result<uint8_t> ReadU8(std::string_view field);
+  Result<uint32_t> ReadU32LE(std::string_view field);
+  Result<uint64_t> ReadU64LE(std::string_view field);
+  Result<uint32_t> ReadU32BE(std::string_view field);
+  // Unsigned LEB128; at most 5 (varint32) or 10 (varint64) bytes.
+  Result<uint64_t> ReadVarint64(std::string_view field);
+  Result<uint32_t> ReadVarint32(std::string_view field);
+  // A varint32 that must be <= max.
+  Result<uint64_t> ReadVarintMax(std::string_view field, uint64_t max);
+  Result<ByteView> ReadBytes(size_t n, std::string_view field);
+
+ private:
+  ByteView data_;
+  size_t pos_ = 0;
+};
+
+}  // namespace ockpt
+
+#endif  // OCKPT_LIB_BASE_BYTES_H_

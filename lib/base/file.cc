@@ -1,0 +1,268 @@
+// POSIX implementation of lib/base/file.h.
+
+#include "lib/base/file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+namespace ockpt {
+
+std::string JoinPath(std::string_view a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  if (b.empty()) return std::string(a);
+  if (b.front() == '/') return std::string(b);
+  std::string out(a);
+  if (out.back() != '/') out.push_back('/');
+  out.append(b);
+  return out;
+}
+
+std::string Basename(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string Dirname(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<uint64_t> FileSize(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Result<int64_t> ModTimeNs(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
+  return int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+Result<Bytes> ReadFile(const std::string& path, uint64_t max_size) {
+  OCKPT_ASSIGN_OR_RETURN(RandomAccessFile f, RandomAccessFile::Open(path));
+  if (f.size() > max_size) {
+    return DataLossError("{} is {} bytes, more than the {} allowed", path, f.size(), max_size);
+  }
+  return f.Read(0, f.size());
+}
+
+Result<Bytes> ReadFileRange(const std::string& path, uint64_t offset, uint64_t length) {
+  OCKPT_ASSIGN_OR_RETURN(RandomAccessFile f, RandomAccessFile::Open(path));
+  return f.Read(offset, length);
+}
+
+Result<std::vector<std::string>> ListDirectory(const std::string& path) {
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return StatusFromErrno(errno, "opendir", path);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    names.emplace_back(n);
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Status MakeDirectories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return IoError("cannot create directory {}: {}", path, ec.message());
+  return Status::Ok();
+}
+
+Status WriteFile(const std::string& path, ByteView data, bool sync) {
+  OCKPT_ASSIGN_OR_RETURN(WritableFile f, WritableFile::Create(path));
+  OCKPT_RETURN_IF_ERROR(f.Append(data));
+  if (sync) OCKPT_RETURN_IF_ERROR(f.Sync());
+  return f.Close();
+}
+
+Status SyncDirectory(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return StatusFromErrno(errno, "open directory", path);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return StatusFromErrno(err, "fsync", path);
+  return Status::Ok();
+}
+
+Status RenamePath(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return StatusFromErrno(errno, "rename to " + to + " from", from);
+  }
+  return Status::Ok();
+}
+
+Status RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return IoError("cannot remove {}: {}", path, ec.message());
+  return Status::Ok();
+}
+
+Result<uint64_t> DiskUsage(const std::string& path) {
+  std::error_code ec;
+  uint64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    if (it->is_regular_file(ec2)) total += it->file_size(ec2);
+  }
+  if (ec) return IoError("cannot walk {}: {}", path, ec.message());
+  return total;
+}
+
+// --- RandomAccessFile ---
+
+Result<RandomAccessFile> RandomAccessFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return StatusFromErrno(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return StatusFromErrno(err, "stat", path);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return NotFoundError("{} is a directory, expected a file", path);
+  }
+  return RandomAccessFile(fd, static_cast<uint64_t>(st.st_size), path);
+}
+
+RandomAccessFile::RandomAccessFile(RandomAccessFile&& o) noexcept
+    : fd_(o.fd_), size_(o.size_), path_(std::move(o.path_)) {
+  o.fd_ = -1;
+}
+
+RandomAccessFile& RandomAccessFile::operator=(RandomAccessFile&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    size_ = o.size_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+RandomAccessFile::~RandomAccessFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<Bytes> RandomAccessFile::Read(uint64_t offset, uint64_t length) const {
+  if (offset > size_ || length > size_ - offset) {
+    return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", path_, size_,
+                         length, offset);
+  }
+  Bytes out(length, '\0');
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd_, out.data() + done, length - done, offset + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return StatusFromErrno(errno, "read", path_);
+    }
+    if (n == 0) return DataLossError("{} ended early at offset {}", path_, offset + done);
+    done += static_cast<uint64_t>(n);
+  }
+  return out;
+}
+
+// --- WritableFile ---
+
+Result<WritableFile> WritableFile::Create(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return StatusFromErrno(errno, "create", path);
+  return WritableFile(fd, path);
+}
+
+WritableFile::WritableFile(WritableFile&& o) noexcept
+    : fd_(o.fd_), append_pos_(o.append_pos_), path_(std::move(o.path_)) {
+  o.fd_ = -1;
+}
+
+WritableFile& WritableFile::operator=(WritableFile&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    append_pos_ = o.append_pos_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+WritableFile::~WritableFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status WritableFile::Append(ByteView data) {
+  OCKPT_RETURN_IF_ERROR(WriteAt(append_pos_, data));
+  append_pos_ += data.size();
+  return Status::Ok();
+}
+
+Status WritableFile::WriteAt(uint64_t offset, ByteView data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, offset + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return StatusFromErrno(errno, "write", path_);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status WritableFile::Truncate(uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+    return StatusFromErrno(errno, "truncate", path_);
+  }
+  return Status::Ok();
+}
+
+Status WritableFile::Sync() {
+  if (::fsync(fd_) != 0) return StatusFromErrno(errno, "fsync", path_);
+  return Status::Ok();
+}
+
+Status WritableFile::Close() {
+  if (fd_ < 0) return Status::Ok();
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) return StatusFromErrno(errno, "close", path_);
+  return Status::Ok();
+}
+
+}  // namespace ockpt

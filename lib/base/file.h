@@ -1,0 +1,97 @@
+// POSIX file helpers that return Status values. Paths are std::string; every
+// error names the path. Reads are bounded by the file size.
+
+#ifndef OCKPT_LIB_BASE_FILE_H_
+#define OCKPT_LIB_BASE_FILE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/base/bytes.h"
+
+namespace ockpt {
+
+// Joins path components with '/' (b absolute -> b; empty parts skipped).
+std::string JoinPath(std::string_view a, std::string_view b);
+std::string Basename(std::string_view path);
+std::string Dirname(std::string_view path);
+
+bool PathExists(const std::string& path);
+bool IsDirectory(const std::string& path);
+bool IsRegularFile(const std::string& path);
+Result<uint64_t> FileSize(const std::string& path);
+// Modification time in nanoseconds since the Unix epoch.
+Result<int64_t> ModTimeNs(const std::string& path);
+
+// Whole file; fails with kDataLoss when it is larger than max_size.
+Result<Bytes> ReadFile(const std::string& path, uint64_t max_size = uint64_t{1} << 32);
+// Exactly `length` bytes at `offset`; a short file is kDataLoss.
+Result<Bytes> ReadFileRange(const std::string& path, uint64_t offset, uint64_t length);
+
+// Names in a directory (not . and ..), sorted bytewise.
+Result<std::vector<std::string>> ListDirectory(const std::string& path);
+
+// Creates the directory and its parents.
+Status MakeDirectories(const std::string& path);
+// Writes the whole file (truncating), optionally fsyncing it.
+Status WriteFile(const std::string& path, ByteView data, bool sync = false);
+Status SyncDirectory(const std::string& path);
+Status RenamePath(const std::string& from, const std::string& to);
+Status RemoveAll(const std::string& path);
+// Sum of the sizes of all regular files below path.
+Result<uint64_t> DiskUsage(const std::string& path);
+
+// A file opened for reading with pread; closes on destruction.
+class RandomAccessFile {
+ public:
+  static Result<RandomAccessFile> Open(const std::string& path);
+  RandomAccessFile(RandomAccessFile&& other) noexcept;
+  RandomAccessFile& operator=(RandomAccessFile&& other) noexcept;
+  RandomAccessFile(const RandomAccessFile&) = delete;
+  RandomAccessFile& operator=(const RandomAccessFile&) = delete;
+  ~RandomAccessFile();
+
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Exactly `length` bytes at `offset`, or kDataLoss naming the file.
+  Result<Bytes> Read(uint64_t offset, uint64_t length) const;
+
+ private:
+  RandomAccessFile(int fd, uint64_t size, std::string path)
+      : fd_(fd), size_(size), path_(std::move(path)) {}
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::string path_;
+};
+
+// A file opened for writing; WriteAt uses pwrite. Close() reports errors;
+// the destructor closes silently.
+class WritableFile {
+ public:
+  // Creates or truncates.
+  static Result<WritableFile> Create(const std::string& path);
+  WritableFile(WritableFile&& other) noexcept;
+  WritableFile& operator=(WritableFile&& other) noexcept;
+  WritableFile(const WritableFile&) = delete;
+  WritableFile& operator=(const WritableFile&) = delete;
+  ~WritableFile();
+
+  const std::string& path() const { return path_; }
+  Status Append(ByteView data);
+  Status WriteAt(uint64_t offset, ByteView data);
+  Status Truncate(uint64_t size);
+  Status Sync();
+  Status Close();
+
+ private:
+  WritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  uint64_t append_pos_ = 0;
+  std::string path_;
+};
+
+}  // namespace ockpt
+
+#endif  // OCKPT_LIB_BASE_FILE_H_

@@ -1,0 +1,45 @@
+// The streaming path every array travels: a reader pushes an array's bytes
+// (C order, little-endian elements) into an ArrayWriter one chunk-sized piece
+// at a time, at their byte offsets in the whole array. Memory is bounded by
+// the chunk size, never by the array size.
+
+#ifndef OCKPT_LIB_CHECKPOINT_ARRAY_IO_H_
+#define OCKPT_LIB_CHECKPOINT_ARRAY_IO_H_
+
+#include <cstdint>
+
+#include "lib/base/bytes.h"
+
+namespace ockpt {
+
+class ArrayWriter {
+ public:
+  virtual ~ArrayWriter() = default;
+  // `data` holds bytes [offset, offset + data.size()) of the array in C
+  // order with little-endian elements. Pieces arrive in any order and never
+  // overlap; together they cover the whole array exactly once.
+  virtual Status WriteAt(uint64_t offset, ByteView data) = 0;
+};
+
+// Collects the array in memory (tests and small values only).
+class MemoryArrayWriter final : public ArrayWriter {
+ public:
+  explicit MemoryArrayWriter(uint64_t total_bytes) : data_(total_bytes, '\0') {}
+  Status WriteAt(uint64_t offset, ByteView data) override {
+    if (offset > data_.size() || data.size() > data_.size() - offset) {
+      return InternalError("write of {} bytes at {} outside a {}-byte array", data.size(), offset,
+                           data_.size());
+    }
+    data_.replace(offset, data.size(), data);
+    return Status::Ok();
+  }
+  const Bytes& data() const { return data_; }
+  Bytes& data() { return data_; }
+
+ private:
+  Bytes data_;
+};
+
+}  // namespace ockpt
+
+#endif  // OCKPT_LIB_CHECKPOINT_ARRAY_IO_H_

@@ -1,0 +1,125 @@
+// LeafRecord JSON form and ordering.
+
+#include "lib/checkpoint/tree.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace ockpt {
+
+std::string DottedName(const KeyPath& path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (i) out.push_back('.');
+    out += path[i].key;
+  }
+  return out;
+}
+
+bool IsEmptyNodeType(std::string_view t) {
+  return t == "Dict" || t == "List" || t == "Tuple" || t == "None" || t == "NamedTuple";
+}
+
+int64_t NumElements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string ShapeString(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+namespace {
+
+Json OptShape(const std::optional<Shape>& s) { return s ? Json(*s) : Json(nullptr); }
+
+Result<std::optional<Shape>> ShapeFromJson(const Json& j, std::string_view field) {
+  if (!j.contains(field) || j[field].is_null()) return std::optional<Shape>();
+  const Json& v = j[field];
+  if (!v.is_array()) return InvalidArgumentError("'{}' must be a list of integers", field);
+  Shape s;
+  for (const Json& d : v) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+      return InvalidArgumentError("'{}' must be a list of non-negative integers", field);
+    }
+    s.push_back(d.get<int64_t>());
+  }
+  return std::optional<Shape>(std::move(s));
+}
+
+}  // namespace
+
+Json LeafRecord::ToJson() const {
+  Json kp = Json::array();
+  for (const PathKey& k : keypath) {
+    kp.push_back({{"key", k.key}, {"type", k.type == KeyType::kDict ? "dict" : "sequence"}});
+  }
+  Json j;
+  j["keypath"] = std::move(kp);
+  j["name"] = name();
+  j["value_type"] = value_type;
+  j["dtype"] = dtype ? Json(std::string(Name(*dtype))) : Json(nullptr);
+  j["shape"] = OptShape(shape);
+  j["chunk_shape"] = OptShape(chunk_shape);
+  j["write_shape"] = OptShape(write_shape);
+  j["compressor"] = compressor ? Json(*compressor) : Json(nullptr);
+  j["sharding"] = sharding;
+  j["stored_bytes"] = stored_bytes ? Json(*stored_bytes) : Json(nullptr);
+  if (string_value) j["value"] = *string_value;
+  return j;
+}
+
+Result<LeafRecord> LeafRecord::FromJson(const Json& j) {
+  if (!j.is_object()) return InvalidArgumentError("leaf record must be an object");
+  LeafRecord r;
+  if (!j.contains("keypath") || !j["keypath"].is_array()) {
+    return InvalidArgumentError("leaf record needs a 'keypath' list");
+  }
+  for (const Json& k : j["keypath"]) {
+    if (!k.is_object() || !k.contains("key") || !k["key"].is_string()) {
+      return InvalidArgumentError("keypath entries must be {{\"key\": str, \"type\": ...}}");
+    }
+    PathKey pk{k["key"].get<std::string>(), KeyType::kDict};
+    if (k.contains("type")) {
+      const Json& t = k["type"];
+      if (t == "sequence" || t == 1) {
+        pk.type = KeyType::kSequence;
+      } else if (!(t == "dict" || t == 2)) {
+        return InvalidArgumentError("keypath type must be \"dict\" or \"sequence\"");
+      }
+    }
+    r.keypath.push_back(std::move(pk));
+  }
+  if (j.contains("value_type") && j["value_type"].is_string()) {
+    r.value_type = j["value_type"].get<std::string>();
+  }
+  if (j.contains("dtype") && j["dtype"].is_string()) {
+    OCKPT_ASSIGN_OR_RETURN(r.dtype, DTypeFromName(j["dtype"].get<std::string>()));
+  }
+  OCKPT_ASSIGN_OR_RETURN(r.shape, ShapeFromJson(j, "shape"));
+  OCKPT_ASSIGN_OR_RETURN(r.chunk_shape, ShapeFromJson(j, "chunk_shape"));
+  OCKPT_ASSIGN_OR_RETURN(r.write_shape, ShapeFromJson(j, "write_shape"));
+  if (j.contains("compressor") && j["compressor"].is_string()) {
+    r.compressor = j["compressor"].get<std::string>();
+  }
+  if (j.contains("sharding")) r.sharding = j["sharding"];
+  if (j.contains("stored_bytes") && j["stored_bytes"].is_number_unsigned()) {
+    r.stored_bytes = j["stored_bytes"].get<uint64_t>();
+  }
+  if (j.contains("value") && j["value"].is_string()) r.string_value = j["value"].get<std::string>();
+  return r;
+}
+
+void SortLeaves(std::vector<LeafRecord>* leaves) {
+  std::stable_sort(leaves->begin(), leaves->end(), [](const LeafRecord& a, const LeafRecord& b) {
+    size_t n = std::min(a.keypath.size(), b.keypath.size());
+    for (size_t i = 0; i < n; ++i) {
+      int c = a.keypath[i].key.compare(b.keypath[i].key);
+      if (c != 0) return c < 0;
+    }
+    return a.keypath.size() < b.keypath.size();
+  });
+}
+
+}  // namespace ockpt
