@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 
+#include "lib/base/context.h"
 #include "lib/base/result.h"
 
 namespace ockpt {
@@ -20,6 +21,18 @@ struct AppContext {
   // Set by the chosen subcommand; returns the exit code for a check that ran
   // (0, or 1 when diff/verify found something), or an error Status.
   std::function<Result<int>()> action;
+
+  // The library-side context: threads, progress, warnings to stderr.
+  Context LibContext() const {
+    Context c;
+    c.threads = threads;
+    c.progress = !quiet && !no_progress;
+    if (!quiet) {
+      std::ostream* e = err;
+      c.warn = [e](std::string_view msg) { *e << "ockpt: warning: " << msg << "\n"; };
+    }
+    return c;
+  }
 
   // Warnings go to stderr unless --quiet.
   void Warn(std::string_view msg) const {

@@ -1,1 +1,49 @@
-// todo
+// ockpt restore PATH OUT [--step N] [--item NAME] [--select GLOB]... [--dtype D]
+//               [--format npy] [--device cpu|cuda[:N]]
+
+#include <memory>
+
+#include "apps/ockpt/commands.h"
+#include "formats/orbax/restore.h"
+
+namespace ockpt {
+
+void RegisterRestore(CLI::App& app, AppContext& ctx) {
+  struct Opts {
+    orbax::RestoreOptions restore;
+    std::optional<int64_t> step;
+    std::optional<std::string> item;
+    std::string dtype;
+    std::string device = "cpu";
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("restore", "Write a checkpoint's arrays out (.npy directory + _tree.json)");
+  cmd->add_option("PATH", opts->restore.path, "Item, checkpoint or manager root")->required();
+  cmd->add_option("OUT", opts->restore.out, "Output directory (must not exist)")->required();
+  cmd->add_option("--step", opts->step, "Step of a manager root (default: latest committed)");
+  cmd->add_option("--item", opts->item, "Only this item of a composite checkpoint");
+  cmd->add_option("--select", opts->restore.select, "Only leaves whose dotted name matches this glob (repeatable)");
+  cmd->add_option("--dtype", opts->dtype, "Cast every array to this dtype (warns when lossy)");
+  cmd->add_option("--format", opts->restore.format, "Output format: npy");
+  cmd->add_option("--device", opts->device, "cpu, or cuda[:N] to stage through GPU memory");
+  cmd->callback([opts, &ctx] {
+    ctx.action = [opts, &ctx]() -> Result<int> {
+      opts->restore.open = {opts->step, opts->item};
+      if (!opts->dtype.empty()) {
+        auto d = DTypeFromName(opts->dtype);
+        if (!d.ok()) return InvalidArgumentError("--dtype: unknown dtype '{}'", opts->dtype);
+        opts->restore.dtype = *d;
+      }
+      if (opts->device != "cpu") {
+        if (opts->device.rfind("cuda", 0) == 0) {
+          return FailedPreconditionError("--device {}: this build of ockpt has no CUDA support", opts->device);
+        }
+        return InvalidArgumentError("--device must be cpu or cuda[:N], not '{}'", opts->device);
+      }
+      OCKPT_RETURN_IF_ERROR(orbax::Restore(opts->restore, ctx.LibContext()));
+      return 0;
+    };
+  });
+}
+
+}  // namespace ockpt

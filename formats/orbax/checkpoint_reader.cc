@@ -1,1 +1,536 @@
-// todo
+// Checkpoint discovery and PyTree item metadata.
+
+#include "formats/orbax/checkpoint_reader.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "formats/orbax/layout.h"
+#include "formats/orbax/legacy_msgpack.h"
+#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/orbax/tree_metadata.h"
+#include "formats/orbax/zarr/zarr_array.h"
+#include "lib/base/base64.h"
+#include "lib/base/file.h"
+
+namespace ockpt::orbax {
+
+// Where a leaf's values come from.
+struct PyTreeItem::LeafSource {
+  enum class Kind { kNone, kZarr, kInline } kind = Kind::kNone;
+  std::optional<zarr::ZarrArray> array;
+  Bytes inline_data;
+};
+
+PyTreeItem::~PyTreeItem() = default;
+
+namespace {
+
+std::string P(std::string_view dir, std::string_view name) { return JoinPath(dir, name); }
+
+bool HasProcessDir(const std::string& dir, const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    if (n.rfind(kProcessDirPrefix, 0) == 0 && IsDirectory(P(dir, n))) return true;
+  }
+  return false;
+}
+
+bool HasZarrSubdir(const std::string& dir, const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    std::string sub = P(dir, n);
+    if (IsRegularFile(P(sub, ".zarray")) || IsRegularFile(P(sub, "zarr.json"))) return true;
+  }
+  return false;
+}
+
+Result<Json> ReadJsonFile(const std::string& path) {
+  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, uint64_t{1} << 30));
+  auto j = ParseJson(text);
+  if (!j.ok()) return std::move(j).WithContext(path);
+  return j;
+}
+
+KeyPath KeyPathFromName(std::string_view name) {
+  KeyPath kp;
+  if (name.empty()) return kp;
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    kp.push_back({std::string(name.substr(start, dot - start)), KeyType::kDict});
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return kp;
+}
+
+std::string ArrayPrefix(const std::string& name) { return name.empty() ? "" : name + "/"; }
+
+bool IsZarrMetadataKey(std::string_view key) {
+  auto ends = [&](std::string_view s) {
+    return key.size() >= s.size() && key.substr(key.size() - s.size()) == s &&
+           (key.size() == s.size() || key[key.size() - s.size() - 1] == '/');
+  };
+  return ends(".zarray") || ends("zarr.json") || ends(".zattrs") || ends(".zgroup");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
+  if (!IsDirectory(dir)) return NotFoundError("{} is not a directory", dir);
+  std::unique_ptr<PyTreeItem> item(new PyTreeItem());
+  item->dir_ = dir;
+  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir));
+
+  // _METADATA (optional).
+  std::optional<TreeMetadata> tm;
+  std::string tm_path = P(dir, kTreeMetadataFile);
+  if (IsRegularFile(tm_path)) {
+    OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(tm_path, uint64_t{1} << 30));
+    auto decoded = DecodeTreeMetadata(text);
+    if (!decoded.ok()) return std::move(decoded).status().WithContext(tm_path);
+    tm = std::move(decoded).value();
+    item->has_tree_metadata_ = true;
+    item->custom_metadata_ = tm->custom_metadata;
+    item->missing_chunks_are_errors_ = tm->store_array_data_equal_to_fill_value;
+  }
+
+  // Legacy msgpack aggregate (optional).
+  std::optional<std::vector<LegacyLeaf>> legacy;
+  std::string msgpack_path = P(dir, kLegacyMsgpackFile);
+  if (IsRegularFile(msgpack_path)) {
+    OCKPT_ASSIGN_OR_RETURN(Bytes data, ReadFile(msgpack_path, uint64_t{1} << 34));
+    auto decoded = DecodeLegacyMsgpack(data);
+    if (!decoded.ok()) return std::move(decoded).status().WithContext(msgpack_path);
+    legacy = std::move(decoded).value();
+  }
+
+  // Storage: the root OCDBT database, else per-leaf zarr directories.
+  bool has_manifest = IsRegularFile(P(dir, kManifestFile));
+  bool want_ocdbt = (tm && tm->use_ocdbt.value_or(false)) || HasProcessDir(dir, names);
+  if (has_manifest) {
+    auto store = ocdbt::OcdbtKvStore::Open(dir);
+    if (!store.ok()) return std::move(store).status().WithContext(fmt::format("opening OCDBT database in {}", dir));
+    item->store_ = std::move(store).value();
+    item->ocdbt_ = true;
+  } else if (want_ocdbt) {
+    return DataLossError("{} is missing: this item was written with OCDBT and its arrays cannot be read",
+                         P(dir, kManifestFile));
+  } else {
+    item->store_ = std::make_unique<FileKvStore>(dir);
+  }
+
+  // Keys of the store, for structure without _METADATA and stored sizes.
+  OCKPT_ASSIGN_OR_RETURN(std::vector<KeyInfo> keys, item->store_->List(""));
+  if (!item->ocdbt_) {
+    // Per-leaf zarr dirs sit beside our own metadata files; ignore those.
+    std::erase_if(keys, [](const KeyInfo& k) { return k.key.find('/') == std::string::npos; });
+  }
+
+  // Leaf list.
+  std::map<std::string, const LegacyLeaf*> legacy_by_name;
+  if (legacy) {
+    for (const LegacyLeaf& l : *legacy) legacy_by_name[DottedName(l.keypath)] = &l;
+  }
+  if (tm) {
+    for (const TreeMetadataEntry& e : tm->entries) {
+      LeafRecord r;
+      r.keypath = e.keypath;
+      r.value_type = e.value_type;
+      r.write_shape = e.write_shape;
+      item->leaves_.push_back(std::move(r));
+    }
+  } else if (legacy) {
+    for (const LegacyLeaf& l : *legacy) {
+      LeafRecord r;
+      r.keypath = l.keypath;
+      switch (l.kind) {
+        case LegacyLeaf::Kind::kString: r.value_type = std::string(kString); break;
+        case LegacyLeaf::Kind::kNone: r.value_type = "None"; break;
+        case LegacyLeaf::Kind::kEmptyDict: r.value_type = "Dict"; break;
+        case LegacyLeaf::Kind::kEmptyList: r.value_type = "List"; break;
+        default: r.value_type = std::string(kNpArray); break;
+      }
+      item->leaves_.push_back(std::move(r));
+    }
+  } else {
+    for (const KeyInfo& k : keys) {
+      std::string_view key = k.key;
+      std::string_view name;
+      if (key == ".zarray" || key == "zarr.json") {
+        name = "";
+      } else if (key.size() > 8 && key.substr(key.size() - 8) == "/.zarray") {
+        name = key.substr(0, key.size() - 8);
+      } else if (key.size() > 10 && key.substr(key.size() - 10) == "/zarr.json") {
+        name = key.substr(0, key.size() - 10);
+      } else {
+        continue;
+      }
+      // A zarr3 chunk key never ends in zarr.json, but nested names could.
+      if (name.find('/') != std::string_view::npos) continue;
+      LeafRecord r;
+      r.keypath = KeyPathFromName(name);
+      r.value_type = std::string(kNpArray);
+      item->leaves_.push_back(std::move(r));
+    }
+    if (item->leaves_.empty()) {
+      return NotFoundError("{} holds no _METADATA and no arrays", dir);
+    }
+  }
+  SortLeaves(&item->leaves_);
+
+  // _sharding and _strings.json.
+  Json sharding, strings;
+  std::string sharding_path = P(dir, kShardingFile);
+  if (IsRegularFile(sharding_path)) {
+    auto j = ReadJsonFile(sharding_path);
+    if (j.ok() && j->is_object()) sharding = std::move(j).value();
+  }
+  std::string strings_path = P(dir, kStringsFile);
+  if (IsRegularFile(strings_path)) {
+    auto j = ReadJsonFile(strings_path);
+    if (j.ok() && j->is_object()) strings = std::move(j).value();
+  }
+
+  // Stored bytes per array prefix, from the one listing above.
+  std::map<std::string, uint64_t, std::less<>> stored;
+  for (const KeyInfo& k : keys) {
+    if (IsZarrMetadataKey(k.key)) continue;
+    size_t slash = k.key.find('/');
+    std::string prefix = slash == std::string::npos ? "" : k.key.substr(0, slash);
+    stored[prefix] += k.size;
+  }
+
+  // Per leaf: where its data is, and dtype / shape / chunks.
+  std::optional<int> zarr_format;
+  for (LeafRecord& r : item->leaves_) {
+    auto src = std::make_unique<LeafSource>();
+    std::string name = r.name();
+    auto note_error = [&](const Status& s) {
+      if (item->leaf_error_.ok()) item->leaf_error_ = s;
+    };
+    if (!sharding.is_null()) {
+      std::string key = Base64Encode(name, /*url_safe=*/true);
+      if (sharding.contains(key) && sharding[key].is_string()) {
+        auto sj = ParseJson(sharding[key].get<std::string>());
+        if (sj.ok()) r.sharding = std::move(sj).value();
+      }
+    }
+    const LegacyLeaf* legacy_leaf = nullptr;
+    if (auto it = legacy_by_name.find(name); it != legacy_by_name.end()) legacy_leaf = it->second;
+
+    if (r.value_type == kString) {
+      if (strings.is_object() && strings.contains(name) && strings[name].is_string()) {
+        r.string_value = strings[name].get<std::string>();
+      } else if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kString) {
+        r.string_value = legacy_leaf->text;
+      }
+    } else if (IsEmptyNodeType(r.value_type) &&
+               !(legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kInlineArray)) {
+      // No data.
+    } else if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kInlineArray) {
+      src->kind = LeafSource::Kind::kInline;
+      src->inline_data = legacy_leaf->data;
+      r.dtype = legacy_leaf->dtype;
+      r.shape = legacy_leaf->shape;
+      r.stored_bytes = legacy_leaf->data.size();
+      if (r.value_type == "Unknown" || IsEmptyNodeType(r.value_type)) r.value_type = std::string(kNpArray);
+    } else if (legacy_leaf && (legacy_leaf->kind == LegacyLeaf::Kind::kString ||
+                               legacy_leaf->kind == LegacyLeaf::Kind::kNone ||
+                               legacy_leaf->kind == LegacyLeaf::Kind::kEmptyDict ||
+                               legacy_leaf->kind == LegacyLeaf::Kind::kEmptyList)) {
+      // Legacy non-array value under an array-typed _METADATA entry.
+    } else {
+      std::string prefix = ArrayPrefix(name);
+      Result<zarr::ZarrArray> array = Status(StatusCode::kNotFound, "");
+      if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kZarrSpec) {
+        prefix = legacy_leaf->zarr_path;
+        array = zarr::ZarrArray::OpenWithMetadata(item->store_.get(), prefix, legacy_leaf->zarray_json, 2);
+      } else {
+        if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kPlaceholder) prefix = legacy_leaf->zarr_path;
+        array = zarr::ZarrArray::Open(item->store_.get(), prefix);
+      }
+      if (!array.ok()) {
+        note_error(std::move(array).status().WithContext(
+            fmt::format("leaf '{}': zarr metadata under '{}' in {}", name, prefix, item->store_->Describe())));
+      } else {
+        const zarr::ArraySummary& s = array->summary();
+        r.dtype = s.dtype;
+        r.shape = s.shape;
+        r.chunk_shape = s.chunk_shape;
+        r.compressor = s.compressor;
+        std::string stored_key = prefix.empty() ? "" : prefix.substr(0, prefix.size() - 1);
+        auto it = stored.find(stored_key);
+        r.stored_bytes = it == stored.end() ? 0 : it->second;
+        if (!zarr_format) zarr_format = s.zarr_format;
+        src->kind = LeafSource::Kind::kZarr;
+        src->array = std::move(array).value();
+      }
+    }
+    item->sources_.push_back(std::move(src));
+  }
+  if (tm) {
+    item->zarr_format_ = tm->use_zarr3 ? 3 : 2;
+  } else {
+    item->zarr_format_ = zarr_format;
+  }
+  return item;
+}
+
+Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out) const {
+  if (i >= leaves_.size()) return InternalError("leaf index {} out of range", i);
+  const LeafSource& src = *sources_[i];
+  const LeafRecord& leaf = leaves_[i];
+  switch (src.kind) {
+    case LeafSource::Kind::kInline:
+      return out.WriteAt(0, src.inline_data);
+    case LeafSource::Kind::kZarr: {
+      zarr::ReadOptions opts;
+      opts.missing_chunks_are_errors = missing_chunks_are_errors_;
+      return src.array->Read(out, opts).WithContext(
+          fmt::format("leaf '{}' in {}", leaf.name(), store_->Describe()));
+    }
+    case LeafSource::Kind::kNone:
+      break;
+  }
+  if (!leaf_error_.ok() && !leaf.HasArrayData()) return leaf_error_;
+  return NotFoundError("leaf '{}' in {} has no array data", leaf.name(), dir_);
+}
+
+// --- Discovery ---
+
+std::string_view PathKindName(PathKind kind) {
+  switch (kind) {
+    case PathKind::kItem: return "item";
+    case PathKind::kCheckpoint: return "checkpoint";
+    case PathKind::kRoot: return "root";
+  }
+  return "?";
+}
+
+std::string_view ItemKindName(ItemKind kind) {
+  switch (kind) {
+    case ItemKind::kPyTree: return "pytree";
+    case ItemKind::kJson: return "json";
+    case ItemKind::kOpaque: return "opaque";
+  }
+  return "?";
+}
+
+bool IsTmpName(std::string_view name) { return name.find(kTmpSuffix) != std::string_view::npos; }
+
+std::optional<int64_t> ParseStepName(std::string_view name) {
+  if (IsTmpName(name)) return std::nullopt;
+  size_t us = name.rfind('_');
+  std::string_view digits = us == std::string_view::npos ? name : name.substr(us + 1);
+  if (us != std::string_view::npos && us == 0) return std::nullopt;
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+bool LooksLikeItem(const std::string& dir) {
+  if (!IsDirectory(dir)) return false;
+  if (IsRegularFile(P(dir, kTreeMetadataFile)) || IsRegularFile(P(dir, kManifestFile)) ||
+      IsRegularFile(P(dir, kLegacyMsgpackFile))) {
+    return true;
+  }
+  auto names = ListDirectory(dir);
+  if (!names.ok()) return false;
+  return HasProcessDir(dir, *names) || HasZarrSubdir(dir, *names);
+}
+
+namespace {
+
+// The JSON file of a JSON item, or "" (one of: metadata, data.json, <dir name>).
+std::string JsonItemFile(const std::string& dir) {
+  auto names = ListDirectory(dir);
+  if (!names.ok()) return "";
+  std::string base = Basename(dir);
+  std::string found;
+  for (const std::string& n : *names) {
+    if (n == kCommitSuccessFile) continue;
+    if ((n == "metadata" || n == "data.json" || n == base) && IsRegularFile(P(dir, n))) {
+      if (!found.empty()) return "";
+      found = n;
+    } else {
+      return "";
+    }
+  }
+  return found;
+}
+
+bool IsItemSubdir(const std::string& dir) { return LooksLikeItem(dir) || !JsonItemFile(dir).empty(); }
+
+}  // namespace
+
+bool LooksLikeCheckpoint(const std::string& dir) {
+  if (!IsDirectory(dir)) return false;
+  if (IsRegularFile(P(dir, kCheckpointMetadataFile))) return true;
+  if (LooksLikeItem(dir)) return false;
+  auto names = ListDirectory(dir);
+  if (!names.ok()) return false;
+  bool any_pytree = false;
+  for (const auto& n : *names) {
+    std::string sub = P(dir, n);
+    if (!IsDirectory(sub) || IsTmpName(n)) continue;
+    if (ParseStepName(n) && LooksLikeCheckpoint(sub)) return false;  // a root
+    if (LooksLikeItem(sub)) any_pytree = true;
+  }
+  return any_pytree || IsRegularFile(P(dir, kV1IndicatorFile));
+}
+
+Result<std::vector<StepName>> ListCommittedSteps(const std::string& root) {
+  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(root));
+  std::vector<StepName> steps;
+  for (const std::string& n : names) {
+    auto step = ParseStepName(n);
+    if (!step) continue;
+    std::string sub = P(root, n);
+    if (!IsDirectory(sub)) continue;
+    if (!IsRegularFile(P(sub, kCheckpointMetadataFile)) && !LooksLikeCheckpoint(sub) && !LooksLikeItem(sub)) {
+      continue;
+    }
+    steps.push_back({*step, n});
+  }
+  std::sort(steps.begin(), steps.end(), [](const StepName& a, const StepName& b) {
+    return a.step != b.step ? a.step < b.step : a.name < b.name;
+  });
+  return steps;
+}
+
+bool LooksLikeRoot(const std::string& dir) {
+  if (!IsDirectory(dir) || IsRegularFile(P(dir, kCheckpointMetadataFile)) || LooksLikeItem(dir)) return false;
+  auto steps = ListCommittedSteps(dir);
+  return steps.ok() && !steps->empty();
+}
+
+namespace {
+
+Json HandlerFor(const Json& checkpoint_metadata, const std::string& item) {
+  if (!checkpoint_metadata.is_object() || !checkpoint_metadata.contains("item_handlers")) return nullptr;
+  const Json& h = checkpoint_metadata["item_handlers"];
+  if (h.is_string()) return item.empty() ? h : Json(nullptr);
+  if (h.is_object() && h.contains(item)) return h[item];
+  return nullptr;
+}
+
+ItemEntry OpenPyTreeEntry(std::string name, std::string dir) {
+  ItemEntry e;
+  e.name = std::move(name);
+  e.kind = ItemKind::kPyTree;
+  e.dir = std::move(dir);
+  auto item = PyTreeItem::Open(e.dir);
+  if (item.ok()) {
+    e.pytree = std::move(item).value();
+  } else {
+    e.error = item.status();
+  }
+  return e;
+}
+
+Status OpenCheckpointDir(const std::string& dir, const OpenOptions& options, Checkpoint* ckpt) {
+  ckpt->dir = dir;
+  std::string md_path = P(dir, kCheckpointMetadataFile);
+  if (IsRegularFile(md_path)) {
+    auto j = ReadJsonFile(md_path);
+    if (j.ok()) {
+      ckpt->checkpoint_metadata = std::move(j).value();
+    } else {
+      return j.status();
+    }
+  }
+  if (LooksLikeItem(dir)) {
+    if (options.item && !options.item->empty()) {
+      return NotFoundError("{} holds a single unnamed item, not '{}'", dir, *options.item);
+    }
+    ItemEntry e = OpenPyTreeEntry("", dir);
+    e.handler = HandlerFor(ckpt->checkpoint_metadata, "");
+    if (!e.pytree) return e.error;
+    ckpt->items.push_back(std::move(e));
+    return Status::Ok();
+  }
+  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir));
+  for (const std::string& n : names) {
+    std::string sub = P(dir, n);
+    if (!IsDirectory(sub) || IsTmpName(n) || n.empty() || n[0] == '.') continue;
+    if (options.item && *options.item != n) continue;
+    ItemEntry e;
+    if (LooksLikeItem(sub)) {
+      e = OpenPyTreeEntry(n, sub);
+    } else if (std::string f = JsonItemFile(sub); !f.empty()) {
+      e.name = n;
+      e.dir = sub;
+      auto j = ReadJsonFile(P(sub, f));
+      if (j.ok()) {
+        e.kind = ItemKind::kJson;
+        e.json_value = std::move(j).value();
+        e.json_file = P(sub, f);
+      } else {
+        e.kind = ItemKind::kOpaque;
+      }
+    } else {
+      e.name = n;
+      e.dir = sub;
+      e.kind = ItemKind::kOpaque;
+    }
+    e.handler = HandlerFor(ckpt->checkpoint_metadata, n);
+    ckpt->items.push_back(std::move(e));
+  }
+  if (options.item && ckpt->items.empty()) {
+    return NotFoundError("{} has no item '{}'", dir, *options.item);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& options) {
+  Checkpoint ckpt;
+  ckpt.path = path;
+  if (!PathExists(path)) return NotFoundError("{} does not exist", path);
+  if (!IsDirectory(path)) return NotFoundError("{} is not a checkpoint directory", path);
+  if (LooksLikeRoot(path)) {
+    ckpt.kind = PathKind::kRoot;
+    OCKPT_ASSIGN_OR_RETURN(std::vector<StepName> steps, ListCommittedSteps(path));
+    const StepName* chosen = nullptr;
+    if (options.step) {
+      for (const StepName& s : steps) {
+        if (s.step == *options.step) chosen = &s;
+      }
+      if (!chosen) return NotFoundError("{} has no committed step {}", path, *options.step);
+    } else {
+      chosen = &steps.back();
+    }
+    ckpt.step = chosen->step;
+    std::string root_md = P(P(path, kRootMetadataDir), kRootMetadataFile);
+    if (IsRegularFile(root_md)) {
+      auto j = ReadJsonFile(root_md);
+      if (j.ok()) ckpt.root_metadata = std::move(j).value();
+    }
+    OCKPT_RETURN_IF_ERROR(OpenCheckpointDir(P(path, chosen->name), options, &ckpt));
+    return ckpt;
+  }
+  if (options.step) {
+    return NotFoundError("{} is not a manager root, so --step {} does not apply", path, *options.step);
+  }
+  if (LooksLikeItem(path)) {
+    ckpt.kind = IsRegularFile(P(path, kCheckpointMetadataFile)) ? PathKind::kCheckpoint : PathKind::kItem;
+    OCKPT_RETURN_IF_ERROR(OpenCheckpointDir(path, options, &ckpt));
+    return ckpt;
+  }
+  if (LooksLikeCheckpoint(path)) {
+    ckpt.kind = PathKind::kCheckpoint;
+    OCKPT_RETURN_IF_ERROR(OpenCheckpointDir(path, options, &ckpt));
+    return ckpt;
+  }
+  return NotFoundError("{} is not an Orbax checkpoint (no _CHECKPOINT_METADATA, _METADATA, "
+                       "manifest.ocdbt, item directories or steps)", path);
+}
+
+}  // namespace ockpt::orbax

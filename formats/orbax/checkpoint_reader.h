@@ -1,0 +1,118 @@
+// Opening whatever a user points at: a PyTree item directory, a checkpoint
+// directory (StandardCheckpointer output, a composite, a CheckpointManager
+// step) or a manager root (latest committed step unless --step). Reads only
+// metadata: _CHECKPOINT_METADATA, _METADATA, _sharding, _strings.json, the
+// legacy msgpack `checkpoint` file and the zarr metadata keys; chunk data is
+// read only when a caller asks PyTreeItem::ReadLeaf.
+
+#ifndef OCKPT_FORMATS_ORBAX_CHECKPOINT_READER_H_
+#define OCKPT_FORMATS_ORBAX_CHECKPOINT_READER_H_
+
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "lib/checkpoint/array_io.h"
+#include "lib/checkpoint/tree.h"
+#include "lib/kvstore/kvstore.h"
+
+namespace ockpt::orbax {
+
+// One PyTree item, opened: its leaves (sorted by key path) and its storage.
+class PyTreeItem {
+ public:
+  // kNotFound if dir holds no item; kDataLoss if its metadata is damaged.
+  static Result<std::unique_ptr<PyTreeItem>> Open(const std::string& dir);
+  ~PyTreeItem();
+
+  const std::string& dir() const { return dir_; }
+  const std::vector<LeafRecord>& leaves() const { return leaves_; }
+  bool ocdbt() const { return ocdbt_; }
+  std::optional<int> zarr_format() const { return zarr_format_; }
+  const Json& custom_metadata() const { return custom_metadata_; }
+  bool has_tree_metadata() const { return has_tree_metadata_; }
+  // The first problem found while reading leaf metadata (e.g. an array
+  // whose zarr metadata is missing), or OK.
+  const Status& leaf_error() const { return leaf_error_; }
+
+  // Streams leaf i's values (C order, little-endian) into out.
+  // REQUIRES: leaves()[i].HasArrayData().
+  Status ReadLeaf(size_t i, ArrayWriter& out) const;
+
+  struct LeafSource;
+
+ private:
+  PyTreeItem() = default;
+  std::string dir_;
+  std::unique_ptr<KvStore> store_;
+  std::vector<LeafRecord> leaves_;
+  std::vector<std::unique_ptr<LeafSource>> sources_;  // parallel to leaves_
+  bool ocdbt_ = false;
+  std::optional<int> zarr_format_;
+  Json custom_metadata_;
+  bool has_tree_metadata_ = false;
+  bool missing_chunks_are_errors_ = false;
+  Status leaf_error_;
+};
+
+enum class PathKind { kItem, kCheckpoint, kRoot };
+std::string_view PathKindName(PathKind kind);
+
+enum class ItemKind { kPyTree, kJson, kOpaque };
+std::string_view ItemKindName(ItemKind kind);
+
+struct ItemEntry {
+  std::string name;        // "" for a bare item or a direct checkpoint
+  ItemKind kind = ItemKind::kOpaque;
+  std::string dir;
+  Json handler;            // typestr from item_handlers, or null
+  Json json_value;         // kJson
+  std::string json_file;   // kJson: the file it came from
+  std::unique_ptr<PyTreeItem> pytree;  // kPyTree, when it opened
+  Status error;            // kPyTree that could not be opened
+};
+
+struct Checkpoint {
+  std::string path;        // as the user gave it
+  PathKind kind = PathKind::kItem;
+  std::optional<int64_t> step;
+  std::string dir;         // the checkpoint directory (the step dir of a root)
+  Json checkpoint_metadata;  // _CHECKPOINT_METADATA, or null
+  Json root_metadata;        // metadata/_ROOT_METADATA of a root, or null
+  std::vector<ItemEntry> items;  // sorted by name
+};
+
+struct OpenOptions {
+  std::optional<int64_t> step;       // for a manager root
+  std::optional<std::string> item;   // narrow a composite to one item
+};
+
+Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& options = {});
+
+// `metadata --json` document and the text form.
+Json CheckpointToJson(const Checkpoint& ckpt);
+void PrintCheckpointText(const Checkpoint& ckpt, std::ostream& out);
+
+// --- Steps of a manager root ---
+
+struct StepName {
+  int64_t step = 0;
+  std::string name;  // directory name ("10", "step_10", "0010")
+};
+// Parses Orbax step names: "10", "<prefix>_10", zero-padded "0010".
+std::optional<int64_t> ParseStepName(std::string_view name);
+// True for in-progress names (anything containing ".orbax-checkpoint-tmp").
+bool IsTmpName(std::string_view name);
+// Finalized step directories under root, sorted by step.
+Result<std::vector<StepName>> ListCommittedSteps(const std::string& root);
+
+// Whether dir looks like a PyTree item / a checkpoint / a manager root.
+bool LooksLikeItem(const std::string& dir);
+bool LooksLikeCheckpoint(const std::string& dir);
+bool LooksLikeRoot(const std::string& dir);
+
+}  // namespace ockpt::orbax
+
+#endif  // OCKPT_FORMATS_ORBAX_CHECKPOINT_READER_H_

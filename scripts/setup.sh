@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package ockpt needs to build and test, then builds.
+#   scripts/setup.sh            install + configure + build (build/)
+#   scripts/setup.sh --no-build install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev zlib1g-dev
+  libblosc-dev libisal-dev libssl-dev libmsgpack-cxx-dev libboost-dev
+  libhdf5-dev libzip-dev catch2
+  python3 python3-numpy python3-h5py python3-zarr python3-msgpack
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [[ "${1:-}" == "--no-build" ]]; then exit 0; fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+cmake --build build >&2

@@ -1,0 +1,51 @@
+#include "formats/orbax/npy.h"
+
+#include <catch2/catch.hpp>
+
+#include "lib/base/file.h"
+#include "tests/support/temp_dir.h"
+
+namespace ockpt::npy {
+namespace {
+
+TEST_CASE("npy header round trip and alignment") {
+  for (const NpyHeader& h : {NpyHeader{"<f4", false, {2, 3}}, NpyHeader{"|b1", false, {}},
+                             NpyHeader{"<c16", false, {7}}, NpyHeader{"<u2", true, {1, 2, 3, 4, 5}}}) {
+    Bytes b = EncodeNpyHeader(h);
+    CHECK(b.size() % 64 == 0);
+    CHECK(b.back() == '\n');
+    size_t off = 0;
+    auto d = DecodeNpyHeader(b, &off);
+    REQUIRE(d.ok());
+    CHECK(*d == h);
+    CHECK(off == b.size());
+  }
+  CHECK(EncodeNpyHeader({"<i4", false, {3}}).find("'shape': (3,)") != std::string::npos);
+}
+
+TEST_CASE("npy header corruption") {
+  Bytes b = EncodeNpyHeader({"<f4", false, {2, 3}});
+  size_t off;
+  for (size_t n = 0; n < b.size(); ++n) CHECK_FALSE(DecodeNpyHeader(b.substr(0, n), &off).ok());
+  Bytes bad = b;
+  bad[0] = 'x';
+  CHECK_FALSE(DecodeNpyHeader(bad, &off).ok());
+}
+
+TEST_CASE("NpyFileWriter writes pieces at offsets") {
+  testing::TempDir dir;
+  std::string path = dir / "a.npy";
+  auto w = NpyFileWriter::Create(path, {"<u1", false, {4}}, 4);
+  REQUIRE(w.ok());
+  REQUIRE(w->WriteAt(2, "cd").ok());
+  REQUIRE(w->WriteAt(0, "ab").ok());
+  CHECK_FALSE(w->WriteAt(3, "xy").ok());
+  REQUIRE(w->Close().ok());
+  auto data = ReadFile(path);
+  REQUIRE(data.ok());
+  CHECK(data->size() == 68);
+  CHECK(data->substr(64) == "abcd");
+}
+
+}  // namespace
+}  // namespace ockpt::npy

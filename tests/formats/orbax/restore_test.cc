@@ -1,0 +1,98 @@
+#include "formats/orbax/restore.h"
+
+#include <catch2/catch.hpp>
+
+#include "formats/orbax/npy.h"
+#include "lib/base/file.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/testdata.h"
+
+namespace ockpt::orbax {
+namespace {
+
+const std::string kDirect = "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
+                            "pytree_checkpointable_has_metadata";
+
+npy::NpyHeader HeaderOf(const std::string& path, Bytes* payload) {
+  auto data = ReadFile(path);
+  REQUIRE(data.ok());
+  size_t off = 0;
+  auto h = npy::DecodeNpyHeader(*data, &off);
+  REQUIRE(h.ok());
+  *payload = data->substr(off);
+  return *h;
+}
+
+TEST_CASE("restore writes .npy files and _tree.json") {
+  testing::TempDir tmp;
+  RestoreOptions opt;
+  opt.path = testing::Golden(kDirect);
+  opt.out = tmp / "out";
+  REQUIRE(Restore(opt, {}).ok());
+  Bytes payload;
+  auto h = HeaderOf(tmp / "out/b/c.npy", &payload);
+  CHECK(h.descr == "<i4");
+  CHECK(h.shape == Shape{3});
+  CHECK(payload == Bytes("\1\0\0\0\2\0\0\0\3\0\0\0", 12));
+  auto tree = ReadFile(tmp / "out/_tree.json");
+  REQUIRE(tree.ok());
+  CHECK(tree->find("\"write_shape\"") != std::string::npos);
+
+  // OUT exists now: refused.
+  CHECK(Restore(opt, {}).code() == StatusCode::kAlreadyExists);
+}
+
+TEST_CASE("restore --select, --dtype and a warning for lossy casts") {
+  testing::TempDir tmp;
+  RestoreOptions opt;
+  opt.path = testing::Golden(kDirect);
+  opt.out = tmp / "sel";
+  opt.select = {"b.*"};
+  opt.dtype = DType::kFloat32;
+  std::vector<std::string> warnings;
+  Context ctx;
+  ctx.warn = [&](std::string_view w) { warnings.emplace_back(w); };
+  REQUIRE(Restore(opt, ctx).ok());
+  CHECK_FALSE(PathExists(tmp / "sel/a.npy"));
+  Bytes payload;
+  auto h = HeaderOf(tmp / "sel/b/c.npy", &payload);
+  CHECK(h.descr == "<f4");
+  float v[3];
+  REQUIRE(payload.size() == 12);
+  std::memcpy(v, payload.data(), 12);
+  CHECK(v[2] == 3.0f);
+  CHECK(warnings.size() == 1);
+
+  opt.out = tmp / "none";
+  opt.select = {"zzz"};
+  CHECK(Restore(opt, {}).code() == StatusCode::kNotFound);
+  CHECK_FALSE(PathExists(tmp / "none"));
+}
+
+TEST_CASE("failed restore leaves nothing under OUT") {
+  testing::TempDir tmp;
+  RestoreOptions opt;
+  opt.path = testing::Golden("orbax_compat/v0_checkpoints/direct_checkpoint/critical_metadata_alterations/"
+                             "missing_pytree_data_dir_d");
+  opt.out = tmp / "out";
+  CHECK_FALSE(Restore(opt, {}).ok());
+  CHECK_FALSE(PathExists(tmp / "out"));
+  auto names = ListDirectory(tmp.path());
+  REQUIRE(names.ok());
+  CHECK(names->empty());
+}
+
+TEST_CASE("composite restore: items in subfolders, JSON items as files") {
+  testing::TempDir tmp;
+  RestoreOptions opt;
+  opt.path = testing::Golden("orbax_managed/v1_managed/has_metrics/has_custom_metadata");
+  opt.out = tmp / "out";
+  REQUIRE(Restore(opt, {}).ok());
+  CHECK(IsRegularFile(tmp / "out/state/a.npy"));
+  CHECK(IsRegularFile(tmp / "out/metadata.json"));
+  CHECK(IsRegularFile(tmp / "out/metrics.json"));
+  CHECK_FALSE(PathExists(tmp / "out/baz"));
+}
+
+}  // namespace
+}  // namespace ockpt::orbax
