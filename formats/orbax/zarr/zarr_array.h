@@ -6,12 +6,17 @@
 // TensorStore's bfloat16 / float8_* / int4 names; fill_value null, numbers,
 // "NaN", "Infinity", "-Infinity".
 // v3: `zarr.json`; codecs bytes (either endian), transpose, zstd, gzip,
-// crc32c, sharding_indexed (index at start or end, missing inner chunks);
+// blosc, crc32c, sharding_indexed (index at start or end, missing inner
+// chunks, nested);
 // chunk key encodings default and v2.
 //
 // Output is always C order with little-endian elements; edge chunks are
 // clipped to the array; missing chunks read as the fill value unless the
-// caller asks for them to be errors.
+// caller asks for them to be errors. Missing inner chunks of a shard always
+// read as the fill value (TensorStore omits inner chunks equal to it).
+//
+// Memory: Read holds one encoded and one or two decoded chunks (shards) at a
+// time, never the whole array.
 
 #ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
 #define OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
@@ -32,6 +37,7 @@ struct ArraySummary {
   Shape shape;
   Shape chunk_shape;        // the chunk grid (v3: the outer/shard shape)
   std::string compressor;   // "zstd:1", "gzip:6", "zlib:1", "blosc:lz4:5", "none"
+  Bytes fill_value;         // one element, little-endian (zeros for a null fill_value)
 };
 
 struct ReadOptions {
@@ -75,6 +81,10 @@ class ZarrArray {
 
 // Copies a decoded full chunk (C order) into its place in the whole array:
 // the part inside the array bounds, as contiguous runs, through out.WriteAt.
+// Runs are coalesced over trailing dimensions that the chunk covers whole,
+// so a chunk spanning the array's full trailing dimensions is one WriteAt.
+// kInvalidArgument when the index lies outside the chunk grid or the chunk
+// has the wrong size.
 Status ScatterChunk(const Shape& array_shape, const Shape& chunk_shape, const Shape& chunk_index,
                     size_t element_size, ByteView chunk, ArrayWriter& out);
 
