@@ -2,6 +2,7 @@
 
 #include "formats/orbax/zarr/fill_value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -269,47 +270,62 @@ Result<uint16_t> EncodeSmallFloat(double value, DType dtype) {
   }
   const bool neg = std::signbit(value);
   const double a = std::fabs(value);
-  if (f.specials == Specials::kE8M0 && neg && a != 0) return static_cast<uint16_t>(*nan_bits);
-  // Largest finite pattern, then the nearest pattern by search (at most 2^15).
-  const uint32_t limit = f.specials == Specials::kE8M0 ? 0xffu : (1u << total);
-  uint32_t max_p = 0;
-  double max_v = 0;
-  for (uint32_t p = 0; p < limit; ++p) {
-    double d = Decode(f, p);
-    if (std::isfinite(d) && d >= max_v) {
-      max_v = d;
-      max_p = p;
-    }
+  if (f.specials == Specials::kE8M0) {
+    // Unsigned powers of two 2^(p - 127), p in [0, 254]; no zero.
+    if (neg && a != 0) return static_cast<uint16_t>(*nan_bits);
+    if (a == 0) return uint16_t{0};
+    if (std::isinf(a)) return static_cast<uint16_t>(*nan_bits);
+    int x;
+    const double m = 2 * std::frexp(a, &x);  // a = m * 2^(x-1), m in [1, 2)
+    int p = x - 1 + f.bias;
+    if (m > 1.5 || (m == 1.5 && (p & 1))) ++p;
+    if (p < 0) p = 0;
+    if (p > 254) return static_cast<uint16_t>(*nan_bits);
+    return static_cast<uint16_t>(p);
+  }
+  // Largest finite pattern.
+  uint32_t max_p;
+  switch (f.specials) {
+    case Specials::kIeee: max_p = (1u << total) - (1u << f.mbits) - 1; break;
+    case Specials::kFn: max_p = (1u << total) - 2; break;
+    default: max_p = (1u << total) - 1; break;
   }
   uint32_t p;
-  const double threshold = max_v + (max_v - Decode(f, max_p - 1)) / 2;
-  if (a > max_v) {
-    bool overflow = a > threshold || (a == threshold && (max_p & 1));
-    if (!overflow) {
-      p = max_p;
-    } else if (f.specials == Specials::kIeee) {
+  if (std::isinf(a)) {
+    p = max_p + 1;
+  } else {
+    // Round a to a multiple of the quantum of its binade (ties to even),
+    // then read the pattern off the rounded value: for positive values the
+    // pattern is (biased exponent << mbits) + mantissa, subnormals included.
+    const int emin = 1 - f.bias;
+    int x;
+    std::frexp(a, &x);
+    const int e = a == 0 ? emin : std::max(emin, x - 1);
+    const double q = std::ldexp(1.0, e - f.mbits);
+    const double r = std::nearbyint(a / q);  // default rounding: nearest, ties to even
+    const double v = r * q;
+    if (v == 0) {
+      p = 0;
+    } else {
+      std::frexp(v, &x);
+      const int ve = std::max(emin, x - 1);
+      const double mant = v / std::ldexp(1.0, ve - f.mbits);  // integer in [0, 2^(mbits+1))
+      const int biased = v < std::ldexp(1.0, emin) ? 0 : ve + f.bias;
+      const double pattern = std::ldexp(static_cast<double>(biased), f.mbits) + mant -
+                             (biased == 0 ? 0 : std::ldexp(1.0, f.mbits));
+      p = pattern > static_cast<double>(max_p) ? max_p + 1 : static_cast<uint32_t>(pattern);
+    }
+  }
+  if (p > max_p) {  // overflow
+    if (f.specials == Specials::kIeee) {
       p = ((1u << f.ebits) - 1) << f.mbits;
     } else if (f.specials == Specials::kNone) {
       p = max_p;
     } else {
       return static_cast<uint16_t>(*nan_bits);
     }
-  } else {
-    double best = std::numeric_limits<double>::infinity();
-    p = 0;
-    for (uint32_t q = 0; q <= max_p; ++q) {
-      double d = Decode(f, q);
-      if (!std::isfinite(d)) continue;
-      double diff = std::fabs(d - a);
-      if (diff < best || (diff == best && (q & 1) == 0)) {
-        best = diff;
-        p = q;
-      }
-    }
   }
-  if (neg && f.specials != Specials::kE8M0 && !(f.specials == Specials::kFnuz && p == 0)) {
-    p |= 1u << total;
-  }
+  if (neg && !(f.specials == Specials::kFnuz && p == 0)) p |= 1u << total;
   return static_cast<uint16_t>(p);
 }
 
