@@ -26,7 +26,7 @@ TEST_CASE("golden _METADATA decodes") {
 }
 
 TEST_CASE("sequence keys, empty nodes and custom metadata") {
-  auto tm = DecodeTreeMetadata(R"({"tree_metadata": {"('opt', '0')": {"key_metadata": [{"key": "opt", "key_type": 2}, {"key": "0", "key_type": 1}], "value_metadata": {"value_type": "Dict", "skip_deserialize": true}}}, "custom_metadata": {"x": 1}})");
+  auto tm = DecodeTreeMetadata(R"json({"tree_metadata": {"('opt', '0')": {"key_metadata": [{"key": "opt", "key_type": 2}, {"key": "0", "key_type": 1}], "value_metadata": {"value_type": "Dict", "skip_deserialize": true}}}, "custom_metadata": {"x": 1}})json");
   REQUIRE(tm.ok());
   CHECK(tm->entries[0].keypath[1].type == KeyType::kSequence);
   CHECK(tm->entries[0].skip_deserialize);

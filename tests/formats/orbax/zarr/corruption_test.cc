@@ -89,13 +89,21 @@ TEST_CASE("an uncompressed chunk of the wrong size is kDataLoss") {
 
 TEST_CASE("metadata garbage is kDataLoss") {
   MemoryKvStore store;
-  const char* garbage[] = {"", "{", "}", "[]", "null", "\"x\"", "{\"shape\":[1]}",
-                           "\x89PNG\r\n\x1a\n", "{\"zarr_format\":2}"};
+  const char* garbage[] = {"",
+                           "{",
+                           "}",
+                           "[]",
+                           "null",
+                           "\"x\"",
+                           "{\"shape\":[1]}",
+                           "\x89PNG\r\n\x1a\n",
+                           "{\"zarr_format\":2}"};
   for (const char* g : garbage) {
     INFO(g);
     store.values["v2/.zarray"] = g;
     CHECK(ZarrArray::Open(&store, "v2/").status().code() == StatusCode::kDataLoss);
-    store.values["v3/zarr.json"] = std::string(g) == "{\"zarr_format\":2}" ? "{\"zarr_format\":3}" : g;
+    store.values["v3/zarr.json"] =
+        std::string(g) == "{\"zarr_format\":2}" ? "{\"zarr_format\":3}" : g;
     CHECK(ZarrArray::Open(&store, "v3/").status().code() == StatusCode::kDataLoss);
   }
   CHECK(ZarrArray::OpenWithMetadata(&store, "", "{}", 4).status().code() ==

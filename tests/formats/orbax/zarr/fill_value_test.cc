@@ -3,22 +3,21 @@
 #include "formats/orbax/zarr/fill_value.h"
 
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 namespace ockpt::zarr {
 namespace {
 
 TEST_CASE("EncodeSmallFloat inverts DecodeSmallFloat for every finite pattern") {
-  const DType types[] = {DType::kFloat16,       DType::kBFloat16,          DType::kFloat8E4M3FN,
+  const DType types[] = {DType::kFloat16,        DType::kBFloat16,          DType::kFloat8E4M3FN,
                          DType::kFloat8E4M3FNUZ, DType::kFloat8E4M3B11FNUZ, DType::kFloat8E5M2,
                          DType::kFloat8E5M2FNUZ, DType::kFloat8E3M4,        DType::kFloat8E8M0FNU,
                          DType::kFloat4E2M1FN};
   for (DType t : types) {
     INFO(Name(t));
     const uint32_t limit = t == DType::kFloat16 || t == DType::kBFloat16 ? 65536
-                           : t == DType::kFloat4E2M1FN                  ? 16
-                                                                        : 256;
+                           : t == DType::kFloat4E2M1FN                   ? 16
+                                                                         : 256;
     int checked = 0;
     for (uint32_t p = 0; p < limit; ++p) {
       auto d = DecodeSmallFloat(static_cast<uint16_t>(p), t);

@@ -54,7 +54,8 @@ inline std::string Sha256Hex(ByteView data) {
 // never overlap.
 class RecordingWriter final : public ArrayWriter {
  public:
-  explicit RecordingWriter(uint64_t total_bytes) : data_(total_bytes, '\0'), written_(total_bytes, false) {}
+  explicit RecordingWriter(uint64_t total_bytes)
+      : data_(total_bytes, '\0'), written_(total_bytes, false) {}
   Status WriteAt(uint64_t offset, ByteView data) override {
     if (offset > data_.size() || data.size() > data_.size() - offset) {
       return InternalError("write of {} bytes at {} outside {}", data.size(), offset, data_.size());

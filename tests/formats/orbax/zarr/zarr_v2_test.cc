@@ -2,7 +2,6 @@
 // (tests/data/zarr) and .zarray parsing.
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 
 #include "formats/orbax/zarr/metadata_v2.h"
@@ -27,7 +26,9 @@ TEST_CASE("golden: neuroglancer simple_0.4 (TensorStore zarr v2, blosc lz4, '/')
     const char* sha;
   };
   const Case cases[] = {
-      {"scale0/image/", {10, 10}, "0914116557e78ac6d6c10016d319d56f4e3e6580362256bcc7a2c073c6900dbf"},
+      {"scale0/image/",
+       {10, 10},
+       "0914116557e78ac6d6c10016d319d56f4e3e6580362256bcc7a2c073c6900dbf"},
       {"scale1/image/", {5, 5}, "1d349bcf8d50d874f5ce97df3cbd67731b58cf5e4c45f6bb88ad66e45ca2b775"},
       {"scale2/image/", {2, 2}, "8fd1879afa9abc94e30b1b58217eaf8dd83f9dc46b5e1ef21e4f4d7235d7a7f3"},
   };
@@ -179,19 +180,32 @@ TEST_CASE(".zarray: every typestr in either byte order and the TensorStore names
     bool big;
   };
   const T types[] = {
-      {"|b1", DType::kBool, false},        {"|i1", DType::kInt8, false},
-      {"|u1", DType::kUInt8, false},       {"<i2", DType::kInt16, false},
-      {">i2", DType::kInt16, true},        {"<i4", DType::kInt32, false},
-      {">i4", DType::kInt32, true},        {"<i8", DType::kInt64, false},
-      {">i8", DType::kInt64, true},        {"<u2", DType::kUInt16, false},
-      {">u2", DType::kUInt16, true},       {"<u4", DType::kUInt32, false},
-      {">u4", DType::kUInt32, true},       {"<u8", DType::kUInt64, false},
-      {">u8", DType::kUInt64, true},       {"<f2", DType::kFloat16, false},
-      {">f2", DType::kFloat16, true},      {"<f4", DType::kFloat32, false},
-      {">f4", DType::kFloat32, true},      {"<f8", DType::kFloat64, false},
-      {">f8", DType::kFloat64, true},      {"<c8", DType::kComplex64, false},
-      {">c8", DType::kComplex64, true},    {"<c16", DType::kComplex128, false},
-      {">c16", DType::kComplex128, true},  {"bfloat16", DType::kBFloat16, false},
+      {"|b1", DType::kBool, false},
+      {"|i1", DType::kInt8, false},
+      {"|u1", DType::kUInt8, false},
+      {"<i2", DType::kInt16, false},
+      {">i2", DType::kInt16, true},
+      {"<i4", DType::kInt32, false},
+      {">i4", DType::kInt32, true},
+      {"<i8", DType::kInt64, false},
+      {">i8", DType::kInt64, true},
+      {"<u2", DType::kUInt16, false},
+      {">u2", DType::kUInt16, true},
+      {"<u4", DType::kUInt32, false},
+      {">u4", DType::kUInt32, true},
+      {"<u8", DType::kUInt64, false},
+      {">u8", DType::kUInt64, true},
+      {"<f2", DType::kFloat16, false},
+      {">f2", DType::kFloat16, true},
+      {"<f4", DType::kFloat32, false},
+      {">f4", DType::kFloat32, true},
+      {"<f8", DType::kFloat64, false},
+      {">f8", DType::kFloat64, true},
+      {"<c8", DType::kComplex64, false},
+      {">c8", DType::kComplex64, true},
+      {"<c16", DType::kComplex128, false},
+      {">c16", DType::kComplex128, true},
+      {"bfloat16", DType::kBFloat16, false},
       {"float8_e4m3fn", DType::kFloat8E4M3FN, false},
       {"float8_e5m2", DType::kFloat8E5M2, false},
       {"float8_e4m3fnuz", DType::kFloat8E4M3FNUZ, false},
@@ -200,7 +214,8 @@ TEST_CASE(".zarray: every typestr in either byte order and the TensorStore names
       {"float8_e3m4", DType::kFloat8E3M4, false},
       {"float8_e8m0fnu", DType::kFloat8E8M0FNU, false},
       {"float4_e2m1fn", DType::kFloat4E2M1FN, false},
-      {"int4", DType::kInt4, false},       {"int2", DType::kInt2, false},
+      {"int4", DType::kInt4, false},
+      {"int2", DType::kInt2, false},
   };
   for (const T& t : types) {
     INFO(t.typestr);
@@ -229,7 +244,8 @@ TEST_CASE(".zarray: fill values") {
   CHECK(ParseV2(ZArray("<i8", "-9223372036854775808"))->fill_value == Hex("0000000000000080"));
   CHECK(ParseV2(ZArray("|b1", "true"))->fill_value == Hex("01"));
   CHECK(ParseV2(ZArray("<c8", "[1.0, \"NaN\"]"))->fill_value == Hex("0000803f0000c07f"));
-  CHECK(ParseV2(ZArray("<c16", "[0.0, -1.0]"))->fill_value == Hex("0000000000000000000000000000f0bf"));
+  CHECK(ParseV2(ZArray("<c16", "[0.0, -1.0]"))->fill_value ==
+        Hex("0000000000000000000000000000f0bf"));
   CHECK(ParseV2(ZArray("bfloat16", "1.0"))->fill_value == Hex("803f"));
   CHECK(ParseV2(ZArray("<f2", "-2.0"))->fill_value == Hex("00c0"));
   CHECK(ParseV2(ZArray("float8_e4m3fn", "\"NaN\""))->fill_value == Hex("7f"));
@@ -249,9 +265,10 @@ TEST_CASE(".zarray: fill values") {
 
 TEST_CASE(".zarray: compressors, separators, order and filters") {
   auto with = [](std::string_view compressor, std::string_view extra = "") {
-    return ParseV2(fmt::format(R"({{"chunks":[2,2],"compressor":{},"dtype":"<i4","fill_value":null,)"
-                               R"("filters":null,"shape":[3,3],"zarr_format":2{}}})",
-                               compressor, extra));
+    return ParseV2(
+        fmt::format(R"({{"chunks":[2,2],"compressor":{},"dtype":"<i4","fill_value":null,)"
+                    R"("filters":null,"shape":[3,3],"zarr_format":2{}}})",
+                    compressor, extra));
   };
   CHECK(with("null")->compressor == "none");
   CHECK(with(R"({"id":"zstd","level":1})")->compressor == "zstd:1");
@@ -277,14 +294,16 @@ TEST_CASE(".zarray: compressors, separators, order and filters") {
   CHECK(ParseV2(R"({"chunks":[2],"compressor":null,"dtype":"<i4","fill_value":null,)"
                 R"("filters":[],"order":"C","shape":[3],"zarr_format":2})")
             .ok());
-  CHECK(ParseV2(R"({"chunks":[2],"compressor":null,"dtype":"<i4","fill_value":null,)"
-                R"("filters":[{"id":"delta","dtype":"<i4"}],"order":"C","shape":[3],"zarr_format":2})")
+  CHECK(ParseV2(
+            R"({"chunks":[2],"compressor":null,"dtype":"<i4","fill_value":null,)"
+            R"("filters":[{"id":"delta","dtype":"<i4"}],"order":"C","shape":[3],"zarr_format":2})")
             .status()
             .code() == StatusCode::kUnimplemented);
 }
 
 TEST_CASE(".zarray: hostile shapes and garbage are clean errors") {
-  auto shaped = [](std::string_view shape, std::string_view chunks, std::string_view dtype = "<i4") {
+  auto shaped = [](std::string_view shape, std::string_view chunks,
+                   std::string_view dtype = "<i4") {
     return ParseV2(fmt::format(R"({{"chunks":{},"compressor":null,"dtype":"{}","fill_value":null,)"
                                R"("filters":null,"order":"C","shape":{},"zarr_format":2}})",
                                chunks, dtype, shape));

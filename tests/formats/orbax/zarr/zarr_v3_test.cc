@@ -3,7 +3,6 @@
 // encodings, fill values).
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <optional>
 
@@ -28,11 +27,10 @@ constexpr std::string_view kBytesBE = R"({"configuration":{"endian":"big"},"name
 std::string ZarrJson(std::string_view shape, std::string_view chunks, std::string_view dtype,
                      std::string_view codecs, std::string_view fill = "0",
                      std::string_view key_encoding = R"({"name":"default"})") {
-  return fmt::format(
-      R"({{"chunk_grid":{{"configuration":{{"chunk_shape":{}}},"name":"regular"}},)"
-      R"("chunk_key_encoding":{},"codecs":{},"data_type":"{}","fill_value":{},)"
-      R"("node_type":"array","shape":{},"zarr_format":3}})",
-      chunks, key_encoding, codecs, dtype, fill, shape);
+  return fmt::format(R"({{"chunk_grid":{{"configuration":{{"chunk_shape":{}}},"name":"regular"}},)"
+                     R"("chunk_key_encoding":{},"codecs":{},"data_type":"{}","fill_value":{},)"
+                     R"("node_type":"array","shape":{},"zarr_format":3}})",
+                     chunks, key_encoding, codecs, dtype, fill, shape);
 }
 
 std::string Sharding(std::string_view inner_shape, std::string_view codecs,
@@ -98,11 +96,11 @@ TEST_CASE("spec 13.5: Orbax zarr3 shard int32[3] = 1,2,3") {
       R"({"configuration":{"checksum":false,"level":3},"name":"zstd"}],"index_codecs":[{"configuration":{"endian":"little"},)"
       R"("name":"bytes"},{"name":"crc32c"}]},"name":"sharding_indexed"}],"data_type":"int32","fill_value":0,)"
       R"("node_type":"array","shape":[3],"zarr_format":3})";
-  store.values["arr/c/0"] = Hex(
-      "28b52ffd200c610000010000000200000003000000"
-      "0000000000000000"
-      "1500000000000000"
-      "146c27ae");
+  store.values["arr/c/0"] =
+      Hex("28b52ffd200c610000010000000200000003000000"
+          "0000000000000000"
+          "1500000000000000"
+          "146c27ae");
   auto a = OpenV3(store, json);
   REQUIRE(a.ok());
   CHECK(a->summary().compressor == "zstd:3");
@@ -133,8 +131,9 @@ TEST_CASE("spec 13.6: shard layouts with a missing inner chunk, index at end and
     INFO("index at start: " << at_start);
     MemoryKvStore store;
     auto a = OpenV3(store, ZarrJson("[6]", "[6]", "uint8",
-                                    "[" + Sharding("[3]", fmt::format("[{}]", R"({"name":"bytes"})"),
-                                                   at_start ? R"(,"index_location":"start")" : "") +
+                                    "[" +
+                                        Sharding("[3]", fmt::format("[{}]", R"({"name":"bytes"})"),
+                                                 at_start ? R"(,"index_location":"start")" : "") +
                                         "]",
                                     "9"));
     REQUIRE(a.ok());
@@ -162,8 +161,8 @@ TEST_CASE("spec 13.6: shard layouts with a missing inner chunk, index at end and
 
 TEST_CASE("sharding: hostile indexes are kDataLoss") {
   MemoryKvStore store;
-  auto a = OpenV3(store, ZarrJson("[6]", "[6]", "uint8",
-                                  "[" + Sharding("[3]", R"([{"name":"bytes"}])") + "]"));
+  auto a = OpenV3(
+      store, ZarrJson("[6]", "[6]", "uint8", "[" + Sharding("[3]", R"([{"name":"bytes"}])") + "]"));
   REQUIRE(a.ok());
   auto expect_loss = [&](Bytes shard, std::string_view what) {
     store.values["arr/c/0"] = std::move(shard);
@@ -261,9 +260,11 @@ TEST_CASE("nested sharding") {
 TEST_CASE("transpose and big-endian bytes codecs") {
   MemoryKvStore store;
   // int16 [2,3] = 0..5 stored transposed ([3,2] C order), big-endian.
-  auto a = OpenV3(store, ZarrJson("[2,3]", "[2,3]", "int16",
-                                  fmt::format(R"([{{"configuration":{{"order":[1,0]}},"name":"transpose"}},{}])",
-                                              kBytesBE)));
+  auto a = OpenV3(
+      store,
+      ZarrJson("[2,3]", "[2,3]", "int16",
+               fmt::format(R"([{{"configuration":{{"order":[1,0]}},"name":"transpose"}},{}])",
+                           kBytesBE)));
   REQUIRE(a.ok());
   store.values["arr/c/0/0"] = Hex("000000030001000400020005");
   auto data = ReadAll(*a);
@@ -273,9 +274,12 @@ TEST_CASE("transpose and big-endian bytes codecs") {
   // "F" is the reversed order; two transposes compose.
   for (std::string order : {R"("F")", R"([1,0])"}) {
     MemoryKvStore s;
-    auto b = OpenV3(s, ZarrJson("[2,3]", "[2,3]", "uint8",
-                                fmt::format(R"([{{"configuration":{{"order":{}}},"name":"transpose"}},{{"name":"bytes"}}])",
-                                            order)));
+    auto b = OpenV3(
+        s, ZarrJson(
+               "[2,3]", "[2,3]", "uint8",
+               fmt::format(
+                   R"([{{"configuration":{{"order":{}}},"name":"transpose"}},{{"name":"bytes"}}])",
+                   order)));
     REQUIRE(b.ok());
     s.values["arr/c/0/0"] = Hex("000301040205");
     data = ReadAll(*b);
@@ -283,9 +287,10 @@ TEST_CASE("transpose and big-endian bytes codecs") {
     CHECK(HexString(*data) == "000102030405");
   }
   MemoryKvStore s2;
-  auto c = OpenV3(s2, ZarrJson("[2,3]", "[2,3]", "uint8",
-                               R"([{"configuration":{"order":[1,0]},"name":"transpose"},)"
-                               R"({"configuration":{"order":[1,0]},"name":"transpose"},{"name":"bytes"}])"));
+  auto c = OpenV3(
+      s2, ZarrJson("[2,3]", "[2,3]", "uint8",
+                   R"([{"configuration":{"order":[1,0]},"name":"transpose"},)"
+                   R"({"configuration":{"order":[1,0]},"name":"transpose"},{"name":"bytes"}])"));
   REQUIRE(c.ok());
   s2.values["arr/c/0/0"] = Hex("000102030405");
   data = ReadAll(*c);
@@ -293,8 +298,9 @@ TEST_CASE("transpose and big-endian bytes codecs") {
   CHECK(HexString(*data) == "000102030405");
   // 3-D permutation [2,0,1]: encoded dim i is decoded dim order[i].
   MemoryKvStore s3;
-  auto d = OpenV3(s3, ZarrJson("[2,2,3]", "[2,2,3]", "uint8",
-                               R"([{"configuration":{"order":[2,0,1]},"name":"transpose"},{"name":"bytes"}])"));
+  auto d = OpenV3(
+      s3, ZarrJson("[2,2,3]", "[2,2,3]", "uint8",
+                   R"([{"configuration":{"order":[2,0,1]},"name":"transpose"},{"name":"bytes"}])"));
   REQUIRE(d.ok());
   Bytes enc;
   for (int k = 0; k < 3; ++k)
@@ -307,7 +313,8 @@ TEST_CASE("transpose and big-endian bytes codecs") {
 
   // complex64 big-endian swaps each half.
   MemoryKvStore s4;
-  auto e = OpenV3(s4, ZarrJson("[1]", "[1]", "complex64", fmt::format("[{}]", kBytesBE), "[0.0, 0.0]"));
+  auto e =
+      OpenV3(s4, ZarrJson("[1]", "[1]", "complex64", fmt::format("[{}]", kBytesBE), "[0.0, 0.0]"));
   REQUIRE(e.ok());
   s4.values["arr/c/0"] = Hex("3f800000c0000000");
   data = ReadAll(*e);
@@ -322,10 +329,11 @@ TEST_CASE("bytes->bytes chains: zstd, gzip, blosc summary, crc32c") {
   Bytes with_crc = *zstd;
   PutU32LE(&with_crc, Crc32c(*zstd));
   MemoryKvStore store;
-  auto a = OpenV3(store, ZarrJson("[5]", "[5]", "int32",
-                                  fmt::format(R"([{},{{"configuration":{{"checksum":false,"level":3}},)"
-                                              R"("name":"zstd"}},{{"name":"crc32c"}}])",
-                                              kBytesLE)));
+  auto a =
+      OpenV3(store, ZarrJson("[5]", "[5]", "int32",
+                             fmt::format(R"([{},{{"configuration":{{"checksum":false,"level":3}},)"
+                                         R"("name":"zstd"}},{{"name":"crc32c"}}])",
+                                         kBytesLE)));
   REQUIRE(a.ok());
   CHECK(a->summary().compressor == "zstd:3");
   store.values["arr/c/0"] = with_crc;
@@ -339,9 +347,10 @@ TEST_CASE("bytes->bytes chains: zstd, gzip, blosc summary, crc32c") {
   auto gz = ZlibCompress(raw, 6, /*gzip=*/true);
   REQUIRE(gz.ok());
   MemoryKvStore s2;
-  auto b = OpenV3(s2, ZarrJson("[5]", "[5]", "int32",
-                               fmt::format(R"([{},{{"configuration":{{"level":6}},"name":"gzip"}}])",
-                                           kBytesLE)));
+  auto b = OpenV3(
+      s2,
+      ZarrJson("[5]", "[5]", "int32",
+               fmt::format(R"([{},{{"configuration":{{"level":6}},"name":"gzip"}}])", kBytesLE)));
   REQUIRE(b.ok());
   CHECK(b->summary().compressor == "gzip:6");
   s2.values["arr/c/0"] = *gz;
@@ -351,8 +360,8 @@ TEST_CASE("bytes->bytes chains: zstd, gzip, blosc summary, crc32c") {
 
   // crc32c alone, after bytes.
   MemoryKvStore s3;
-  auto c = OpenV3(s3, ZarrJson("[5]", "[5]", "int32",
-                               fmt::format(R"([{},{{"name":"crc32c"}}])", kBytesLE)));
+  auto c = OpenV3(
+      s3, ZarrJson("[5]", "[5]", "int32", fmt::format(R"([{},{{"name":"crc32c"}}])", kBytesLE)));
   REQUIRE(c.ok());
   CHECK(c->summary().compressor == "none");
   Bytes plain = raw;
@@ -367,11 +376,11 @@ TEST_CASE("bytes->bytes chains: zstd, gzip, blosc summary, crc32c") {
   CHECK(r.status().code() == StatusCode::kDataLoss);
   CHECK_THAT(r.status().message(), Catch::Contains("CRC-32C"));
 
-  auto md = ParseZarrV3Metadata(ZarrJson(
-      "[5]", "[5]", "int32",
-      fmt::format(R"([{},{{"configuration":{{"blocksize":0,"clevel":5,"cname":"lz4",)"
-                  R"("shuffle":"shuffle","typesize":4}},"name":"blosc"}}])",
-                  kBytesLE)));
+  auto md = ParseZarrV3Metadata(
+      ZarrJson("[5]", "[5]", "int32",
+               fmt::format(R"([{},{{"configuration":{{"blocksize":0,"clevel":5,"cname":"lz4",)"
+                           R"("shuffle":"shuffle","typesize":4}},"name":"blosc"}}])",
+                           kBytesLE)));
   REQUIRE(md.ok());
   CHECK(md->compressor == "blosc:lz4:5");
 }
@@ -380,8 +389,8 @@ TEST_CASE("chunk key encodings") {
   auto key = [](std::string_view encoding, const Shape& shape, const Shape& index) {
     MemoryKvStore store;
     std::string rank_shape = ShapeString(shape);
-    auto a = OpenV3(store, ZarrJson(rank_shape, rank_shape, "uint8", R"([{"name":"bytes"}])", "0",
-                                    encoding));
+    auto a = OpenV3(
+        store, ZarrJson(rank_shape, rank_shape, "uint8", R"([{"name":"bytes"}])", "0", encoding));
     REQUIRE(a.ok());
     return a->ChunkKey(index);
   };
@@ -406,7 +415,7 @@ TEST_CASE("chunk key encodings") {
 TEST_CASE("zarr.json fill values") {
   auto fill = [](std::string_view dtype, std::string_view value) -> Result<Bytes> {
     std::string codecs = SizeOf(*DTypeFromName(dtype)) == 1 ? R"([{"name":"bytes"}])"
-                                                             : fmt::format("[{}]", kBytesLE);
+                                                            : fmt::format("[{}]", kBytesLE);
     OCKPT_ASSIGN_OR_RETURN(ZarrMetadata md,
                            ParseZarrV3Metadata(ZarrJson("[2]", "[2]", dtype, codecs, value)));
     return md.fill_value;
@@ -453,27 +462,31 @@ TEST_CASE("zarr.json: malformed and unsupported metadata") {
   CHECK(code(ZarrJson("[4]", "[2]", "int32",
                       fmt::format(R"([{},{{"configuration":{{"order":[0]}},"name":"transpose"}}])",
                                   kBytesLE))) == StatusCode::kDataLoss);
-  CHECK(code(ZarrJson("[4,4]", "[2,2]", "int32",
-                      fmt::format(R"([{{"configuration":{{"order":[0,0]}},"name":"transpose"}},{}])",
-                                  kBytesLE))) == StatusCode::kDataLoss);
+  CHECK(
+      code(ZarrJson("[4,4]", "[2,2]", "int32",
+                    fmt::format(R"([{{"configuration":{{"order":[0,0]}},"name":"transpose"}},{}])",
+                                kBytesLE))) == StatusCode::kDataLoss);
   CHECK(code(ZarrJson("[4]", "[2]", "int32", fmt::format(R"([{},{{"name":"lz4"}}])", kBytesLE))) ==
         StatusCode::kUnimplemented);
   CHECK(code(ZarrJson("[4]", "[2]", "int32",
                       R"([{"configuration":{"endian":"middle"},"name":"bytes"}])")) ==
         StatusCode::kDataLoss);
   // Inner chunks must divide the shard; index codecs must have a fixed size.
-  CHECK(code(ZarrJson("[6]", "[6]", "uint8", "[" + Sharding("[4]", R"([{"name":"bytes"}])") + "]")) ==
-        StatusCode::kDataLoss);
-  CHECK(code(ZarrJson("[6]", "[6]", "uint8", "[" + Sharding("[0]", R"([{"name":"bytes"}])") + "]")) ==
-        StatusCode::kDataLoss);
+  CHECK(
+      code(ZarrJson("[6]", "[6]", "uint8", "[" + Sharding("[4]", R"([{"name":"bytes"}])") + "]")) ==
+      StatusCode::kDataLoss);
+  CHECK(
+      code(ZarrJson("[6]", "[6]", "uint8", "[" + Sharding("[0]", R"([{"name":"bytes"}])") + "]")) ==
+      StatusCode::kDataLoss);
   CHECK(code(ZarrJson(
             "[6]", "[6]", "uint8",
             fmt::format(R"([{{"configuration":{{"chunk_shape":[3],"codecs":[{{"name":"bytes"}}],)"
                         R"("index_codecs":[{},{{"name":"zstd"}}]}},"name":"sharding_indexed"}}])",
                         kBytesLE))) == StatusCode::kUnimplemented);
-  CHECK(code(ZarrJson("[6]", "[6]", "uint8",
-                      "[" + Sharding("[3]", R"([{"name":"bytes"}])", R"(,"index_location":"middle")") +
-                          "]")) == StatusCode::kDataLoss);
+  CHECK(code(ZarrJson(
+            "[6]", "[6]", "uint8",
+            "[" + Sharding("[3]", R"([{"name":"bytes"}])", R"(,"index_location":"middle")") +
+                "]")) == StatusCode::kDataLoss);
   CHECK(code(R"({"zarr_format":3,"node_type":"group"})") == StatusCode::kInvalidArgument);
   CHECK(code(R"({"zarr_format":2,"node_type":"array"})") == StatusCode::kUnimplemented);
   CHECK(code(R"({"zarr_format":3,"node_type":"array"})") == StatusCode::kDataLoss);
