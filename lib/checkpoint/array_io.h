@@ -7,6 +7,7 @@
 #define OCKPT_LIB_CHECKPOINT_ARRAY_IO_H_
 
 #include <cstdint>
+#include <cstring>
 
 #include "lib/base/bytes.h"
 
@@ -19,6 +20,35 @@ class ArrayWriter {
   // order with little-endian elements. Pieces arrive in any order and never
   // overlap; together they cover the whole array exactly once.
   virtual Status WriteAt(uint64_t offset, ByteView data) = 0;
+};
+
+// Gives random access to an array's bytes (C order, little-endian
+// elements), e.g. a .npy file or a member of an .npz. Writers gather each
+// chunk's runs from it, so no source is ever read whole into memory.
+class ArraySource {
+ public:
+  virtual ~ArraySource() = default;
+  // Total bytes of the array.
+  virtual uint64_t size() const = 0;
+  // Copies bytes [offset, offset + n) into dst.
+  virtual Status ReadAt(uint64_t offset, size_t n, char* dst) const = 0;
+};
+
+// An array held in memory (tests and small values only).
+class MemoryArraySource final : public ArraySource {
+ public:
+  explicit MemoryArraySource(Bytes data) : data_(std::move(data)) {}
+  uint64_t size() const override { return data_.size(); }
+  Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
+    if (offset > data_.size() || n > data_.size() - offset) {
+      return InternalError("read of {} bytes at {} outside a {}-byte array", n, offset, data_.size());
+    }
+    std::memcpy(dst, data_.data() + offset, n);
+    return Status::Ok();
+  }
+
+ private:
+  Bytes data_;
 };
 
 // Collects the array in memory (tests and small values only).

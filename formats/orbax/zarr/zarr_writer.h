@@ -1,0 +1,52 @@
+// Writing zarr arrays exactly as TensorStore does for Orbax: the metadata
+// bytes (`.zarray` / `zarr.json`), chunk keys and encoded chunks. Arrays are
+// encoded one chunk at a time from an ArraySource; memory is bounded by one
+// chunk (two with sharding). See docs/format/zarr.md.
+
+#ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
+#define OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lib/checkpoint/array_io.h"
+#include "lib/checkpoint/tree.h"
+
+namespace ockpt::zarr {
+
+struct WriteSpec {
+  // 2: `.zarray`, compressor zstd (Orbax v0 API, TensorStore "zarr" driver,
+  //    "." chunk keys, fill_value null, C order).
+  // 3: `zarr.json` with one sharding_indexed codec whose inner chunk shape
+  //    equals the chunk grid, inner codecs bytes(little) + zstd, index codecs
+  //    bytes(little) + crc32c (Orbax v1 API).
+  int zarr_format = 2;
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  Shape chunk_shape;              // divides nothing in particular; edges padded
+  std::optional<int> zstd_level;  // nullopt: no compression
+};
+
+// Checks shapes, ranks and sizes (kInvalidArgument on a bad spec).
+Status ValidateWriteSpec(const WriteSpec& spec);
+
+// "<prefix>.zarray" or "<prefix>zarr.json" (prefix "" or ending in '/').
+std::string MetadataKey(const WriteSpec& spec, std::string_view prefix);
+// The exact bytes TensorStore writes for this array (compact, sorted keys).
+std::string EncodeMetadata(const WriteSpec& spec);
+// v2: "<prefix>0.1" ("<prefix>0" for rank 0); v3: "<prefix>c/0/1" ("<prefix>c").
+std::string ChunkKeyFor(const WriteSpec& spec, std::string_view prefix, const Shape& chunk_index);
+
+// Reads the chunk's region from src (padding edge chunks with zeros, the fill
+// value) and encodes it.
+Result<Bytes> EncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src);
+
+// Encodes every chunk in C order of the chunk grid and hands each to sink.
+Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
+                  const std::function<Status(const std::string& key, ByteView value)>& sink);
+
+}  // namespace ockpt::zarr
+
+#endif  // OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
