@@ -79,11 +79,21 @@ Bytes UndoTranspose(ByteView encoded, const Shape& decoded_shape, const std::vec
   }
   Bytes out(encoded.size(), '\0');
   switch (element_size) {
-    case 1: TransposeCopy<1>(encoded.data(), out.data(), enc_shape, out_stride, 1); break;
-    case 2: TransposeCopy<2>(encoded.data(), out.data(), enc_shape, out_stride, 2); break;
-    case 4: TransposeCopy<4>(encoded.data(), out.data(), enc_shape, out_stride, 4); break;
-    case 8: TransposeCopy<8>(encoded.data(), out.data(), enc_shape, out_stride, 8); break;
-    case 16: TransposeCopy<16>(encoded.data(), out.data(), enc_shape, out_stride, 16); break;
+    case 1:
+      TransposeCopy<1>(encoded.data(), out.data(), enc_shape, out_stride, 1);
+      break;
+    case 2:
+      TransposeCopy<2>(encoded.data(), out.data(), enc_shape, out_stride, 2);
+      break;
+    case 4:
+      TransposeCopy<4>(encoded.data(), out.data(), enc_shape, out_stride, 4);
+      break;
+    case 8:
+      TransposeCopy<8>(encoded.data(), out.data(), enc_shape, out_stride, 8);
+      break;
+    case 16:
+      TransposeCopy<16>(encoded.data(), out.data(), enc_shape, out_stride, 16);
+      break;
     default:
       TransposeCopy<0>(encoded.data(), out.data(), enc_shape, out_stride, element_size);
   }

@@ -76,10 +76,14 @@ uint64_t MaxEncodedSize(const CodecChain& chain, size_t element_size, const Shap
 Result<Bytes> DecodeBytes(const BytesCodec& codec, Bytes input, uint64_t max_out) {
   const size_t max = static_cast<size_t>(std::min<uint64_t>(max_out, kMaxEncodedBytes));
   switch (codec.kind) {
-    case BytesCodec::Kind::kZstd: return ZstdDecompress(input, max);
-    case BytesCodec::Kind::kZlib: return ZlibDecompress(input, max, /*gzip=*/false);
-    case BytesCodec::Kind::kGzip: return ZlibDecompress(input, max, /*gzip=*/true);
-    case BytesCodec::Kind::kBlosc: return BloscDecompress(input, max);
+    case BytesCodec::Kind::kZstd:
+      return ZstdDecompress(input, max);
+    case BytesCodec::Kind::kZlib:
+      return ZlibDecompress(input, max, /*gzip=*/false);
+    case BytesCodec::Kind::kGzip:
+      return ZlibDecompress(input, max, /*gzip=*/true);
+    case BytesCodec::Kind::kBlosc:
+      return BloscDecompress(input, max);
     case BytesCodec::Kind::kCrc32c: {
       if (input.size() < 4) {
         return DataLossError("{} bytes are too short for a CRC-32C trailer", input.size());
@@ -109,8 +113,8 @@ Result<Bytes> DecodeShard(const ShardingCodec& sh, const ElementFormat& element,
     return DataLossError("shard of {} bytes is shorter than its {}-byte index", shard.size(),
                          index_size);
   }
-  ByteView index_bytes = sh.index_at_end ? shard.substr(shard.size() - index_size)
-                                         : shard.substr(0, index_size);
+  ByteView index_bytes =
+      sh.index_at_end ? shard.substr(shard.size() - index_size) : shard.substr(0, index_size);
   ElementFormat u64{8, 8, Bytes(8, '\0')};
   auto index = DecodeChunk(sh.index_codecs, u64, index_shape, Bytes(index_bytes));
   if (!index.ok()) return std::move(index).WithContext("shard index");
@@ -126,16 +130,16 @@ Result<Bytes> DecodeShard(const ShardingCodec& sh, const ElementFormat& element,
     const uint64_t nbytes = LoadU64LE(index->data() + 16 * i + 8);
     if (offset == kMissing && nbytes == kMissing) continue;
     if (offset > shard.size() || nbytes > shard.size() - offset) {
-      return DataLossError("inner chunk {} (offset {}, {} bytes) lies outside the {}-byte shard",
-                           i, offset, nbytes, shard.size());
+      return DataLossError("inner chunk {} (offset {}, {} bytes) lies outside the {}-byte shard", i,
+                           offset, nbytes, shard.size());
     }
     uint64_t rest = i;
     for (size_t d = 0; d < rank; ++d) {
       origin[d] = static_cast<int64_t>(rest / grid_strides[d]) * sh.inner_chunk_shape[d];
       rest %= grid_strides[d];
     }
-    auto inner = DecodeChunk(sh.codecs, element, sh.inner_chunk_shape,
-                             Bytes(shard.substr(offset, nbytes)));
+    auto inner =
+        DecodeChunk(sh.codecs, element, sh.inner_chunk_shape, Bytes(shard.substr(offset, nbytes)));
     if (!inner.ok()) return std::move(inner).WithContext(fmt::format("inner chunk {}", i));
     OCKPT_RETURN_IF_ERROR(ForEachRun(sh.inner_chunk_shape, shard_shape, origin,
                                      sh.inner_chunk_shape, element.size,
@@ -179,7 +183,8 @@ Status ValidateChainImpl(const CodecChain& chain, const Shape& chunk_shape, size
                            ShapeString(sh.inner_chunk_shape), ShapeString(enc));
     }
   }
-  OCKPT_RETURN_IF_ERROR(ValidateChainImpl(sh.codecs, sh.inner_chunk_shape, element_size, depth + 1));
+  OCKPT_RETURN_IF_ERROR(
+      ValidateChainImpl(sh.codecs, sh.inner_chunk_shape, element_size, depth + 1));
   Shape index_shape = IndexShape(InnerGrid(sh, enc));
   OCKPT_ASSIGN_OR_RETURN(uint64_t index_bytes,
                          CheckedByteCount(index_shape, 8, kMaxChunkBytes, "shard index"));
@@ -192,11 +197,16 @@ Status ValidateChainImpl(const CodecChain& chain, const Shape& chunk_shape, size
 
 std::string BytesCodec::Describe() const {
   switch (kind) {
-    case Kind::kZstd: return fmt::format("zstd:{}", level);
-    case Kind::kZlib: return fmt::format("zlib:{}", level);
-    case Kind::kGzip: return fmt::format("gzip:{}", level);
-    case Kind::kBlosc: return fmt::format("blosc:{}:{}", blosc_cname, level);
-    case Kind::kCrc32c: return "crc32c";
+    case Kind::kZstd:
+      return fmt::format("zstd:{}", level);
+    case Kind::kZlib:
+      return fmt::format("zlib:{}", level);
+    case Kind::kGzip:
+      return fmt::format("gzip:{}", level);
+    case Kind::kBlosc:
+      return fmt::format("blosc:{}:{}", blosc_cname, level);
+    case Kind::kCrc32c:
+      return "crc32c";
   }
   return "unknown";
 }
@@ -225,8 +235,8 @@ Status ValidateChain(const CodecChain& chain, const Shape& chunk_shape, size_t e
   return ValidateChainImpl(chain, chunk_shape, element_size, 0);
 }
 
-Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element,
-                          const Shape& shape, Bytes encoded) {
+Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element, const Shape& shape,
+                          Bytes encoded) {
   OCKPT_ASSIGN_OR_RETURN(uint64_t nbytes,
                          CheckedByteCount(shape, element.size, kMaxChunkBytes, "chunk"));
   const Shape enc = EncodedShape(chain, shape);

@@ -78,8 +78,8 @@ Status ValidateChain(const CodecChain& chain, const Shape& chunk_shape, size_t e
 // Decodes the stored bytes of one chunk of `shape` to C-order little-endian
 // elements (missing inner chunks of a shard become element.fill).
 // REQUIRES: ValidateChain(chain, shape, element.size) is OK.
-Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element,
-                          const Shape& shape, Bytes encoded);
+Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element, const Shape& shape,
+                          Bytes encoded);
 
 }  // namespace ockpt::zarr
 

@@ -31,17 +31,28 @@ struct SmallFloat {
 
 Result<SmallFloat> SmallFloatFormat(DType dtype) {
   switch (dtype) {
-    case DType::kFloat16: return SmallFloat{5, 10, 15, Specials::kIeee};
-    case DType::kBFloat16: return SmallFloat{8, 7, 127, Specials::kIeee};
-    case DType::kFloat8E4M3FN: return SmallFloat{4, 3, 7, Specials::kFn};
-    case DType::kFloat8E4M3FNUZ: return SmallFloat{4, 3, 8, Specials::kFnuz};
-    case DType::kFloat8E4M3B11FNUZ: return SmallFloat{4, 3, 11, Specials::kFnuz};
-    case DType::kFloat8E5M2: return SmallFloat{5, 2, 15, Specials::kIeee};
-    case DType::kFloat8E5M2FNUZ: return SmallFloat{5, 2, 16, Specials::kFnuz};
-    case DType::kFloat8E3M4: return SmallFloat{3, 4, 3, Specials::kIeee};
-    case DType::kFloat8E8M0FNU: return SmallFloat{8, 0, 127, Specials::kE8M0};
-    case DType::kFloat4E2M1FN: return SmallFloat{2, 1, 1, Specials::kNone};
-    default: return InternalError("{} is not a small float type", Name(dtype));
+    case DType::kFloat16:
+      return SmallFloat{5, 10, 15, Specials::kIeee};
+    case DType::kBFloat16:
+      return SmallFloat{8, 7, 127, Specials::kIeee};
+    case DType::kFloat8E4M3FN:
+      return SmallFloat{4, 3, 7, Specials::kFn};
+    case DType::kFloat8E4M3FNUZ:
+      return SmallFloat{4, 3, 8, Specials::kFnuz};
+    case DType::kFloat8E4M3B11FNUZ:
+      return SmallFloat{4, 3, 11, Specials::kFnuz};
+    case DType::kFloat8E5M2:
+      return SmallFloat{5, 2, 15, Specials::kIeee};
+    case DType::kFloat8E5M2FNUZ:
+      return SmallFloat{5, 2, 16, Specials::kFnuz};
+    case DType::kFloat8E3M4:
+      return SmallFloat{3, 4, 3, Specials::kIeee};
+    case DType::kFloat8E8M0FNU:
+      return SmallFloat{8, 0, 127, Specials::kE8M0};
+    case DType::kFloat4E2M1FN:
+      return SmallFloat{2, 1, 1, Specials::kNone};
+    default:
+      return InternalError("{} is not a small float type", Name(dtype));
   }
 }
 
@@ -87,10 +98,14 @@ std::optional<uint32_t> NanBits(const SmallFloat& f) {
   switch (f.specials) {
     case Specials::kIeee:
       return (((1u << f.ebits) - 1) << f.mbits) | (1u << (f.mbits - 1));
-    case Specials::kFn: return (1u << total) - 1;
-    case Specials::kFnuz: return 1u << total;
-    case Specials::kE8M0: return 0xffu;
-    case Specials::kNone: return std::nullopt;
+    case Specials::kFn:
+      return (1u << total) - 1;
+    case Specials::kFnuz:
+      return 1u << total;
+    case Specials::kE8M0:
+      return 0xffu;
+    case Specials::kNone:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -115,10 +130,14 @@ Result<uint64_t> ParseHexBits(std::string_view s, size_t size) {
   uint64_t v = 0;
   for (char c : digits) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return DataLossError("fill_value '{}' is not hex", s);
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return DataLossError("fill_value '{}' is not hex", s);
     v = (v << 4) | static_cast<uint64_t>(d);
   }
   return v;
@@ -218,10 +237,20 @@ Result<Bytes> ParseTyped(const Json& j, DType dtype, int zarr_format) {
       uint64_t hi = 0;
       const bool is_signed = info.kind == DTypeKind::kInt;
       switch (dtype) {
-        case DType::kInt2: lo = -2; hi = 1; break;
-        case DType::kUInt2: hi = 3; break;
-        case DType::kInt4: lo = -8; hi = 7; break;
-        case DType::kUInt4: hi = 15; break;
+        case DType::kInt2:
+          lo = -2;
+          hi = 1;
+          break;
+        case DType::kUInt2:
+          hi = 3;
+          break;
+        case DType::kInt4:
+          lo = -8;
+          hi = 7;
+          break;
+        case DType::kUInt4:
+          hi = 15;
+          break;
         default: {
           const int bits = static_cast<int>(info.size * 8);
           if (is_signed) {
@@ -286,9 +315,15 @@ Result<uint16_t> EncodeSmallFloat(double value, DType dtype) {
   // Largest finite pattern.
   uint32_t max_p;
   switch (f.specials) {
-    case Specials::kIeee: max_p = (1u << total) - (1u << f.mbits) - 1; break;
-    case Specials::kFn: max_p = (1u << total) - 2; break;
-    default: max_p = (1u << total) - 1; break;
+    case Specials::kIeee:
+      max_p = (1u << total) - (1u << f.mbits) - 1;
+      break;
+    case Specials::kFn:
+      max_p = (1u << total) - 2;
+      break;
+    default:
+      max_p = (1u << total) - 1;
+      break;
   }
   uint32_t p;
   if (std::isinf(a)) {
@@ -374,8 +409,8 @@ Result<Bytes> ParseFillValue(const Json& j, DType dtype, int zarr_format, bool s
     auto raw = DecodeBase64(j.get_ref<const std::string&>());
     if (!raw.ok()) return std::move(raw).WithContext("fill_value");
     if (raw->size() != size) {
-      return DataLossError("base64 fill_value has {} bytes, {} needs {}", raw->size(),
-                           Name(dtype), size);
+      return DataLossError("base64 fill_value has {} bytes, {} needs {}", raw->size(), Name(dtype),
+                           size);
     }
     if (stored_big_endian) {
       SwapBytes(&*raw, info.kind == DTypeKind::kComplex ? size / 2 : size);

@@ -37,7 +37,8 @@ Status ValidateMetadata(const ZarrMetadata& md) {
   const size_t esize = SizeOf(md.dtype);
   OCKPT_RETURN_IF_ERROR(CheckedByteCount(md.shape, esize, kMaxArrayBytes, "array shape"));
   for (int64_t c : md.chunk_shape) {
-    if (c <= 0) return DataLossError("chunk shape {} has a dimension < 1", ShapeString(md.chunk_shape));
+    if (c <= 0)
+      return DataLossError("chunk shape {} has a dimension < 1", ShapeString(md.chunk_shape));
   }
   auto chunk_bytes = CheckedByteCount(md.chunk_shape, esize, kMaxChunkBytes, "chunk shape");
   if (!chunk_bytes.ok()) {
@@ -63,7 +64,8 @@ namespace internal {
 
 Result<Shape> ParseShape(const Json& j, std::string_view what) {
   if (!j.is_array()) return DataLossError("{} is not an array: {}", what, j.dump());
-  if (j.size() > kMaxRank) return UnimplementedError("{} has rank {} (> {})", what, j.size(), kMaxRank);
+  if (j.size() > kMaxRank)
+    return UnimplementedError("{} has rank {} (> {})", what, j.size(), kMaxRank);
   Shape s;
   for (const Json& d : j) {
     if (d.is_number_unsigned()) {

@@ -81,7 +81,8 @@ Result<ZarrMetadata> Parse(ByteView text) {
     }
   }
   if (fortran && md.shape.size() > 1) {
-    for (size_t d = md.shape.size(); d > 0; --d) md.codecs.permutation.push_back(static_cast<int>(d - 1));
+    for (size_t d = md.shape.size(); d > 0; --d)
+      md.codecs.permutation.push_back(static_cast<int>(d - 1));
   }
 
   md.key_encoding.v3_default = false;
@@ -96,7 +97,8 @@ Result<ZarrMetadata> Parse(ByteView text) {
 
   if (const Json* filters = Member(j, "filters"); filters && !filters->is_null()) {
     if (!filters->is_array()) return DataLossError("filters is not a list: {}", filters->dump());
-    if (!filters->empty()) return UnimplementedError("zarr filters are not supported: {}", filters->dump());
+    if (!filters->empty())
+      return UnimplementedError("zarr filters are not supported: {}", filters->dump());
   }
 
   OCKPT_ASSIGN_OR_RETURN(std::optional<BytesCodec> compressor,
@@ -105,8 +107,8 @@ Result<ZarrMetadata> Parse(ByteView text) {
   md.compressor = compressor ? compressor->Describe() : "none";
 
   const Json* fill = Member(j, "fill_value");
-  OCKPT_ASSIGN_OR_RETURN(md.fill_value, ParseFillValue(fill ? *fill : Json(nullptr), md.dtype, 2,
-                                                       typestr.big_endian));
+  OCKPT_ASSIGN_OR_RETURN(
+      md.fill_value, ParseFillValue(fill ? *fill : Json(nullptr), md.dtype, 2, typestr.big_endian));
   OCKPT_RETURN_IF_ERROR(ValidateMetadata(md));
   return md;
 }

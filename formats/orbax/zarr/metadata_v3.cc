@@ -13,9 +13,7 @@ using internal::IntMember;
 
 constexpr int kMaxCodecDepth = 4;
 
-Json BytesLittle() {
-  return Json{{"name", "bytes"}, {"configuration", {{"endian", "little"}}}};
-}
+Json BytesLittle() { return Json{{"name", "bytes"}, {"configuration", {{"endian", "little"}}}}; }
 Json DefaultIndexCodecs() {
   Json list = Json::array();
   list.push_back(BytesLittle());
@@ -118,8 +116,8 @@ Result<std::shared_ptr<const ShardingCodec>> ParseSharding(const Json& config,
   }
   index_shape.push_back(2);
   const Json* inner = Member(config, "codecs");
-  auto inner_chain = ParseCodecs(inner ? *inner : DefaultCodecs(), sh->inner_chunk_shape,
-                                 element_size, depth + 1);
+  auto inner_chain =
+      ParseCodecs(inner ? *inner : DefaultCodecs(), sh->inner_chunk_shape, element_size, depth + 1);
   if (!inner_chain.ok()) return inner_chain.status().WithContext("sharding_indexed codecs");
   sh->codecs = std::move(inner_chain).value();
   const Json* index = Member(config, "index_codecs");
@@ -243,7 +241,8 @@ Result<ZarrMetadata> Parse(ByteView text) {
                          ShapeString(md.chunk_shape), ShapeString(md.shape));
   }
   for (int64_t c : md.chunk_shape) {
-    if (c <= 0) return DataLossError("chunk_shape {} has a dimension < 1", ShapeString(md.chunk_shape));
+    if (c <= 0)
+      return DataLossError("chunk_shape {} has a dimension < 1", ShapeString(md.chunk_shape));
   }
 
   md.key_encoding = {true, '/'};

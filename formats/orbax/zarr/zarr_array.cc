@@ -52,8 +52,8 @@ class ZarrArray::Impl {
       if (options.missing_chunks_are_errors) {
         return DataLossError("zarr chunk '{}' is missing from {}", key, store_->Describe());
       }
-      OCKPT_ASSIGN_OR_RETURN(uint64_t n, CheckedByteCount(md_.chunk_shape, 1, kMaxChunkBytes,
-                                                          "chunk shape"));
+      OCKPT_ASSIGN_OR_RETURN(uint64_t n,
+                             CheckedByteCount(md_.chunk_shape, 1, kMaxChunkBytes, "chunk shape"));
       return RepeatElement(element_.fill, n);
     }
     return DecodeChunk(md_.codecs, element_, md_.chunk_shape, std::move(stored).value())
@@ -114,10 +114,10 @@ Result<ZarrArray> ZarrArray::Open(const KvStore* store, std::string prefix) {
 
 Result<ZarrArray> ZarrArray::OpenWithMetadata(const KvStore* store, std::string prefix,
                                               ByteView metadata_json, int zarr_format) {
-  Result<ZarrMetadata> md = zarr_format == 2   ? ParseZarrV2Metadata(metadata_json)
-                            : zarr_format == 3 ? ParseZarrV3Metadata(metadata_json)
-                                               : Result<ZarrMetadata>(UnimplementedError(
-                                                     "zarr_format {}", zarr_format));
+  Result<ZarrMetadata> md =
+      zarr_format == 2   ? ParseZarrV2Metadata(metadata_json)
+      : zarr_format == 3 ? ParseZarrV3Metadata(metadata_json)
+                         : Result<ZarrMetadata>(UnimplementedError("zarr_format {}", zarr_format));
   if (!md.ok()) return md.status();
   return ZarrArray(std::make_unique<Impl>(store, std::move(prefix), std::move(md).value()));
 }

@@ -35,9 +35,9 @@ struct ArraySummary {
   int zarr_format = 2;
   DType dtype = DType::kUInt8;
   Shape shape;
-  Shape chunk_shape;        // the chunk grid (v3: the outer/shard shape)
-  std::string compressor;   // "zstd:1", "gzip:6", "zlib:1", "blosc:lz4:5", "none"
-  Bytes fill_value;         // one element, little-endian (zeros for a null fill_value)
+  Shape chunk_shape;       // the chunk grid (v3: the outer/shard shape)
+  std::string compressor;  // "zstd:1", "gzip:6", "zlib:1", "blosc:lz4:5", "none"
+  Bytes fill_value;        // one element, little-endian (zeros for a null fill_value)
 };
 
 struct ReadOptions {
