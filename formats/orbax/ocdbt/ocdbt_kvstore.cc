@@ -17,6 +17,7 @@
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -119,10 +120,20 @@ class OcdbtKvStore::Impl {
   Result<std::shared_ptr<RandomAccessFile>> OpenDataFile(const std::string& file) const;
   std::string PathOf(const std::string& file) const { return JoinPath(dir, file); }
 
-  // Appends the entries under `loc` whose keys start with `prefix`.
+  // Calls visit(node, entry, node location, full key) for each leaf entry
+  // under `loc` whose key starts with `prefix`, in key order.
+  using LeafVisitor = std::function<Status(const BtreeNode&, const LeafNodeEntry&,
+                                           const BlobLocation&, std::string_view)>;
   Status ListSubtree(const BlobLocation& loc, uint8_t height, const std::string& node_prefix,
                      const std::string& lower, const std::string* upper, std::string_view prefix,
-                     bool with_values, std::vector<EntryInfo>* out) const;
+                     const LeafVisitor& visit) const;
+  // Room for the listing of `prefix` (the whole tree's key count when known).
+  size_t ExpectedCount(std::string_view prefix) const {
+    return prefix.empty() ? static_cast<size_t>(std::min<uint64_t>(version.num_keys, 1 << 20)) : 0;
+  }
+  Result<EntryInfo> MakeEntry(const BtreeNode& node, const LeafNodeEntry& e,
+                              const BlobLocation& loc, std::string full_key,
+                              bool with_value) const;
   // The entry for `key`, or nullopt.
   Result<std::optional<EntryInfo>> Find(std::string_view key, bool with_value) const;
 
@@ -133,9 +144,6 @@ class OcdbtKvStore::Impl {
   Status CheckNodeRange(const BtreeNode& node, const BlobLocation& loc,
                         const std::string& node_prefix, const std::string& lower,
                         const std::string* upper) const;
-  Result<EntryInfo> MakeEntry(const BtreeNode& node, const LeafNodeEntry& e,
-                              const BlobLocation& loc, std::string full_key,
-                              bool with_value) const;
 
   mutable std::mutex mu_;
   mutable std::map<std::string, std::shared_ptr<RandomAccessFile>> files_;
@@ -449,31 +457,30 @@ Result<EntryInfo> OcdbtKvStore::Impl::MakeEntry(const BtreeNode& node, const Lea
 Status OcdbtKvStore::Impl::ListSubtree(const BlobLocation& loc, uint8_t height,
                                        const std::string& node_prefix, const std::string& lower,
                                        const std::string* upper, std::string_view prefix,
-                                       bool with_values, std::vector<EntryInfo>* out) const {
+                                       const LeafVisitor& visit) const {
   OCKPT_ASSIGN_OR_RETURN(std::shared_ptr<const BtreeNode> node, LoadNode(loc, height));
   OCKPT_RETURN_IF_ERROR(CheckNodeRange(*node, loc, node_prefix, lower, upper));
+  std::string full;
   if (node->height == 0) {
     for (const LeafNodeEntry& e : node->leaf_entries) {
-      std::string full = node_prefix + e.key;
+      full.assign(node_prefix).append(e.key);
       if (!StartsWith(full, prefix)) {
         if (full < prefix) continue;
         break;  // past every key with the prefix
       }
-      OCKPT_ASSIGN_OR_RETURN(EntryInfo info,
-                             MakeEntry(*node, e, loc, std::move(full), with_values));
-      out->push_back(std::move(info));
+      OCKPT_RETURN_IF_ERROR(visit(*node, e, loc, full));
     }
     return Status::Ok();
   }
   const auto& entries = node->interior_entries;
+  std::string next;
   for (size_t i = 0; i < entries.size(); ++i) {
     const InteriorNodeEntry& e = entries[i];
-    std::string full = node_prefix + e.key;
+    full.assign(node_prefix).append(e.key);
     if (full > prefix && !StartsWith(full, prefix)) break;
-    std::string next;
     const std::string* child_upper = upper;
     if (i + 1 < entries.size()) {
-      next = node_prefix + entries[i + 1].key;
+      next.assign(node_prefix).append(entries[i + 1].key);
       child_upper = &next;
       // Every key of child i is below `next`; none can carry the prefix.
       if (next <= prefix) continue;
@@ -485,7 +492,7 @@ Status OcdbtKvStore::Impl::ListSubtree(const BlobLocation& loc, uint8_t height,
             .WithContext(fmt::format("B+tree node in {} at offset {}", PathOf(loc.file),
                                      loc.offset)));
     OCKPT_RETURN_IF_ERROR(ListSubtree(child, static_cast<uint8_t>(height - 1), child_prefix, full,
-                                      child_upper, prefix, with_values, out));
+                                      child_upper, prefix, visit));
   }
   return Status::Ok();
 }
@@ -570,14 +577,15 @@ Result<bool> OcdbtKvStore::Contains(std::string_view key) const {
 }
 
 Result<std::vector<KeyInfo>> OcdbtKvStore::List(std::string_view prefix) const {
-  std::vector<EntryInfo> entries;
-  if (impl_->root) {
-    OCKPT_RETURN_IF_ERROR(impl_->ListSubtree(*impl_->root, impl_->root_height, "", "", nullptr,
-                                             prefix, /*with_values=*/false, &entries));
-  }
   std::vector<KeyInfo> out;
-  out.reserve(entries.size());
-  for (EntryInfo& e : entries) out.push_back({std::move(e.key), e.size});
+  if (!impl_->root) return out;
+  out.reserve(impl_->ExpectedCount(prefix));
+  OCKPT_RETURN_IF_ERROR(impl_->ListSubtree(
+      *impl_->root, impl_->root_height, "", "", nullptr, prefix,
+      [&](const BtreeNode&, const LeafNodeEntry& e, const BlobLocation&, std::string_view key) {
+        out.push_back({std::string(key), e.value_length});
+        return Status::Ok();
+      }));
   return out;
 }
 
@@ -586,8 +594,16 @@ std::string OcdbtKvStore::Describe() const { return impl_->dir; }
 Result<std::vector<EntryInfo>> OcdbtKvStore::ListEntries(std::string_view prefix) const {
   std::vector<EntryInfo> out;
   if (!impl_->root) return out;
-  OCKPT_RETURN_IF_ERROR(impl_->ListSubtree(*impl_->root, impl_->root_height, "", "", nullptr,
-                                           prefix, /*with_values=*/true, &out));
+  out.reserve(impl_->ExpectedCount(prefix));
+  OCKPT_RETURN_IF_ERROR(impl_->ListSubtree(
+      *impl_->root, impl_->root_height, "", "", nullptr, prefix,
+      [&](const BtreeNode& node, const LeafNodeEntry& e, const BlobLocation& loc,
+          std::string_view key) -> Status {
+        OCKPT_ASSIGN_OR_RETURN(EntryInfo info,
+                               impl_->MakeEntry(node, e, loc, std::string(key), true));
+        out.push_back(std::move(info));
+        return Status::Ok();
+      }));
   return out;
 }
 
