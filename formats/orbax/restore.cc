@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "formats/orbax/layout.h"
-#include "formats/orbax/npy.h"
+#include "formats/npy/npy.h"
 #include "lib/base/file.h"
 #include "lib/dtype/cast.h"
 

@@ -115,7 +115,17 @@ void SortLeaves(std::vector<LeafRecord>* leaves) {
   std::stable_sort(leaves->begin(), leaves->end(), [](const LeafRecord& a, const LeafRecord& b) {
     size_t n = std::min(a.keypath.size(), b.keypath.size());
     for (size_t i = 0; i < n; ++i) {
-      int c = a.keypath[i].key.compare(b.keypath[i].key);
+      const PathKey& ka = a.keypath[i];
+      const PathKey& kb = b.keypath[i];
+      // Sequence indices in numeric order ("2" before "10"), as JAX flattens.
+      auto numeric = [](const std::string& k) {
+        return !k.empty() && k.find_first_not_of("0123456789") == std::string::npos;
+      };
+      if (ka.type == KeyType::kSequence && kb.type == KeyType::kSequence && numeric(ka.key) &&
+          numeric(kb.key) && ka.key.size() != kb.key.size()) {
+        return ka.key.size() < kb.key.size();
+      }
+      int c = ka.key.compare(kb.key);
       if (c != 0) return c < 0;
     }
     return a.keypath.size() < b.keypath.size();

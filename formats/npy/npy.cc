@@ -1,6 +1,6 @@
 // .npy header encoding and parsing, and the streaming file writer.
 
-#include "formats/orbax/npy.h"
+#include "formats/npy/npy.h"
 
 #include <fmt/format.h>
 

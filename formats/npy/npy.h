@@ -5,8 +5,8 @@
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded with
 // spaces to a multiple of 64 bytes and ending in '\n', then the raw data.
 
-#ifndef OCKPT_FORMATS_ORBAX_NPY_H_
-#define OCKPT_FORMATS_ORBAX_NPY_H_
+#ifndef OCKPT_FORMATS_NPY_NPY_H_
+#define OCKPT_FORMATS_NPY_NPY_H_
 
 #include <string>
 
@@ -47,4 +47,4 @@ class NpyFileWriter final : public ArrayWriter {
 
 }  // namespace ockpt::npy
 
-#endif  // OCKPT_FORMATS_ORBAX_NPY_H_
+#endif  // OCKPT_FORMATS_NPY_NPY_H_

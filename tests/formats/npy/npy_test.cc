@@ -1,4 +1,4 @@
-#include "formats/orbax/npy.h"
+#include "formats/npy/npy.h"
 
 #include <catch2/catch.hpp>
 
