@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -401,6 +402,76 @@ TEST_CASE("an empty tree lists nothing", "[ocdbt]") {
   CHECK((*store)->List("").value().empty());
   CHECK((*store)->Read("a").status().code() == StatusCode::kNotFound);
   CHECK((*store)->ListVersions().value().size() == 1);
+}
+
+TEST_CASE("numbered manifests: the largest manifest.%016x is the latest", "[ocdbt]") {
+  TempDir tmp;
+  // Two generations of a one-leaf tree, then a config-only manifest.ocdbt.
+  testing::WriteSimpleDb(tmp.path(), {{"a", "1"}}, 10);
+  Manifest m1 = DecodeManifest(ReadFile(tmp / "manifest.ocdbt").value()).value();
+  testing::WriteSimpleDb(tmp / "second", {{"a", "2"}, {"b", "3"}}, 10);
+  Bytes leaf2 = ReadFile(tmp / "second/d/nodes").value();
+  uint64_t off2 = testing::AppendBlob(tmp / "d/nodes", leaf2);
+  Manifest m2 = m1;
+  BtreeGenerationReference g2 = m1.versions[0];
+  g2.generation = 2;
+  g2.root = {0, off2, leaf2.size()};
+  g2.statistics.num_keys = 2;
+  g2.commit_time_ns = 2000;
+  m2.versions.push_back(g2);
+  m1.config.manifest_kind = ManifestKind::kNumbered;
+  m2.config.manifest_kind = ManifestKind::kNumbered;
+  REQUIRE(WriteFile(tmp / NumberedManifestName(1), EncodeManifest(m1, true).value()).ok());
+  REQUIRE(WriteFile(tmp / NumberedManifestName(2), EncodeManifest(m2, true).value()).ok());
+  REQUIRE(WriteFile(tmp / "manifest.ocdbt", EncodeManifest(m1).value()).ok());
+  REQUIRE(DecodeManifest(ReadFile(tmp / "manifest.ocdbt").value()).value().versions.empty());
+
+  auto store = OcdbtKvStore::Open(tmp.path());
+  REQUIRE(store.ok());
+  CHECK((*store)->version().generation == 2);
+  CHECK((*store)->Read("a").value() == "2");
+  CHECK((*store)->ListVersions().value().size() == 2);
+  auto old = OcdbtKvStore::Open(tmp.path(), 1);
+  REQUIRE(old.ok());
+  CHECK((*old)->Read("a").value() == "1");
+  CHECK((*old)->Read("b").status().code() == StatusCode::kNotFound);
+
+  SECTION("a numbered manifest whose generation disagrees with its name") {
+    REQUIRE(WriteFile(tmp / NumberedManifestName(3), EncodeManifest(m2, true).value()).ok());
+    auto s = OcdbtKvStore::Open(tmp.path()).status();
+    CHECK(s.code() == StatusCode::kDataLoss);
+    CHECK_THAT(s.message(), Catch::Contains(NumberedManifestName(3)));
+  }
+  SECTION("no numbered manifest at all") {
+    REQUIRE(RemoveAll(tmp / NumberedManifestName(1)).ok());
+    REQUIRE(RemoveAll(tmp / NumberedManifestName(2)).ok());
+    CHECK(OcdbtKvStore::Open(tmp.path()).status().code() == StatusCode::kDataLoss);
+  }
+}
+
+TEST_CASE("concurrent reads and listings", "[ocdbt]") {
+  TempDir tmp;
+  std::vector<std::pair<std::string, std::string>> kvs;
+  for (int i = 0; i < 3000; ++i) {
+    kvs.push_back({"k" + std::to_string(100000 + i), std::string(i % 7 == 0 ? 150 : 3, 'v')});
+  }
+  testing::WriteSimpleDb(tmp.path(), kvs, 64);
+  auto store = OcdbtKvStore::Open(tmp.path());
+  REQUIRE(store.ok());
+  std::vector<int> failures(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < kvs.size(); i += 4) {
+        auto v = (*store)->Read(kvs[i].first);
+        if (!v.ok() || *v != kvs[i].second) ++failures[t];
+      }
+      auto listed = (*store)->List("k1001");
+      if (!listed.ok() || listed->size() != 100) ++failures[t];
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == std::vector<int>(4, 0));
 }
 
 TEST_CASE("20,000 keys: listing is fast and reads descend by key", "[ocdbt][perf]") {
