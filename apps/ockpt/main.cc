@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ockpt::RegisterMetadata(app, ctx);
   ockpt::RegisterRestore(app, ctx);
+  ockpt::RegisterSave(app, ctx);
   ockpt::RegisterOcdbt(app, ctx);
   try {
     app.parse(argc, argv);

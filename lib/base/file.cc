@@ -129,6 +129,33 @@ Status RemoveAll(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+Status SyncPath(const std::string& path, bool dir) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+  if (fd < 0) return StatusFromErrno(errno, "open", path);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return StatusFromErrno(err, "fsync", path);
+  return Status::Ok();
+}
+}  // namespace
+
+Status SyncTree(const std::string& path) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    if (it->is_regular_file(ec2)) {
+      OCKPT_RETURN_IF_ERROR(SyncPath(it->path().string(), false));
+    } else if (it->is_directory(ec2)) {
+      OCKPT_RETURN_IF_ERROR(SyncPath(it->path().string(), true));
+    }
+  }
+  if (ec) return IoError("cannot walk {}: {}", path, ec.message());
+  return SyncPath(path, true);
+}
+
 Result<uint64_t> DiskUsage(const std::string& path) {
   std::error_code ec;
   uint64_t total = 0;

@@ -40,6 +40,8 @@ Status WriteFile(const std::string& path, ByteView data, bool sync = false);
 Status SyncDirectory(const std::string& path);
 Status RenamePath(const std::string& from, const std::string& to);
 Status RemoveAll(const std::string& path);
+// fsyncs every regular file and directory below (and including) path.
+Status SyncTree(const std::string& path);
 // Sum of the sizes of all regular files below path.
 Result<uint64_t> DiskUsage(const std::string& path);
 

@@ -1,0 +1,70 @@
+// `ockpt save`: writes a checkpoint that orbax-checkpoint restores, in the
+// layout Orbax itself writes (docs/format/orbax.md): arrays as zarr (v2, or
+// v3 with sharding_indexed) in `ocdbt.process_0/` plus a merged root OCDBT
+// database, `_METADATA`, `_sharding`, `array_metadatas/process_0`,
+// `_strings.json`, `_CHECKPOINT_METADATA` and `commit_success.txt`, all in
+// `<dest>.orbax-checkpoint-tmp` first, synced, then renamed into place.
+// Arrays stream chunk by chunk from their sources.
+
+#ifndef OCKPT_FORMATS_ORBAX_SAVE_H_
+#define OCKPT_FORMATS_ORBAX_SAVE_H_
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/base/context.h"
+#include "lib/checkpoint/source.h"
+
+namespace ockpt::orbax {
+
+inline constexpr std::string_view kStandardHandler =
+    "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler";
+inline constexpr std::string_view kPyTreeHandler =
+    "orbax.checkpoint._src.handlers.pytree_checkpoint_handler.PyTreeCheckpointHandler";
+inline constexpr std::string_view kJsonHandler =
+    "orbax.checkpoint._src.handlers.json_checkpoint_handler.JsonCheckpointHandler";
+
+struct ArrayLayout {
+  bool ocdbt = true;
+  bool zarr3 = false;
+  std::optional<int> zstd_level;         // nullopt: Orbax's default (1 for zarr2, 3 for zarr3)
+  bool compress = true;                  // false: no compressor
+  std::optional<uint64_t> chunk_bytes;   // Orbax's chunk_byte_size
+  std::optional<Shape> chunk_shape;      // forced chunk shape
+};
+
+struct SaveOptions {
+  std::string src;                                           // "" with items
+  std::string dest;
+  std::optional<int64_t> step;
+  std::vector<std::pair<std::string, std::string>> items;       // NAME=SRC
+  std::vector<std::pair<std::string, std::string>> json_items;  // NAME=FILE
+  ArrayLayout layout;
+  Json custom_metadata;  // _CHECKPOINT_METADATA custom_metadata (null = {})
+  Json metrics;          // null = none
+};
+
+Status Save(const SaveOptions& options, const Context& ctx);
+
+// Opens anything save accepts as a source: a .npy directory (restore's
+// layout) or a checkpoint (one PyTree item; `item` picks one of a composite).
+Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
+                                                     const std::optional<std::string>& item = {});
+
+// Writes one PyTree item into dir (which must exist and be empty).
+Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source,
+                       const ArrayLayout& layout, const Context& ctx);
+
+// Orbax's chunk shape: the largest shape dividing `write_shape` whose bytes
+// fit in target_bytes, splitting the largest dimension first
+// (subchunking.choose_chunk_shape without shard axes).
+Shape ChooseChunkShape(const Shape& write_shape, size_t item_size, uint64_t target_bytes);
+
+// The _METADATA entry key for a key path: Python's str(tuple(...)).
+std::string TreeMetadataKey(const KeyPath& path);
+
+}  // namespace ockpt::orbax
+
+#endif  // OCKPT_FORMATS_ORBAX_SAVE_H_
