@@ -1,7 +1,7 @@
 // Writing zarr arrays exactly as TensorStore does for Orbax: the metadata
 // bytes (`.zarray` / `zarr.json`), chunk keys and encoded chunks. Arrays are
 // encoded one chunk at a time from an ArraySource; memory is bounded by one
-// chunk (two with sharding). See docs/format/zarr.md.
+// chunk plus its encoding. See docs/format/zarr.md.
 
 #ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
 #define OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
@@ -29,21 +29,37 @@ struct WriteSpec {
   std::optional<int> zstd_level;  // nullopt: no compression
 };
 
-// Checks shapes, ranks and sizes (kInvalidArgument on a bad spec).
+// Checks shapes, ranks and sizes (kInvalidArgument on a bad spec: format not
+// 2 or 3, rank above 32 or ranks differing, a dimension < 1 in shape or
+// chunk_shape, array or chunk too large, zstd level outside
+// [-131072, 22]; kUnimplemented for uint4 / uint2, which TensorStore lacks).
 Status ValidateWriteSpec(const WriteSpec& spec);
 
 // "<prefix>.zarray" or "<prefix>zarr.json" (prefix "" or ending in '/').
 std::string MetadataKey(const WriteSpec& spec, std::string_view prefix);
 // The exact bytes TensorStore writes for this array (compact, sorted keys).
+// REQUIRES: ValidateWriteSpec(spec) is OK.
 std::string EncodeMetadata(const WriteSpec& spec);
 // v2: "<prefix>0.1" ("<prefix>0" for rank 0); v3: "<prefix>c/0/1" ("<prefix>c").
 std::string ChunkKeyFor(const WriteSpec& spec, std::string_view prefix, const Shape& chunk_index);
 
+// Number of chunks along each dimension (ceil(shape / chunk_shape)).
+Shape ChunkGridShape(const WriteSpec& spec);
+
 // Reads the chunk's region from src (padding edge chunks with zeros, the fill
-// value) and encodes it.
+// value) and encodes it. kInvalidArgument for a bad spec, an index outside
+// the chunk grid or a source whose size does not match the spec.
 Result<Bytes> EncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src);
 
-// Encodes every chunk in C order of the chunk grid and hands each to sink.
+// Encodes one full chunk (chunk_shape elements, C order, little-endian; edges
+// already padded): v2 a zstd frame (or the bytes as they are), v3 a shard of
+// one inner chunk followed by its index and CRC-32C. kInvalidArgument when
+// `chunk` has the wrong size.
+Result<Bytes> EncodeChunkData(const WriteSpec& spec, Bytes chunk);
+
+// Encodes every chunk (all-zero ones too, as Orbax stores them) in C order of
+// the chunk grid and hands each to sink; stops at the first error. The
+// metadata is not written: store EncodeMetadata at MetadataKey yourself.
 Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
                   const std::function<Status(const std::string& key, ByteView value)>& sink);
 

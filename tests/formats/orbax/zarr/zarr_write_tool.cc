@@ -8,9 +8,8 @@
 // in OUT_DIR/cases.json.
 
 #include <cstdio>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "formats/orbax/zarr/zarr_writer.h"
 #include "lib/base/file.h"
@@ -70,8 +69,8 @@ int Main(int argc, char** argv) {
   const std::string out = argv[1];
   // NumPy-native dtypes only: zarr-python has no bfloat16 / float8 / int4.
   const DType dtypes[] = {
-      DType::kBool,    DType::kInt8,    DType::kInt16,   DType::kInt32,     DType::kInt64,
-      DType::kUInt8,   DType::kUInt16,  DType::kUInt32,  DType::kUInt64,    DType::kFloat16,
+      DType::kBool,    DType::kInt8,    DType::kInt16,     DType::kInt32,      DType::kInt64,
+      DType::kUInt8,   DType::kUInt16,  DType::kUInt32,    DType::kUInt64,     DType::kFloat16,
       DType::kFloat32, DType::kFloat64, DType::kComplex64, DType::kComplex128,
   };
   const Shape full_shape = {5, 3, 4, 2};

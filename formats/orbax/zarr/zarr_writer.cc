@@ -1,0 +1,286 @@
+// Writing zarr v2 / v3 arrays as TensorStore does for Orbax.
+
+#include "formats/orbax/zarr/zarr_writer.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "formats/orbax/zarr/chunk_layout.h"
+#include "formats/orbax/zarr/metadata.h"
+#include "lib/base/crc32c.h"
+#include "lib/compression/compression.h"
+
+namespace ockpt::zarr {
+namespace {
+
+// nlohmann::json keeps object members in a std::map: sorted bytewise, which is
+// the order TensorStore's dump() produces.
+using SortedJson = nlohmann::json;
+
+// riegeli's ZstdWriter bounds (ZSTD_minCLevel() / ZSTD_maxCLevel()).
+constexpr int kMinZstdLevel = -131072;
+constexpr int kMaxZstdLevel = 22;
+
+SortedJson ShapeJson(const Shape& shape) {
+  SortedJson j = SortedJson::array();
+  for (int64_t d : shape) j.push_back(d);
+  return j;
+}
+
+// The zero of the type as TensorStore's zarr3 fill_value JSON.
+SortedJson ZeroFillValue(DType dtype) {
+  switch (Info(dtype).kind) {
+    case DTypeKind::kBool:
+      return false;
+    case DTypeKind::kInt:
+    case DTypeKind::kUInt:
+      return 0;
+    case DTypeKind::kFloat:
+      return 0.0;
+    case DTypeKind::kComplex:
+      return SortedJson::array({0.0, 0.0});
+  }
+  return 0;
+}
+
+// {"configuration":{"endian":"little"},"name":"bytes"}; 1-byte types have
+// no byte order, so TensorStore leaves the configuration out.
+SortedJson BytesCodecJson(size_t element_size) {
+  SortedJson j = {{"name", "bytes"}};
+  if (element_size > 1) j["configuration"] = {{"endian", "little"}};
+  return j;
+}
+
+std::string EncodeV2(const WriteSpec& spec) {
+  SortedJson j = SortedJson::object();
+  j["chunks"] = ShapeJson(spec.chunk_shape);
+  if (spec.zstd_level) {
+    j["compressor"] = {{"id", "zstd"}, {"level", *spec.zstd_level}};
+  } else {
+    j["compressor"] = nullptr;
+  }
+  j["dimension_separator"] = ".";
+  j["dtype"] = Typestr(spec.dtype);
+  j["fill_value"] = nullptr;
+  j["filters"] = nullptr;
+  j["order"] = "C";
+  j["shape"] = ShapeJson(spec.shape);
+  j["zarr_format"] = 2;
+  return j.dump();
+}
+
+std::string EncodeV3(const WriteSpec& spec) {
+  SortedJson inner = SortedJson::array();
+  inner.push_back(BytesCodecJson(SizeOf(spec.dtype)));
+  if (spec.zstd_level) {
+    inner.push_back(
+        {{"name", "zstd"}, {"configuration", {{"checksum", false}, {"level", *spec.zstd_level}}}});
+  }
+  SortedJson index = SortedJson::array();
+  index.push_back(BytesCodecJson(8));
+  index.push_back({{"name", "crc32c"}});
+  SortedJson sharding = {
+      {"name", "sharding_indexed"},
+      {"configuration",
+       {{"chunk_shape", ShapeJson(spec.chunk_shape)}, {"codecs", inner}, {"index_codecs", index}}}};
+
+  SortedJson j = SortedJson::object();
+  j["chunk_grid"] = {{"name", "regular"},
+                     {"configuration", {{"chunk_shape", ShapeJson(spec.chunk_shape)}}}};
+  j["chunk_key_encoding"] = {{"name", "default"}};
+  j["codecs"] = SortedJson::array({sharding});
+  j["data_type"] = std::string(Name(spec.dtype));
+  j["fill_value"] = ZeroFillValue(spec.dtype);
+  j["node_type"] = "array";
+  j["shape"] = ShapeJson(spec.shape);
+  j["zarr_format"] = 3;
+  return j.dump();
+}
+
+ChunkKeyEncoding KeyEncodingOf(const WriteSpec& spec) {
+  ChunkKeyEncoding e;
+  e.v3_default = spec.zarr_format == 3;
+  e.separator = spec.zarr_format == 3 ? '/' : '.';
+  return e;
+}
+
+uint64_t ArrayBytesOf(const WriteSpec& spec) {
+  return static_cast<uint64_t>(NumElements(spec.shape)) * SizeOf(spec.dtype);
+}
+
+uint64_t ChunkBytesOf(const WriteSpec& spec) {
+  return static_cast<uint64_t>(NumElements(spec.chunk_shape)) * SizeOf(spec.dtype);
+}
+
+Status CheckSource(const WriteSpec& spec, const ArraySource& src) {
+  const uint64_t want = ArrayBytesOf(spec);
+  if (src.size() != want) {
+    return InvalidArgumentError("array source has {} bytes, {} {} needs {}", src.size(),
+                                Name(spec.dtype), ShapeString(spec.shape), want);
+  }
+  return Status::Ok();
+}
+
+Status CheckChunkIndex(const WriteSpec& spec, const Shape& chunk_index) {
+  const Shape grid = ChunkGridShape(spec);
+  if (chunk_index.size() != grid.size()) {
+    return InvalidArgumentError("chunk index {} has rank {}, the array has rank {}",
+                                ShapeString(chunk_index), chunk_index.size(), grid.size());
+  }
+  for (size_t d = 0; d < grid.size(); ++d) {
+    if (chunk_index[d] < 0 || chunk_index[d] >= grid[d]) {
+      return InvalidArgumentError("chunk index {} is outside the chunk grid {}",
+                                  ShapeString(chunk_index), ShapeString(grid));
+    }
+  }
+  return Status::Ok();
+}
+
+// The chunk's elements in C order, zeros beyond the array's edge.
+// REQUIRES: spec valid, src of the right size, chunk_index inside the grid.
+Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src) {
+  const size_t rank = spec.shape.size();
+  const size_t esize = SizeOf(spec.dtype);
+  Bytes chunk(ChunkBytesOf(spec), '\0');
+  Shape origin(rank), extent(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    origin[d] = chunk_index[d] * spec.chunk_shape[d];
+    extent[d] = std::min(spec.chunk_shape[d], spec.shape[d] - origin[d]);
+  }
+  // Runs of the box [origin, origin + extent) of the array, mapped to the
+  // box [0, extent) of the chunk.
+  OCKPT_RETURN_IF_ERROR(ForEachRun(
+      spec.chunk_shape, spec.shape, origin, extent, esize,
+      [&](uint64_t chunk_offset, uint64_t array_offset, uint64_t n) -> Status {
+        Status st = src.ReadAt(array_offset, static_cast<size_t>(n), chunk.data() + chunk_offset);
+        if (!st.ok()) {
+          return st.WithContext(fmt::format("reading {} bytes at {} for chunk {}", n, array_offset,
+                                            ShapeString(chunk_index)));
+        }
+        return Status::Ok();
+      }));
+  return chunk;
+}
+
+Result<Bytes> EncodeValidated(const WriteSpec& spec, Bytes chunk) {
+  Bytes encoded;
+  if (spec.zstd_level) {
+    OCKPT_ASSIGN_OR_RETURN(encoded, ZstdCompress(chunk, *spec.zstd_level));
+    Bytes().swap(chunk);
+  } else {
+    encoded = std::move(chunk);
+  }
+  if (spec.zarr_format == 2) return encoded;
+  // One inner chunk at offset 0, then the index (offset, nbytes as uint64
+  // little-endian; codecs bytes + crc32c) at the end of the shard.
+  const uint64_t nbytes = encoded.size();
+  const size_t index_start = encoded.size();
+  encoded.reserve(encoded.size() + 20);
+  PutU64LE(&encoded, 0);
+  PutU64LE(&encoded, nbytes);
+  PutU32LE(&encoded, Crc32c(ByteView(encoded).substr(index_start, 16)));
+  return encoded;
+}
+
+}  // namespace
+
+Status ValidateWriteSpec(const WriteSpec& spec) {
+  if (spec.zarr_format != 2 && spec.zarr_format != 3) {
+    return InvalidArgumentError("zarr_format {} (expected 2 or 3)", spec.zarr_format);
+  }
+  if (spec.dtype == DType::kUInt4 || spec.dtype == DType::kUInt2) {
+    return UnimplementedError("TensorStore's zarr drivers cannot store {}", Name(spec.dtype));
+  }
+  const size_t rank = spec.shape.size();
+  if (rank > kMaxRank) return InvalidArgumentError("rank {} exceeds {}", rank, kMaxRank);
+  if (spec.chunk_shape.size() != rank) {
+    return InvalidArgumentError("chunk shape {} does not match the rank of shape {}",
+                                ShapeString(spec.chunk_shape), ShapeString(spec.shape));
+  }
+  for (int64_t d : spec.shape) {
+    if (d < 1) {
+      return InvalidArgumentError("shape {} has a dimension < 1 (Orbax cannot store empty arrays)",
+                                  ShapeString(spec.shape));
+    }
+  }
+  for (int64_t c : spec.chunk_shape) {
+    if (c < 1) {
+      return InvalidArgumentError("chunk shape {} has a dimension < 1",
+                                  ShapeString(spec.chunk_shape));
+    }
+  }
+  const size_t esize = SizeOf(spec.dtype);
+  auto array_bytes = CheckedByteCount(spec.shape, esize, kMaxArrayBytes, "array shape");
+  if (!array_bytes.ok()) return InvalidArgumentError("{}", array_bytes.status().message());
+  auto chunk_bytes = CheckedByteCount(spec.chunk_shape, esize, kMaxChunkBytes, "chunk shape");
+  if (!chunk_bytes.ok()) return InvalidArgumentError("{}", chunk_bytes.status().message());
+  if (spec.zstd_level && (*spec.zstd_level < kMinZstdLevel || *spec.zstd_level > kMaxZstdLevel)) {
+    return InvalidArgumentError("zstd level {} is outside [{}, {}]", *spec.zstd_level,
+                                kMinZstdLevel, kMaxZstdLevel);
+  }
+  return Status::Ok();
+}
+
+std::string MetadataKey(const WriteSpec& spec, std::string_view prefix) {
+  return std::string(prefix) + (spec.zarr_format == 3 ? "zarr.json" : ".zarray");
+}
+
+std::string EncodeMetadata(const WriteSpec& spec) {
+  return spec.zarr_format == 3 ? EncodeV3(spec) : EncodeV2(spec);
+}
+
+std::string ChunkKeyFor(const WriteSpec& spec, std::string_view prefix, const Shape& chunk_index) {
+  return ChunkKey(prefix, KeyEncodingOf(spec), chunk_index);
+}
+
+Shape ChunkGridShape(const WriteSpec& spec) {
+  Shape grid(spec.shape.size());
+  for (size_t d = 0; d < grid.size(); ++d) {
+    const int64_t c = d < spec.chunk_shape.size() ? spec.chunk_shape[d] : 0;
+    grid[d] = spec.shape[d] <= 0 || c <= 0 ? 0 : (spec.shape[d] - 1) / c + 1;
+  }
+  return grid;
+}
+
+Result<Bytes> EncodeChunkData(const WriteSpec& spec, Bytes chunk) {
+  OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
+  if (chunk.size() != ChunkBytesOf(spec)) {
+    return InvalidArgumentError("chunk has {} bytes, {} {} needs {}", chunk.size(),
+                                Name(spec.dtype), ShapeString(spec.chunk_shape),
+                                ChunkBytesOf(spec));
+  }
+  return EncodeValidated(spec, std::move(chunk));
+}
+
+Result<Bytes> EncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src) {
+  OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
+  OCKPT_RETURN_IF_ERROR(CheckSource(spec, src));
+  OCKPT_RETURN_IF_ERROR(CheckChunkIndex(spec, chunk_index));
+  OCKPT_ASSIGN_OR_RETURN(Bytes chunk, GatherChunk(spec, chunk_index, src));
+  return EncodeValidated(spec, std::move(chunk));
+}
+
+Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
+                  const std::function<Status(const std::string& key, ByteView value)>& sink) {
+  OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
+  OCKPT_RETURN_IF_ERROR(CheckSource(spec, src));
+  const Shape grid = ChunkGridShape(spec);
+  const size_t rank = grid.size();
+  Shape index(rank, 0);
+  while (true) {
+    OCKPT_ASSIGN_OR_RETURN(Bytes chunk, GatherChunk(spec, index, src));
+    OCKPT_ASSIGN_OR_RETURN(Bytes encoded, EncodeValidated(spec, std::move(chunk)));
+    const std::string key = ChunkKeyFor(spec, prefix, index);
+    Status st = sink(key, encoded);
+    if (!st.ok()) return st.WithContext(fmt::format("writing zarr chunk '{}'", key));
+    size_t d = rank;
+    while (true) {
+      if (d == 0) return Status::Ok();
+      --d;
+      if (++index[d] < grid[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace ockpt::zarr
