@@ -15,6 +15,7 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
     std::optional<std::string> item;
     std::string dtype;
     std::string device = "cpu";
+    std::string format;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("restore", "Write a checkpoint's arrays out (.npy directory + _tree.json)");
@@ -24,7 +25,7 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--item", opts->item, "Only this item of a composite checkpoint");
   cmd->add_option("--select", opts->restore.select, "Only leaves whose dotted name matches this glob (repeatable)");
   cmd->add_option("--dtype", opts->dtype, "Cast every array to this dtype (warns when lossy)");
-  cmd->add_option("--format", opts->restore.format, "Output format: npy");
+  cmd->add_option("--format", opts->format, "Output format: npy (default)");
   cmd->add_option("--device", opts->device, "cpu, or cuda[:N] to stage through GPU memory");
   cmd->callback([opts, &ctx] {
     ctx.action = [opts, &ctx]() -> Result<int> {
@@ -39,6 +40,9 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
           return FailedPreconditionError("--device {}: this build of ockpt has no CUDA support", opts->device);
         }
         return InvalidArgumentError("--device must be cpu or cuda[:N], not '{}'", opts->device);
+      }
+      if (!opts->format.empty() && opts->format != "npy") {
+        return UnimplementedError("restore --format {} is not supported yet", opts->format);
       }
       OCKPT_RETURN_IF_ERROR(orbax::Restore(opts->restore, ctx.LibContext()));
       return 0;

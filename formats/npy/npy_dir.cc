@@ -80,7 +80,50 @@ Status Walk(const std::string& dir, KeyPath& kp, NpyDirSource* src, int depth) {
   return Status::Ok();
 }
 
+class NpyDirSink final : public CheckpointSink {
+ public:
+  explicit NpyDirSink(std::string dir) : dir_(std::move(dir)) {}
+
+  Status WriteArray(const LeafRecord& leaf, const std::function<Status(ArrayWriter&)>& fill) override {
+    std::string name = leaf.name();
+    if (leaf.keypath.empty()) return UnimplementedError("a bare top-level array cannot be written as .npy");
+    for (const PathKey& k : leaf.keypath) {
+      if (!SafeComponent(k.key)) {
+        return DataLossError("leaf '{}': key '{}' cannot be used as a file name", name, k.key);
+      }
+    }
+    std::string path = LeafFile(dir_, leaf.keypath);
+    OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
+    NpyHeader header{std::string(Info(*leaf.dtype).npy_descr), false, *leaf.shape};
+    uint64_t bytes = static_cast<uint64_t>(NumElements(*leaf.shape)) * SizeOf(*leaf.dtype);
+    OCKPT_ASSIGN_OR_RETURN(NpyFileWriter file, NpyFileWriter::Create(path, header, bytes));
+    OCKPT_RETURN_IF_ERROR(fill(file));
+    OCKPT_RETURN_IF_ERROR(file.Close());
+    leaves_.push_back(leaf.ToJson());
+    return Status::Ok();
+  }
+  Status WriteLeaf(const LeafRecord& leaf) override {
+    leaves_.push_back(leaf.ToJson());
+    return Status::Ok();
+  }
+  Status Finish(const Json& custom_metadata) override {
+    Json tree;
+    tree["leaves"] = std::move(leaves_);
+    tree["custom_metadata"] = custom_metadata;
+    return WriteFile(JoinPath(dir_, "_tree.json"), tree.dump(2) + "\n");
+  }
+
+ private:
+  std::string dir_;
+  Json leaves_ = Json::array();
+};
+
 }  // namespace
+
+Result<std::unique_ptr<CheckpointSink>> CreateNpyDirectorySink(const std::string& dir) {
+  OCKPT_RETURN_IF_ERROR(MakeDirectories(dir));
+  return std::unique_ptr<CheckpointSink>(new NpyDirSink(dir));
+}
 
 Result<std::unique_ptr<ArraySource>> OpenNpyFile(const std::string& path, DType* dtype, Shape* shape,
                                                  std::optional<DType> expected) {

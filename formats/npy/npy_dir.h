@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "lib/checkpoint/sink.h"
 #include "lib/checkpoint/source.h"
 
 namespace ockpt::npy {
@@ -21,6 +22,11 @@ Result<std::unique_ptr<CheckpointSource>> OpenNpyDirectory(const std::string& di
 // leaf stored as "<u2" reads as bfloat16.
 Result<std::unique_ptr<ArraySource>> OpenNpyFile(const std::string& path, DType* dtype, Shape* shape,
                                                  std::optional<DType> expected = std::nullopt);
+
+// A CheckpointSink writing `dir/<k1>/.../<kn>.npy` per array leaf and
+// `dir/_tree.json` at Finish. dir must exist. Key path components that are
+// not plain file names are refused (kDataLoss).
+Result<std::unique_ptr<CheckpointSink>> CreateNpyDirectorySink(const std::string& dir);
 
 }  // namespace ockpt::npy
 

@@ -1,4 +1,4 @@
-// Restore to a directory of .npy files.
+// Restore through a CheckpointSink.
 
 #include "formats/orbax/restore.h"
 
@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
-#include "formats/npy/npy.h"
 #include "lib/base/file.h"
 #include "lib/dtype/cast.h"
 
@@ -24,11 +24,9 @@ bool MatchesSelect(const std::vector<std::string>& globs, const std::string& nam
 
 namespace {
 
-// A key path component must be usable as one file name.
-Status CheckFileName(const std::string& key, const std::string& leaf) {
-  if (key.empty() || key == "." || key == ".." || key.find('/') != std::string::npos ||
-      key.find('\0') != std::string::npos) {
-    return DataLossError("leaf '{}': key '{}' cannot be used as a file name", leaf, key);
+Status CheckItemName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    return DataLossError("item '{}' cannot be used as a file name", name);
   }
   return Status::Ok();
 }
@@ -48,62 +46,48 @@ class CastingWriter final : public ArrayWriter {
   DType from_, to_;
 };
 
-struct ItemPlan {
-  const PyTreeItem* item;
-  std::string out_dir;  // relative to the output root ("" = the root)
-};
-
-Status RestoreItem(const PyTreeItem& item, const std::string& dir, const RestoreOptions& opt,
-                   const Context& ctx, size_t* selected) {
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(dir));
-  Json leaves = Json::array();
+// Streams the selected leaves of one item into sink. `prefix` is prepended to
+// every key path (the item name when several items share one file).
+Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& prefix,
+                   const RestoreOptions& opt, const Context& ctx, size_t* selected) {
   const auto& records = item.leaves();
   for (size_t i = 0; i < records.size(); ++i) {
     const LeafRecord& r = records[i];
     std::string name = r.name();
     if (!MatchesSelect(opt.select, name)) continue;
     ++*selected;
-    LeafRecord out_record = r;
-    if (r.HasArrayData() || (!IsEmptyNodeType(r.value_type) && r.value_type != kString)) {
-      if (!r.HasArrayData()) {
-        if (!item.leaf_error().ok()) return item.leaf_error();
-        return DataLossError("leaf '{}' in {} has no readable array data", name, item.dir());
-      }
-      if (r.keypath.empty()) return UnimplementedError("a bare top-level array leaf in {} cannot be restored to .npy", item.dir());
-      std::string path = dir;
-      for (size_t k = 0; k < r.keypath.size(); ++k) {
-        OCKPT_RETURN_IF_ERROR(CheckFileName(r.keypath[k].key, name));
-        path = JoinPath(path, r.keypath[k].key);
-      }
-      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
-      path += ".npy";
-      DType stored = *r.dtype;
-      DType target = opt.dtype.value_or(stored);
-      if (target != stored) {
-        OCKPT_RETURN_IF_ERROR(CheckCast(stored, target));
-        if (CastIsLossy(stored, target)) {
-          ctx.Warn(fmt::format("leaf '{}': casting {} to {} may lose information", name, Name(stored),
-                               Name(target)));
-        }
-        out_record.dtype = target;
-      }
-      npy::NpyHeader header{std::string(Info(target).npy_descr), false, *r.shape};
-      uint64_t bytes = static_cast<uint64_t>(NumElements(*r.shape)) * SizeOf(target);
-      OCKPT_ASSIGN_OR_RETURN(npy::NpyFileWriter file, npy::NpyFileWriter::Create(path, header, bytes));
-      if (target != stored) {
-        CastingWriter caster(&file, stored, target);
-        OCKPT_RETURN_IF_ERROR(item.ReadLeaf(i, caster));
-      } else {
-        OCKPT_RETURN_IF_ERROR(item.ReadLeaf(i, file));
-      }
-      OCKPT_RETURN_IF_ERROR(file.Close());
+    LeafRecord out = r;
+    out.keypath.insert(out.keypath.begin(), prefix.begin(), prefix.end());
+    bool wants_data = r.HasArrayData() || (!IsEmptyNodeType(r.value_type) && r.value_type != kString);
+    if (!wants_data) {
+      OCKPT_RETURN_IF_ERROR(sink.WriteLeaf(out));
+      continue;
     }
-    leaves.push_back(out_record.ToJson());
+    if (!r.HasArrayData()) {
+      if (!item.leaf_error().ok()) return item.leaf_error();
+      return DataLossError("leaf '{}' in {} has no readable array data", name, item.dir());
+    }
+    DType stored = *r.dtype;
+    DType target = opt.dtype.value_or(stored);
+    if (target != stored) {
+      OCKPT_RETURN_IF_ERROR(CheckCast(stored, target));
+      if (CastIsLossy(stored, target)) {
+        ctx.Warn(fmt::format("leaf '{}': casting {} to {} may lose information", name, Name(stored), Name(target)));
+      }
+      out.dtype = target;
+    }
+    OCKPT_RETURN_IF_ERROR(sink.WriteArray(out, [&](ArrayWriter& w) -> Status {
+      if (target == stored) return item.ReadLeaf(i, w);
+      CastingWriter caster(&w, stored, target);
+      return item.ReadLeaf(i, caster);
+    }));
   }
-  Json tree;
-  tree["leaves"] = std::move(leaves);
-  tree["custom_metadata"] = item.custom_metadata();
-  return WriteFile(JoinPath(dir, "_tree.json"), tree.dump(2) + "\n");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt, const std::string& path) {
+  if (opt.sink_factory) return opt.sink_factory(path);
+  return npy::CreateNpyDirectorySink(path);
 }
 
 Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const RestoreOptions& opt,
@@ -111,7 +95,7 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
   size_t selected = 0;
   // A step saved with a single unnamed item restores straight into OUT.
   bool default_only = false;
-  if (ckpt.items.size() >= 1 && !opt.open.item) {
+  if (!opt.open.item) {
     bool has_default = false, others = false;
     for (const ItemEntry& e : ckpt.items) {
       if (e.name == kDefaultItem && e.kind == ItemKind::kPyTree) has_default = true;
@@ -120,28 +104,70 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
     default_only = has_default && !others;
   }
   bool single = ckpt.items.size() == 1 && (ckpt.items[0].name.empty() || opt.open.item);
+  bool flat = single || default_only;  // items' leaves go to OUT itself
+
+  std::vector<const ItemEntry*> items;
   for (const ItemEntry& e : ckpt.items) {
     if (default_only && e.name != kDefaultItem) continue;
-    std::string dir = (single || default_only) ? root : JoinPath(root, e.name);
-    if (!single && !default_only) OCKPT_RETURN_IF_ERROR(CheckFileName(e.name, e.name));
-    switch (e.kind) {
-      case ItemKind::kPyTree:
-        if (!e.pytree) return e.error;
-        OCKPT_RETURN_IF_ERROR(RestoreItem(*e.pytree, dir, opt, ctx, &selected));
+    if (e.kind == ItemKind::kPyTree && !e.pytree) return e.error;
+    items.push_back(&e);
+  }
+
+  std::unique_ptr<CheckpointSink> file_sink;
+  if (opt.single_file) {
+    OCKPT_ASSIGN_OR_RETURN(file_sink, MakeSink(opt, root));
+    std::vector<LeafRecord> all;
+    for (const ItemEntry* e : items) {
+      if (e->kind != ItemKind::kPyTree) continue;
+      for (const LeafRecord& r : e->pytree->leaves()) {
+        if (!MatchesSelect(opt.select, r.name())) continue;
+        LeafRecord copy = r;
+        if (!flat) copy.keypath.insert(copy.keypath.begin(), PathKey{e->name, KeyType::kDict});
+        if (opt.dtype && copy.dtype) copy.dtype = opt.dtype;
+        all.push_back(std::move(copy));
+      }
+    }
+    OCKPT_RETURN_IF_ERROR(file_sink->Begin(all));
+  }
+  Json custom = nullptr;
+  for (const ItemEntry* e : items) {
+    switch (e->kind) {
+      case ItemKind::kPyTree: {
+        KeyPath prefix;
+        if (opt.single_file) {
+          if (!flat) prefix.push_back({e->name, KeyType::kDict});
+          OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *file_sink, prefix, opt, ctx, &selected));
+          if (flat) custom = e->pytree->custom_metadata();
+        } else {
+          std::string dir = root;
+          if (!flat) {
+            OCKPT_RETURN_IF_ERROR(CheckItemName(e->name));
+            dir = JoinPath(root, e->name);
+          }
+          OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSink> sink, MakeSink(opt, dir));
+          OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, ctx, &selected));
+          OCKPT_RETURN_IF_ERROR(sink->Finish(e->pytree->custom_metadata()));
+        }
         break;
+      }
       case ItemKind::kJson: {
-        OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(e.json_file));
-        std::string path = single ? JoinPath(root, e.name + ".json") : dir + ".json";
+        if (opt.single_file) {
+          ctx.Warn(fmt::format("JSON item '{}' is not written to a single-file output", e->name));
+          break;
+        }
+        OCKPT_RETURN_IF_ERROR(CheckItemName(e->name));
+        OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(e->json_file));
         OCKPT_RETURN_IF_ERROR(MakeDirectories(root));
-        OCKPT_RETURN_IF_ERROR(WriteFile(path, text));
+        OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(root, e->name + ".json"), text));
         ++selected;
         break;
       }
       case ItemKind::kOpaque:
-        ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped", e.name, e.dir));
+        ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped", e->name, e->dir));
         break;
     }
   }
+  if (file_sink) OCKPT_RETURN_IF_ERROR(file_sink->Finish(custom));
   if (!opt.select.empty() && selected == 0) {
     return NotFoundError("no leaf of {} matches --select", ckpt.path);
   }
@@ -151,23 +177,22 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
 }  // namespace
 
 Status Restore(const RestoreOptions& opt, const Context& ctx) {
-  if (opt.format != "" && opt.format != "npy") {
-    return UnimplementedError("restore --format {} is not supported yet", opt.format);
-  }
   if (PathExists(opt.out)) {
-    bool empty_dir = IsDirectory(opt.out) && ListDirectory(opt.out).ok() && ListDirectory(opt.out)->empty();
+    auto names = ListDirectory(opt.out);
+    bool empty_dir = IsDirectory(opt.out) && names.ok() && names->empty();
     if (!empty_dir) return AlreadyExistsError("{} already exists; restore will not overwrite it", opt.out);
   }
   OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.path, opt.open));
-  std::string parent = Dirname(opt.out);
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(parent));
-  std::string tmp = fmt::format("{}.ockpt-tmp-{}", opt.out, ::getpid());
+  std::string out = opt.out;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(out)));
+  std::string tmp = fmt::format("{}.ockpt-tmp-{}", out, ::getpid());
   OCKPT_RETURN_IF_ERROR(RemoveAll(tmp));
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(tmp));
+  if (!opt.single_file) OCKPT_RETURN_IF_ERROR(MakeDirectories(tmp));
   Status s = RestoreInto(ckpt, tmp, opt, ctx);
   if (s.ok()) {
-    if (IsDirectory(opt.out)) OCKPT_RETURN_IF_ERROR(RemoveAll(opt.out));  // empty, checked above
-    s = RenamePath(tmp, opt.out);
+    if (IsDirectory(out)) OCKPT_RETURN_IF_ERROR(RemoveAll(out));  // empty, checked above
+    s = RenamePath(tmp, out);
   }
   if (!s.ok()) RemoveAll(tmp).IgnoreError();
   return s;

@@ -1,0 +1,36 @@
+// CheckpointSink: what `restore` and `convert` write into, whatever the
+// output format (.npy directory, .npz, HDF5, safetensors). The caller hands
+// over the leaves of one tree in key-path order; array values stream through
+// an ArrayWriter the sink provides, so no format needs a whole array in
+// memory unless its own layout forces it.
+
+#ifndef OCKPT_LIB_CHECKPOINT_SINK_H_
+#define OCKPT_LIB_CHECKPOINT_SINK_H_
+
+#include <functional>
+
+#include "lib/checkpoint/array_io.h"
+#include "lib/checkpoint/tree.h"
+
+namespace ockpt {
+
+class CheckpointSink {
+ public:
+  virtual ~CheckpointSink() = default;
+
+  // Optional: all leaves that will be written, before the first Write*
+  // (formats whose header lists every tensor up front use it).
+  virtual Status Begin(const std::vector<LeafRecord>& leaves) { return Status::Ok(); }
+  // One array or scalar leaf (leaf.HasArrayData()); `fill` streams its bytes
+  // (C order, little-endian) into the writer it is given.
+  virtual Status WriteArray(const LeafRecord& leaf,
+                            const std::function<Status(ArrayWriter&)>& fill) = 0;
+  // A leaf without array data: a string (string_value) or an empty node.
+  virtual Status WriteLeaf(const LeafRecord& leaf) = 0;
+  // Called once after the last leaf.
+  virtual Status Finish(const Json& custom_metadata) = 0;
+};
+
+}  // namespace ockpt
+
+#endif  // OCKPT_LIB_CHECKPOINT_SINK_H_
