@@ -323,6 +323,8 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
     return InvalidArgumentError("nothing to save: give SRC or --item NAME=SRC");
   }
   // Open every source first: a bad source fails before anything is written.
+  SourceOpener open = opt.open_source;
+  if (!open) open = [](const std::string& path) { return OpenSource(path); };
   std::vector<PlannedItem> items;
   std::set<std::string> seen;
   auto add_name = [&](const std::string& name) -> Status {
@@ -335,14 +337,14 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   if (!opt.src.empty()) {
     PlannedItem it;
     it.name = std::string(kDefaultItem);
-    OCKPT_ASSIGN_OR_RETURN(it.source, OpenSource(opt.src));
+    OCKPT_ASSIGN_OR_RETURN(it.source, open(opt.src));
     items.push_back(std::move(it));
   }
   for (const auto& [name, src] : opt.items) {
     OCKPT_RETURN_IF_ERROR(add_name(name));
     PlannedItem it;
     it.name = name;
-    OCKPT_ASSIGN_OR_RETURN(it.source, OpenSource(src));
+    OCKPT_ASSIGN_OR_RETURN(it.source, open(src));
     items.push_back(std::move(it));
   }
   for (const auto& [name, file] : opt.json_items) {

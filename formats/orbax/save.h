@@ -9,6 +9,7 @@
 #ifndef OCKPT_FORMATS_ORBAX_SAVE_H_
 #define OCKPT_FORMATS_ORBAX_SAVE_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,6 +36,11 @@ struct ArrayLayout {
   std::optional<Shape> chunk_shape;      // forced chunk shape
 };
 
+// Opens a save source (e.g. formats::OpenSource, which adds .npz, HDF5 and
+// safetensors to what orbax::OpenSource reads).
+using SourceOpener =
+    std::function<Result<std::unique_ptr<CheckpointSource>>(const std::string& path)>;
+
 struct SaveOptions {
   std::string src;                                           // "" with items
   std::string dest;
@@ -44,6 +50,7 @@ struct SaveOptions {
   ArrayLayout layout;
   Json custom_metadata;  // _CHECKPOINT_METADATA custom_metadata (null = {})
   Json metrics;          // null = none
+  SourceOpener open_source;  // empty: OpenSource below
 };
 
 Status Save(const SaveOptions& options, const Context& ctx);
