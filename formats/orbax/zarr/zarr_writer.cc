@@ -20,6 +20,8 @@ using SortedJson = nlohmann::json;
 // riegeli's ZstdWriter bounds (ZSTD_minCLevel() / ZSTD_maxCLevel()).
 constexpr int kMinZstdLevel = -131072;
 constexpr int kMaxZstdLevel = 22;
+// One (offset, nbytes) pair of uint64 plus the CRC-32C.
+constexpr size_t kShardIndexBytes = 16 + 4;
 
 SortedJson ShapeJson(const Shape& shape) {
   SortedJson j = SortedJson::array();
@@ -141,7 +143,11 @@ Status CheckChunkIndex(const WriteSpec& spec, const Shape& chunk_index) {
 Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src) {
   const size_t rank = spec.shape.size();
   const size_t esize = SizeOf(spec.dtype);
-  Bytes chunk(ChunkBytesOf(spec), '\0');
+  // Room for a shard index, so that an uncompressed v3 chunk becomes its
+  // shard without another copy.
+  Bytes chunk;
+  chunk.reserve(ChunkBytesOf(spec) + kShardIndexBytes);
+  chunk.resize(ChunkBytesOf(spec), '\0');
   Shape origin(rank), extent(rank);
   for (size_t d = 0; d < rank; ++d) {
     origin[d] = chunk_index[d] * spec.chunk_shape[d];
@@ -175,7 +181,7 @@ Result<Bytes> EncodeValidated(const WriteSpec& spec, Bytes chunk) {
   // little-endian; codecs bytes + crc32c) at the end of the shard.
   const uint64_t nbytes = encoded.size();
   const size_t index_start = encoded.size();
-  encoded.reserve(encoded.size() + 20);
+  encoded.reserve(encoded.size() + kShardIndexBytes);
   PutU64LE(&encoded, 0);
   PutU64LE(&encoded, nbytes);
   PutU32LE(&encoded, Crc32c(ByteView(encoded).substr(index_start, 16)));
