@@ -3,6 +3,8 @@
 #include "formats/orbax/checkpoint_reader.h"
 
 #include <algorithm>
+#include <cstring>
+#include <list>
 #include <map>
 
 #include <fmt/format.h>
@@ -296,6 +298,117 @@ Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out) const {
   }
   if (!leaf_error_.ok() && !leaf.HasArrayData()) return leaf_error_;
   return NotFoundError("leaf '{}' in {} has no array data", leaf.name(), dir_);
+}
+
+namespace {
+
+// Serves C-order byte ranges of a zarr array by decoding the chunks they
+// touch; keeps the most recently used chunks up to a byte budget.
+class ZarrArraySource final : public ArraySource {
+ public:
+  ZarrArraySource(const zarr::ZarrArray* array, zarr::ReadOptions options)
+      : array_(array), options_(options) {
+    const zarr::ArraySummary& s = array->summary();
+    shape_ = s.shape;
+    chunk_ = s.chunk_shape;
+    elem_ = SizeOf(s.dtype);
+    size_ = static_cast<uint64_t>(NumElements(shape_)) * elem_;
+    // Contiguous runs may cross rows when chunks cover whole trailing dims.
+    full_trailing_ = true;
+    for (size_t d = 1; d < shape_.size(); ++d) {
+      if (chunk_[d] < shape_[d]) full_trailing_ = false;
+    }
+  }
+  uint64_t size() const override { return size_; }
+
+  Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
+    if (offset % elem_ != 0 || n % elem_ != 0 || offset > size_ || n > size_ - offset) {
+      return InternalError("misaligned or out-of-range read of {} bytes at {}", n, offset);
+    }
+    const size_t rank = shape_.size();
+    uint64_t pos = offset / elem_;
+    uint64_t end = (offset + n) / elem_;
+    while (pos < end) {
+      // Multi-dimensional index of pos, its chunk, and the index inside it.
+      Shape idx(rank), cidx(rank), inner(rank);
+      uint64_t rem = pos;
+      for (size_t d = rank; d-- > 0;) {
+        idx[d] = static_cast<int64_t>(rem % static_cast<uint64_t>(shape_[d]));
+        rem /= static_cast<uint64_t>(shape_[d]);
+        cidx[d] = idx[d] / chunk_[d];
+        inner[d] = idx[d] % chunk_[d];
+      }
+      OCKPT_ASSIGN_OR_RETURN(const Bytes* chunk, Chunk(cidx));
+      uint64_t run;
+      uint64_t inner_off = 0;
+      for (size_t d = 0; d < rank; ++d) inner_off = inner_off * chunk_[d] + inner[d];
+      if (rank == 0) {
+        run = 1;
+      } else if (full_trailing_) {
+        // To the end of this chunk along dim 0 (rows beyond the array are padding).
+        int64_t rows_left = std::min<int64_t>(chunk_[0] - inner[0], shape_[0] - idx[0]);
+        uint64_t row_elems = static_cast<uint64_t>(NumElements(Shape(shape_.begin() + 1, shape_.end())));
+        uint64_t in_row = pos % std::max<uint64_t>(row_elems, 1);
+        run = static_cast<uint64_t>(rows_left) * row_elems - in_row;
+      } else {
+        run = static_cast<uint64_t>(std::min<int64_t>(chunk_[rank - 1] - inner[rank - 1],
+                                                      shape_[rank - 1] - idx[rank - 1]));
+      }
+      run = std::min(run, end - pos);
+      std::memcpy(dst, chunk->data() + inner_off * elem_, run * elem_);
+      dst += run * elem_;
+      pos += run;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Result<const Bytes*> Chunk(const Shape& cidx) const {
+    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+      if (it->first == cidx) {
+        cache_.splice(cache_.begin(), cache_, it);
+        return &cache_.front().second;
+      }
+    }
+    OCKPT_ASSIGN_OR_RETURN(Bytes data, array_->ReadChunk(cidx, options_));
+    cached_bytes_ += data.size();
+    cache_.emplace_front(cidx, std::move(data));
+    while (cache_.size() > 1 && cached_bytes_ > kCacheBytes) {
+      cached_bytes_ -= cache_.back().second.size();
+      cache_.pop_back();
+    }
+    return &cache_.front().second;
+  }
+
+  static constexpr uint64_t kCacheBytes = uint64_t{256} << 20;
+  const zarr::ZarrArray* array_;
+  zarr::ReadOptions options_;
+  Shape shape_, chunk_;
+  size_t elem_ = 1;
+  uint64_t size_ = 0;
+  bool full_trailing_ = true;
+  mutable std::list<std::pair<Shape, Bytes>> cache_;
+  mutable uint64_t cached_bytes_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i) const {
+  if (i >= leaves_.size()) return InternalError("leaf index {} out of range", i);
+  const LeafSource& src = *sources_[i];
+  switch (src.kind) {
+    case LeafSource::Kind::kInline:
+      return std::unique_ptr<ArraySource>(new MemoryArraySource(src.inline_data));
+    case LeafSource::Kind::kZarr: {
+      zarr::ReadOptions opts;
+      opts.missing_chunks_are_errors = missing_chunks_are_errors_;
+      return std::unique_ptr<ArraySource>(new ZarrArraySource(&*src.array, opts));
+    }
+    case LeafSource::Kind::kNone:
+      break;
+  }
+  if (!leaf_error_.ok()) return leaf_error_;
+  return NotFoundError("leaf '{}' in {} has no array data", leaves_[i].name(), dir_);
 }
 
 // --- Discovery ---

@@ -40,6 +40,9 @@ class PyTreeItem {
   // Streams leaf i's values (C order, little-endian) into out.
   // REQUIRES: leaves()[i].HasArrayData().
   Status ReadLeaf(size_t i, ArrayWriter& out) const;
+  // Random access to leaf i's values, decoding chunks on demand (a few
+  // recently used chunks are cached). REQUIRES: leaves()[i].HasArrayData().
+  Result<std::unique_ptr<ArraySource>> OpenLeafSource(size_t i) const;
 
   struct LeafSource;
 

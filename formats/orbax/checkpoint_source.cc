@@ -80,12 +80,7 @@ class CheckpointItemSource final : public CheckpointSource {
   const Json& custom_metadata() const override { return item().custom_metadata(); }
   std::string Describe() const override { return item().dir(); }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
-    const LeafRecord& r = leaves().at(i);
-    if (!r.HasArrayData()) return InternalError("leaf '{}' has no array data", r.name());
-    uint64_t bytes = static_cast<uint64_t>(NumElements(*r.shape)) * SizeOf(*r.dtype);
-    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<StagingFile> f, StagingFile::Create(bytes));
-    OCKPT_RETURN_IF_ERROR(item().ReadLeaf(i, *f));
-    return std::unique_ptr<ArraySource>(std::move(f));
+    return item().OpenLeafSource(i);
   }
 
  private:
