@@ -1,14 +1,9 @@
-// A checkpoint's PyTree item as a CheckpointSource (for re-layout saves).
-// Arrays are staged, one at a time, through an unnamed temporary file: the
-// zarr reader scatters chunks into it and the writer gathers from it, so
-// memory stays bounded by a chunk whatever the two chunkings are.
+// A checkpoint's PyTree item as a CheckpointSource (for re-layout saves,
+// convert and diff). Arrays are read through PyTreeItem::OpenLeafSource,
+// which decodes chunks on demand, so memory stays bounded by a few chunks
+// whatever the source and destination chunkings are.
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <filesystem>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -19,59 +14,6 @@
 
 namespace ockpt::orbax {
 namespace {
-
-// An anonymous file used as both ArrayWriter and ArraySource.
-class StagingFile final : public ArrayWriter, public ArraySource {
- public:
-  static Result<std::unique_ptr<StagingFile>> Create(uint64_t size) {
-    std::string dir = std::filesystem::temp_directory_path().string();
-    std::string tmpl = dir + "/ockpt-stage-XXXXXX";
-    int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) return StatusFromErrno(errno, "create staging file in", dir);
-    ::unlink(tmpl.c_str());
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-      int err = errno;
-      ::close(fd);
-      return StatusFromErrno(err, "size staging file in", dir);
-    }
-    return std::unique_ptr<StagingFile>(new StagingFile(fd, size));
-  }
-  ~StagingFile() override { ::close(fd_); }
-
-  Status WriteAt(uint64_t offset, ByteView data) override {
-    if (offset > size_ || data.size() > size_ - offset) return InternalError("staging write out of range");
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, offset + done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return StatusFromErrno(errno, "write", "staging file");
-      }
-      done += static_cast<size_t>(n);
-    }
-    return Status::Ok();
-  }
-  uint64_t size() const override { return size_; }
-  Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
-    if (offset > size_ || n > size_ - offset) return InternalError("staging read out of range");
-    size_t done = 0;
-    while (done < n) {
-      ssize_t r = ::pread(fd_, dst + done, n - done, offset + done);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return StatusFromErrno(errno, "read", "staging file");
-      }
-      if (r == 0) return InternalError("staging file ended early");
-      done += static_cast<size_t>(r);
-    }
-    return Status::Ok();
-  }
-
- private:
-  StagingFile(int fd, uint64_t size) : fd_(fd), size_(size) {}
-  int fd_;
-  uint64_t size_;
-};
 
 class CheckpointItemSource final : public CheckpointSource {
  public:
