@@ -187,6 +187,14 @@ int ExponentBits(DType d) {
 
 }  // namespace
 
+bool ElementToComplex(DType dtype, const char* element, double* re, double* im) {
+  if (!Castable(dtype)) return false;
+  Value v = Load(dtype, element);
+  *re = v.is_int ? static_cast<double>(v.i) : v.re;
+  *im = v.im;
+  return true;
+}
+
 Status CheckCast(DType from, DType to) {
   if (from == to) return Status::Ok();
   if (!Castable(from) || !Castable(to)) {

@@ -20,6 +20,10 @@ bool CastIsLossy(DType from, DType to);
 // Converts whole elements; `in` must hold a multiple of SizeOf(from) bytes.
 Status CastElements(DType from, DType to, ByteView in, Bytes* out);
 
+// One element as a complex number (real types: im = 0). Only for types
+// CheckCast accepts; returns false for the others (float8, float4, int2).
+bool ElementToComplex(DType dtype, const char* element, double* re, double* im);
+
 // IEEE half and bfloat16 conversions (round to nearest even).
 float HalfToFloat(uint16_t h);
 uint16_t FloatToHalf(float f);
