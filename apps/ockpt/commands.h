@@ -15,6 +15,7 @@ void RegisterMetadata(CLI::App& app, AppContext& ctx);
 void RegisterRestore(CLI::App& app, AppContext& ctx);
 void RegisterSave(CLI::App& app, AppContext& ctx);
 void RegisterDiff(CLI::App& app, AppContext& ctx);
+void RegisterVerify(CLI::App& app, AppContext& ctx);
 void RegisterOcdbt(CLI::App& app, AppContext& ctx);
 
 }  // namespace ockpt

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   ockpt::RegisterRestore(app, ctx);
   ockpt::RegisterSave(app, ctx);
   ockpt::RegisterDiff(app, ctx);
+  ockpt::RegisterVerify(app, ctx);
   ockpt::RegisterOcdbt(app, ctx);
   try {
     app.parse(argc, argv);

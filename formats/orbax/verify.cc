@@ -1,0 +1,281 @@
+// Checkpoint verification and checksums.
+
+#include "formats/orbax/verify.h"
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "formats/orbax/layout.h"
+#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/orbax/tree_metadata.h"
+#include "formats/orbax/zarr/zarr_array.h"
+#include "lib/base/file.h"
+#include "lib/base/sha256.h"
+
+namespace ockpt::orbax {
+namespace {
+
+constexpr uint64_t kBlock = uint64_t{4} << 20;
+
+// Every generation of one OCDBT database: all version-tree and B+tree nodes,
+// and every indirect value's byte range.
+void CheckDatabase(const std::string& dir, VerifyReport* r) {
+  auto store = ocdbt::OcdbtKvStore::Open(dir);
+  if (!store.ok()) {
+    r->problems.push_back(fmt::format("OCDBT database {}: {}", dir, store.status().message()));
+    return;
+  }
+  auto versions = (*store)->ListVersions();
+  if (!versions.ok()) {
+    r->problems.push_back(fmt::format("OCDBT database {}: version tree: {}", dir, versions.status().message()));
+    return;
+  }
+  for (const ocdbt::VersionInfo& v : *versions) {
+    auto gen = ocdbt::OcdbtKvStore::Open(dir, v.generation);
+    if (!gen.ok()) {
+      r->problems.push_back(fmt::format("OCDBT database {} generation {}: {}", dir, v.generation, gen.status().message()));
+      continue;
+    }
+    auto entries = (*gen)->ListEntries("");
+    if (!entries.ok()) {
+      r->problems.push_back(fmt::format("OCDBT database {} generation {}: {}", dir, v.generation,
+                                        entries.status().message()));
+      continue;
+    }
+    if (entries->size() != v.num_keys) {
+      r->notes.push_back(fmt::format("OCDBT database {} generation {}: {} keys, statistics say {}", dir,
+                                     v.generation, entries->size(), v.num_keys));
+    }
+    for (const ocdbt::EntryInfo& e : *entries) {
+      if (e.is_inline) continue;
+      auto value = (*gen)->ReadEntry(e);
+      if (!value.ok()) {
+        r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", dir, v.generation, e.key,
+                                          value.status().message()));
+      }
+    }
+  }
+}
+
+// Decodes every chunk of leaf i (through the item's streaming read) and,
+// when `sha` is given, hashes its C-order bytes.
+Status CheckLeaf(const PyTreeItem& item, size_t i, std::string* sha) {
+  const LeafRecord& leaf = item.leaves()[i];
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> src, item.OpenLeafSource(i));
+  Sha256 h;
+  Bytes buf;
+  for (uint64_t off = 0; off < src->size(); off += kBlock) {
+    size_t n = static_cast<size_t>(std::min(kBlock, src->size() - off));
+    buf.resize(n);
+    OCKPT_RETURN_IF_ERROR(src->ReadAt(off, n, buf.data()));
+    h.Update(buf);
+  }
+  if (sha) *sha = h.HexDigest();
+  (void)leaf;
+  return Status::Ok();
+}
+
+// Keys under each array's prefix that are neither its metadata nor a chunk
+// of its grid.
+void CheckChunkKeys(const PyTreeItem& item, VerifyReport* r) {
+  std::unique_ptr<KvStore> store;
+  if (item.ocdbt()) {
+    auto s = ocdbt::OcdbtKvStore::Open(item.dir());
+    if (!s.ok()) return;  // reported by CheckDatabase
+    store = std::move(s).value();
+  } else {
+    store = std::make_unique<FileKvStore>(item.dir());
+  }
+  for (const LeafRecord& leaf : item.leaves()) {
+    if (!leaf.HasArrayData() || !leaf.chunk_shape) continue;
+    std::string name = leaf.name();
+    std::string prefix = name.empty() ? "" : name + "/";
+    auto array = zarr::ZarrArray::Open(store.get(), prefix);
+    if (!array.ok()) continue;  // inline legacy leaves and the like
+    std::set<std::string> expected;
+    Shape grid = array->ChunkGridShape();
+    int64_t n = NumElements(grid);
+    if (n > (int64_t{1} << 24)) {
+      r->notes.push_back(fmt::format("leaf '{}': {} chunks; key check skipped", name, n));
+      continue;
+    }
+    Shape idx(grid.size(), 0);
+    for (int64_t k = 0; k < n; ++k) {
+      expected.insert(array->ChunkKey(idx));
+      for (size_t d = grid.size(); d-- > 0;) {
+        if (++idx[d] < grid[d]) break;
+        idx[d] = 0;
+      }
+    }
+    auto keys = store->List(prefix);
+    if (!keys.ok()) {
+      r->problems.push_back(fmt::format("leaf '{}': cannot list keys: {}", name, keys.status().message()));
+      continue;
+    }
+    for (const KeyInfo& k : *keys) {
+      std::string_view rest = std::string_view(k.key).substr(prefix.size());
+      if (rest == ".zarray" || rest == "zarr.json" || rest == ".zattrs") continue;
+      if (prefix.empty() && rest.find('/') != std::string_view::npos && !expected.count(k.key)) continue;
+      if (!expected.count(k.key)) {
+        r->problems.push_back(fmt::format("leaf '{}': key {} is not a chunk of the {} chunk grid", name, k.key,
+                                          ShapeString(grid)));
+      }
+    }
+  }
+}
+
+std::vector<std::string> AllFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    if (it->is_regular_file(ec2)) {
+      out.push_back(it->path().lexically_relative(dir).generic_string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string SumsFileFor(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + ".ockpt-sums.json";
+}
+
+Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
+  VerifyReport r;
+  r.path = opt.path;
+  if (!PathExists(opt.path)) return NotFoundError("{} does not exist", opt.path);
+  auto ckpt = OpenCheckpoint(opt.path, opt.open);
+  if (!ckpt.ok()) {
+    if (ckpt.status().code() == StatusCode::kNotFound && !LooksLikeItem(opt.path) &&
+        !LooksLikeCheckpoint(opt.path)) {
+      return ckpt.status();
+    }
+    r.problems.push_back(ckpt.status().message());
+    return r;
+  }
+  if (IsTmpName(Basename(ckpt->dir))) {
+    r.problems.push_back(fmt::format("{} is an in-progress (uncommitted) checkpoint directory", ckpt->dir));
+  }
+  if (ckpt->checkpoint_metadata.is_object() && !ckpt->checkpoint_metadata.contains("commit_timestamp_nsecs")) {
+    r.notes.push_back(fmt::format("{}: _CHECKPOINT_METADATA has no commit_timestamp_nsecs", ckpt->dir));
+  }
+  std::map<std::string, std::string> leaf_sums;
+  for (const ItemEntry& e : ckpt->items) {
+    std::string label = e.name.empty() ? "" : e.name + "/";
+    if (e.kind != ItemKind::kPyTree) continue;
+    if (IsRegularFile(JoinPath(e.dir, kManifestFile))) CheckDatabase(e.dir, &r);
+    if (auto names = ListDirectory(e.dir); names.ok()) {
+      for (const std::string& n : *names) {
+        if (n.rfind(kProcessDirPrefix, 0) == 0 && IsDirectory(JoinPath(e.dir, n))) {
+          CheckDatabase(JoinPath(e.dir, n), &r);
+        }
+      }
+    }
+    if (!e.pytree) {
+      r.problems.push_back(fmt::format("item '{}': {}", e.name, e.error.message()));
+      continue;
+    }
+    const PyTreeItem& item = *e.pytree;
+    if (!item.leaf_error().ok()) r.problems.push_back(item.leaf_error().message());
+    for (size_t i = 0; i < item.leaves().size(); ++i) {
+      const LeafRecord& leaf = item.leaves()[i];
+      if (!leaf.HasArrayData()) continue;
+      std::string sha;
+      Status s = CheckLeaf(item, i, &sha);
+      ++r.leaves_checked;
+      if (!s.ok()) {
+        r.problems.push_back(fmt::format("leaf '{}{}': {}", label, leaf.name(), s.message()));
+      } else {
+        leaf_sums[label + leaf.name()] = sha;
+      }
+    }
+    CheckChunkKeys(item, &r);
+  }
+
+  std::string base = ckpt->dir;
+  std::string sums_path = SumsFileFor(base);
+  if (opt.write_sums || opt.check_sums) {
+    std::map<std::string, std::string> file_sums;
+    for (const std::string& f : AllFiles(base)) {
+      auto sha = Sha256File(JoinPath(base, f));
+      ++r.files_checked;
+      if (!sha.ok()) {
+        r.problems.push_back(sha.status().message());
+      } else {
+        file_sums[f] = *sha;
+      }
+    }
+    r.sums_file = sums_path;
+    if (opt.write_sums) {
+      if (!r.ok()) {
+        r.problems.push_back(fmt::format("{} not written: the checkpoint has problems", sums_path));
+      } else {
+        Json doc;
+        doc["format"] = "ockpt-sums/1";
+        doc["algorithm"] = "sha256";
+        doc["leaves"] = leaf_sums;
+        doc["files"] = file_sums;
+        OCKPT_RETURN_IF_ERROR(WriteFile(sums_path, doc.dump(2) + "\n", /*sync=*/true));
+      }
+    } else {
+      auto text = ReadFile(sums_path, uint64_t{1} << 30);
+      if (!text.ok()) return NotFoundError("{}: no sums to check ({})", sums_path, text.status().message());
+      auto doc = ParseJson(*text);
+      if (!doc.ok() || !doc->is_object() || !(*doc)["leaves"].is_object() || !(*doc)["files"].is_object()) {
+        r.problems.push_back(fmt::format("{}: not an ockpt sums file", sums_path));
+      } else {
+        for (const auto& [name, want] : (*doc)["files"].items()) {
+          auto it = file_sums.find(name);
+          if (it == file_sums.end()) {
+            r.problems.push_back(fmt::format("file {} is missing", JoinPath(base, name)));
+          } else if (!want.is_string() || it->second != want.get<std::string>()) {
+            r.problems.push_back(fmt::format("file {}: SHA-256 differs from {}", JoinPath(base, name), sums_path));
+          }
+        }
+        for (const auto& [name, sha] : file_sums) {
+          if (!(*doc)["files"].contains(name)) r.notes.push_back(fmt::format("file {} is not in {}", JoinPath(base, name), sums_path));
+        }
+        for (const auto& [name, want] : (*doc)["leaves"].items()) {
+          auto it = leaf_sums.find(name);
+          if (it == leaf_sums.end()) {
+            r.problems.push_back(fmt::format("leaf '{}' could not be checked against {}", name, sums_path));
+          } else if (!want.is_string() || it->second != want.get<std::string>()) {
+            r.problems.push_back(fmt::format("leaf '{}': decoded values differ from {}", name, sums_path));
+          }
+        }
+      }
+    }
+  }
+  (void)ctx;
+  return r;
+}
+
+Json VerifyReportToJson(const VerifyReport& r) {
+  Json j;
+  j["path"] = r.path;
+  j["ok"] = r.ok();
+  j["problems"] = r.problems;
+  j["notes"] = r.notes;
+  j["leaves_checked"] = r.leaves_checked;
+  j["files_checked"] = r.files_checked;
+  j["sums_file"] = r.sums_file.empty() ? Json(nullptr) : Json(r.sums_file);
+  return j;
+}
+
+void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
+  for (const std::string& p : r.problems) out << "problem: " << p << "\n";
+  for (const std::string& n : r.notes) out << "note: " << n << "\n";
+  out << fmt::format("{}: {} ({} leaves decoded{})\n", r.path, r.ok() ? "OK" : fmt::format("{} problems", r.problems.size()),
+                     r.leaves_checked, r.sums_file.empty() ? "" : fmt::format(", {} files hashed", r.files_checked));
+}
+
+}  // namespace ockpt::orbax

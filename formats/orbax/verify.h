@@ -1,0 +1,51 @@
+// `ockpt verify`: reads everything of a checkpoint and reports problems
+// instead of stopping at the first: every OCDBT manifest and node (CRC-32C,
+// structure) of the root and per-process databases and all their
+// generations, every chunk of every array decoded, chunk keys against the
+// chunk grid, commit state. Optionally writes or checks SHA-256 sums of every
+// leaf's decoded bytes and every file, kept next to the checkpoint in
+// `<checkpoint>.ockpt-sums.json`.
+
+#ifndef OCKPT_FORMATS_ORBAX_VERIFY_H_
+#define OCKPT_FORMATS_ORBAX_VERIFY_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "formats/orbax/checkpoint_reader.h"
+#include "lib/base/context.h"
+
+namespace ockpt::orbax {
+
+struct VerifyOptions {
+  std::string path;
+  OpenOptions open;
+  bool write_sums = false;
+  bool check_sums = false;
+};
+
+struct VerifyReport {
+  std::string path;
+  std::vector<std::string> problems;  // each names the file / key / leaf
+  std::vector<std::string> notes;     // not errors (e.g. unreferenced files)
+  uint64_t leaves_checked = 0;
+  uint64_t chunks_checked = 0;
+  uint64_t files_checked = 0;
+  std::string sums_file;              // written or checked, or ""
+  bool ok() const { return problems.empty(); }
+};
+
+// kNotFound when PATH does not exist; everything found wrong inside a
+// checkpoint lands in the report instead.
+Result<VerifyReport> Verify(const VerifyOptions& options, const Context& ctx);
+
+// The sums file for a checkpoint directory: "<dir>.ockpt-sums.json".
+std::string SumsFileFor(const std::string& dir);
+
+Json VerifyReportToJson(const VerifyReport& report);
+void PrintVerifyReport(const VerifyReport& report, std::ostream& out);
+
+}  // namespace ockpt::orbax
+
+#endif  // OCKPT_FORMATS_ORBAX_VERIFY_H_
