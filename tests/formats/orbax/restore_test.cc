@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "formats/orbax/npy.h"
+#include "formats/npy/npy.h"
 #include "lib/base/file.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/testdata.h"

@@ -49,8 +49,10 @@ Bytes ReadLeafBytes(const PyTreeItem& item, const std::string& name) {
 
 TEST_CASE("Orbax's chunk shape choice") {
   CHECK(ChooseChunkShape({8}, 4, 1 << 20) == Shape{8});
-  CHECK(ChooseChunkShape({1024, 1024}, 4, 1 << 20) == Shape{256, 1024});
-  CHECK(ChooseChunkShape({6, 10}, 1, 12) == Shape{2, 5});
+  // Largest dimension first, first on ties: 1024x1024 -> 512x1024 -> 512x512.
+  CHECK(ChooseChunkShape({1024, 1024}, 4, 1 << 20) == Shape{512, 512});
+  // 6x10 -> 6x5 -> 3x5 -> 3x2 (6 elements <= 12).
+  CHECK(ChooseChunkShape({6, 10}, 1, 12) == Shape{3, 2});
   CHECK(ChooseChunkShape({7}, 8, 8) == Shape{1});
   CHECK(ChooseChunkShape({}, 4, 1) == Shape{});
 }
