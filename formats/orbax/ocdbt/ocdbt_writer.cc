@@ -24,6 +24,7 @@
 #include "formats/orbax/ocdbt/ocdbt_writer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,8 +34,6 @@
 #include <optional>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/ocdbt/format/btree_node.h"
 #include "formats/orbax/ocdbt/format/manifest.h"
@@ -217,8 +216,7 @@ Status OcdbtWriter::Impl::CheckUsable() const {
 Status OcdbtWriter::Impl::CheckKey(const std::string& key) const {
   if (key.size() > kMaxKeyLength) {
     return InvalidArgumentError("OCDBT key of {} bytes (starting \"{}\") exceeds the limit of {}",
-                                key.size(), EscapeKey(ByteView(key).substr(0, 64)),
-                                kMaxKeyLength);
+                                key.size(), EscapeKey(ByteView(key).substr(0, 64)), kMaxKeyLength);
   }
   return Status::Ok();
 }
@@ -254,8 +252,8 @@ Status OcdbtWriter::Impl::FinishDataFile() {
 
 Result<std::pair<uint32_t, uint64_t>> OcdbtWriter::Impl::AppendBlob(ByteView blob) {
   if (current_ && current_size_ > 0 &&
-      blob.size() > options_.target_data_file_size - std::min(options_.target_data_file_size,
-                                                               current_size_)) {
+      blob.size() > options_.target_data_file_size -
+                        std::min(options_.target_data_file_size, current_size_)) {
     OCKPT_RETURN_IF_ERROR(FinishDataFile());
   }
   if (!current_) OCKPT_RETURN_IF_ERROR(StartDataFile());
@@ -332,10 +330,9 @@ Result<ChildNode> OcdbtWriter::Impl::WriteNode(const BtreeNode& node, std::strin
                                                uint32_t excluded, BtreeStatistics statistics) {
   OCKPT_ASSIGN_OR_RETURN(
       Bytes blob,
-      EncodeBtreeNode(node,
-                      options_.compress_nodes ? EnvelopeCompression::kZstd
-                                              : EnvelopeCompression::kNone,
-                      options_.zstd_level));
+      EncodeBtreeNode(
+          node, options_.compress_nodes ? EnvelopeCompression::kZstd : EnvelopeCompression::kNone,
+          options_.zstd_level));
   OCKPT_ASSIGN_OR_RETURN(auto where, AppendBlob(blob));
   ChildNode child;
   child.key = std::move(first_key);
@@ -358,7 +355,8 @@ Result<std::vector<ChildNode>> OcdbtWriter::Impl::WriteLeaves() {
                                       : kIndirectValueFixedSize + files_[e.file].base_path.size() +
                                             files_[e.file].relative_path.size();
     sizes[i] = kLeafEntryFixedSize + e.key.size() + value_size;
-    if (i > 0) common_prefix = std::min<uint64_t>(common_prefix, CommonPrefix(entries_[i - 1].key, e.key));
+    if (i > 0)
+      common_prefix = std::min<uint64_t>(common_prefix, CommonPrefix(entries_[i - 1].key, e.key));
   }
   std::vector<size_t> ends = SplitLevel(sizes, common_prefix, 1, config_.max_decoded_node_bytes);
   const bool single = ends.size() == 1;
@@ -412,7 +410,8 @@ Result<std::vector<ChildNode>> OcdbtWriter::Impl::WriteInteriorLevel(
     const ChildNode& c = children[i];
     sizes[i] = kInteriorEntryFixedSize + c.key.size() + files_[c.file].base_path.size() +
                files_[c.file].relative_path.size();
-    if (i > 0) common_prefix = std::min<uint64_t>(common_prefix, CommonPrefix(children[i - 1].key, c.key));
+    if (i > 0)
+      common_prefix = std::min<uint64_t>(common_prefix, CommonPrefix(children[i - 1].key, c.key));
   }
   std::vector<size_t> ends = SplitLevel(sizes, common_prefix, 2, config_.max_decoded_node_bytes);
   const bool single = ends.size() == 1;
@@ -446,8 +445,7 @@ Result<std::vector<ChildNode>> OcdbtWriter::Impl::WriteInteriorLevel(
       stats.num_indirect_value_bytes += c.statistics.num_indirect_value_bytes;
       node.interior_entries.push_back(std::move(ie));
     }
-    OCKPT_ASSIGN_OR_RETURN(ChildNode child,
-                           WriteNode(node, children[start].key, excluded, stats));
+    OCKPT_ASSIGN_OR_RETURN(ChildNode child, WriteNode(node, children[start].key, excluded, stats));
     out.push_back(std::move(child));
     start = end;
   }
@@ -459,7 +457,10 @@ Status OcdbtWriter::Impl::WriteManifest(const Manifest& manifest) {
   const std::string final_path = JoinPath(dir_, kManifestFileName);
   OCKPT_ASSIGN_OR_RETURN(std::string hex, RandomHex16());
   const std::string temp_path = final_path + ".tmp-" + hex;
-  OCKPT_RETURN_IF_ERROR(WriteFile(temp_path, blob, options_.sync));
+  if (Status s = WriteFile(temp_path, blob, options_.sync); !s.ok()) {
+    ::unlink(temp_path.c_str());
+    return s;
+  }
   // link() refuses to replace an existing manifest, unlike rename().
   Status published;
   if (::link(temp_path.c_str(), final_path.c_str()) == 0) {
@@ -495,8 +496,7 @@ Status OcdbtWriter::Impl::CommitImpl(uint64_t commit_time_ns) {
             [](const Entry& a, const Entry& b) { return a.key < b.key; });
   for (size_t i = 1; i < entries_.size(); ++i) {
     if (entries_[i - 1].key == entries_[i].key) {
-      return InvalidArgumentError("key \"{}\" was put more than once",
-                                  EscapeKey(entries_[i].key));
+      return InvalidArgumentError("key \"{}\" was put more than once", EscapeKey(entries_[i].key));
     }
   }
 
@@ -593,10 +593,10 @@ Status OcdbtWriter::Put(std::string key, ByteView value) {
   return impl_->Put(std::move(key), value);
 }
 
-Status OcdbtWriter::PutReference(std::string key, std::string base_path,
-                                 std::string relative_path, uint64_t offset, uint64_t length) {
-  return impl_->PutReference(std::move(key), std::move(base_path), std::move(relative_path),
-                             offset, length);
+Status OcdbtWriter::PutReference(std::string key, std::string base_path, std::string relative_path,
+                                 uint64_t offset, uint64_t length) {
+  return impl_->PutReference(std::move(key), std::move(base_path), std::move(relative_path), offset,
+                             length);
 }
 
 Status OcdbtWriter::Commit(uint64_t commit_time_ns) { return impl_->Commit(commit_time_ns); }

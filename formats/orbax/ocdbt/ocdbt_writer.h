@@ -9,6 +9,12 @@
 // WriteMergedRoot is Orbax's finalize step: a root database whose entries are
 // a process database's, with out-of-line values referenced in place through
 // the data-file base path ("ocdbt.process_0/").
+//
+// The B+tree has the shape TensorStore gives a fresh tree (same node splits,
+// excluded key prefixes and subtree_common_prefix_length values); see
+// docs/format/ocdbt.md, "Writing". Memory holds the keys and inline values
+// only. Not thread-safe. A writer destroyed without Commit leaves its data
+// files behind and no manifest (the database does not exist).
 
 #ifndef OCKPT_FORMATS_ORBAX_OCDBT_OCDBT_WRITER_H_
 #define OCKPT_FORMATS_ORBAX_OCDBT_OCDBT_WRITER_H_
@@ -40,12 +46,19 @@ class OcdbtWriter {
   ~OcdbtWriter();
 
   // Adds a key; keys may come in any order, a duplicate fails at Commit.
+  // A key over 65535 bytes is kInvalidArgument. A value over
+  // max_inline_value_bytes is written to the current data file now; a
+  // failed write is returned by every later call.
   Status Put(std::string key, ByteView value);
   // Adds a key whose value stays in another database's data file:
-  // `base_path` + `relative_path` relative to this database's directory.
+  // `base_path` + `relative_path` relative to this database's directory
+  // (a safe relative path, else kInvalidArgument).
   Status PutReference(std::string key, std::string base_path, std::string relative_path,
                       uint64_t offset, uint64_t length);
-  // Writes everything and the manifest (generation 1 at commit_time_ns).
+  // Writes the B+tree nodes, syncs the data files (options.sync), then
+  // publishes manifest.ocdbt (generation 1 at commit_time_ns) without
+  // replacing one that exists (kAlreadyExists). Duplicate keys are
+  // kInvalidArgument. Calls after Commit are kFailedPrecondition.
   Status Commit(uint64_t commit_time_ns);
 
   class Impl;
@@ -56,7 +69,11 @@ class OcdbtWriter {
 };
 
 // Builds the root database of an Orbax item in item_dir from the database in
-// item_dir/child_rel (e.g. "ocdbt.process_0"), as Orbax's merge does.
+// item_dir/child_rel (e.g. "ocdbt.process_0"), as Orbax's merge does: every
+// entry of the child's latest generation, inline values copied, out-of-line
+// values referenced as base_path "<child_rel>/", relative_path "d/<hex>".
+// The root gets a fresh uuid, its own nodes in item_dir/d/ and a generation 1
+// manifest.
 Status WriteMergedRoot(const std::string& item_dir, const std::string& child_rel,
                        uint64_t commit_time_ns, const WriterOptions& options = {});
 

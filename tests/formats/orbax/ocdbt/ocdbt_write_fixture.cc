@@ -20,11 +20,11 @@
 //   size  kSizes[i % 9]
 //   byte j of the value: (i*131 + j*7 + (j >> 8)) & 0xff
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/ocdbt/ocdbt_writer.h"
 #include "lib/base/file.h"
@@ -44,8 +44,10 @@ constexpr uint64_t kDeepSlashTime = 1700000000000000005;
 
 std::string Key(size_t i) {
   switch (i % 3) {
-    case 0: return fmt::format("params/layer_{:02d}/kernel/{}", i % 17, i);
-    case 1: return fmt::format("opt/{:06d}", i);
+    case 0:
+      return fmt::format("params/layer_{:02d}/kernel/{}", i % 17, i);
+    case 1:
+      return fmt::format("opt/{:06d}", i);
     default: {
       std::string k = "bin";
       k.push_back(static_cast<char>(0xff));
@@ -89,8 +91,8 @@ int main(int argc, char** argv) {
   deep.max_decoded_node_bytes = 200;
   deep.max_inline_value_bytes = 16;
   Status s = Write(ockpt::JoinPath(out, "item/ocdbt.process_0"), 300, process, kProcessTime);
-  if (s.ok()) s = ockpt::ocdbt::WriteMergedRoot(ockpt::JoinPath(out, "item"), "ocdbt.process_0",
-                                                kRootTime);
+  if (s.ok())
+    s = ockpt::ocdbt::WriteMergedRoot(ockpt::JoinPath(out, "item"), "ocdbt.process_0", kRootTime);
   if (s.ok()) s = Write(ockpt::JoinPath(out, "deep"), 400, deep, kDeepTime, '.');
   if (s.ok()) s = Write(ockpt::JoinPath(out, "deep_slash"), 400, deep, kDeepSlashTime);
   if (s.ok()) s = Write(ockpt::JoinPath(out, "empty"), 0, {}, kEmptyTime);

@@ -2,22 +2,22 @@
 // TensorStore-written goldens, data file rolling, the Orbax merge, and the
 // bytes of every manifest and node (decode + re-encode is the identity).
 
-#include <catch2/catch.hpp>
+#include "formats/orbax/ocdbt/ocdbt_writer.h"
+
+#include <fmt/format.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "formats/orbax/ocdbt/format/btree_node.h"
 #include "formats/orbax/ocdbt/format/manifest.h"
 #include "formats/orbax/ocdbt/key_text.h"
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
-#include "formats/orbax/ocdbt/ocdbt_writer.h"
 #include "lib/base/file.h"
 #include "tests/formats/orbax/ocdbt/test_db.h"
 #include "tests/support/temp_dir.h"
@@ -53,9 +53,15 @@ KeyValues MakeKeyValues(size_t n) {
   for (size_t i = 0; i < n; ++i) {
     std::string key;
     switch (i % 4) {
-      case 0: key = fmt::format("params/encoder/layers_{}/attention/kernel/{}", i % 97, i); break;
-      case 1: key = fmt::format("params/encoder/layers_{}/mlp/{}", i % 13, i); break;
-      case 2: key = fmt::format("opt_state/{:08d}", i); break;
+      case 0:
+        key = fmt::format("params/encoder/layers_{}/attention/kernel/{}", i % 97, i);
+        break;
+      case 1:
+        key = fmt::format("params/encoder/layers_{}/mlp/{}", i % 13, i);
+        break;
+      case 2:
+        key = fmt::format("opt_state/{:08d}", i);
+        break;
       default:
         key = fmt::format("bin{}", i);
         key.push_back('\0');
@@ -197,8 +203,8 @@ LoadedTree LoadTree(const std::string& dir) {
   CHECK(EncodeManifest(tree.manifest).value() == tree.manifest_blob);
   const BtreeGenerationReference& latest = tree.manifest.latest();
   if (!latest.root.IsMissing()) {
-    BtreeStatistics stats = LoadSubtree(dir, tree.manifest.data_files, "", latest.root,
-                                        latest.root_height, "", &tree);
+    BtreeStatistics stats =
+        LoadSubtree(dir, tree.manifest.data_files, "", latest.root, latest.root_height, "", &tree);
     // Golden process databases come from several commits; their statistics
     // are the tree's all the same.
     CHECK(stats == latest.statistics);
@@ -317,8 +323,7 @@ TEST_CASE("writer: values at the inline limit, empty values, long keys", "[ocdbt
   LoadTree(tmp.path());
 }
 
-TEST_CASE("writer: out-of-line values go to the data file as they are put",
-          "[ocdbt][writer]") {
+TEST_CASE("writer: out-of-line values go to the data file as they are put", "[ocdbt][writer]") {
   TempDir tmp;
   auto writer = OcdbtWriter::Create(tmp.path()).value();
   REQUIRE(writer->Put("small", "abc").ok());
@@ -356,8 +361,8 @@ TEST_CASE("writer: tiny max_decoded_node_bytes gives a deep tree", "[ocdbt][writ
       if (!n.prefix.empty()) any_excluded = true;
       // Nodes over the limit hold only the minimum (1 leaf / 2 interior entries).
       if (max_node == 1) {
-        size_t count = n.node.height == 0 ? n.node.leaf_entries.size()
-                                          : n.node.interior_entries.size();
+        size_t count =
+            n.node.height == 0 ? n.node.leaf_entries.size() : n.node.interior_entries.size();
         CHECK(count <= (n.node.height == 0 ? 1u : 2u));
       }
     }
@@ -418,6 +423,24 @@ TEST_CASE("writer: Orbax process database leaf equals the golden one", "[ocdbt][
   CHECK(got.manifest.latest().statistics == want.manifest.latest().statistics);
 }
 
+// Hidden (run with "[slow]"): a node holds at most 2^20 entries.
+TEST_CASE("writer: more than 2^20 keys split into leaves", "[.][slow][ocdbt][writer]") {
+  TempDir tmp;
+  const size_t n = kMaxNodeEntries + 1000;
+  {
+    auto writer = OcdbtWriter::Create(tmp.path(), Unsynced()).value();
+    for (size_t i = 0; i < n; ++i) REQUIRE(writer->Put(fmt::format("{:08d}", i), "").ok());
+    REQUIRE(writer->Commit(kCommitTime).ok());
+  }
+  LoadedTree tree = LoadTree(tmp.path());
+  CHECK(tree.manifest.latest().root_height == 1);
+  REQUIRE(tree.nodes.size() == 3);
+  for (size_t i = 1; i < 3; ++i) CHECK(tree.nodes[i].node.leaf_entries.size() <= kMaxNodeEntries);
+  auto store = OcdbtKvStore::Open(tmp.path()).value();
+  CHECK(store->List("").value().size() == n);
+  CHECK(store->Read("01048999").value().empty());
+}
+
 TEST_CASE("writer: data files roll at target_data_file_size", "[ocdbt][writer]") {
   TempDir tmp;
   WriterOptions o = Unsynced();
@@ -443,8 +466,7 @@ TEST_CASE("writer: data files roll at target_data_file_size", "[ocdbt][writer]")
   CHECK(tree.nodes[0].node.data_files.size() >= 7);
 }
 
-TEST_CASE("writer: nodes roll too, and every node is re-encoded identically",
-          "[ocdbt][writer]") {
+TEST_CASE("writer: nodes roll too, and every node is re-encoded identically", "[ocdbt][writer]") {
   TempDir tmp;
   WriterOptions o = Unsynced();
   o.target_data_file_size = 4096;
@@ -513,8 +535,7 @@ TEST_CASE("writer refuses an existing database, duplicates and long keys", "[ocd
     TempDir other;
     auto writer = OcdbtWriter::Create(other.path()).value();
     CHECK(writer->PutReference("k", "../", "d/x", 0, 1).code() == StatusCode::kInvalidArgument);
-    CHECK(writer->PutReference("k", "/abs/", "d/x", 0, 1).code() ==
-          StatusCode::kInvalidArgument);
+    CHECK(writer->PutReference("k", "/abs/", "d/x", 0, 1).code() == StatusCode::kInvalidArgument);
     CHECK(writer->PutReference("k", "", "", 0, 1).code() == StatusCode::kInvalidArgument);
   }
   SECTION("bad options") {
