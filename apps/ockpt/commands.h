@@ -17,6 +17,8 @@ void RegisterSave(CLI::App& app, AppContext& ctx);
 void RegisterDiff(CLI::App& app, AppContext& ctx);
 void RegisterVerify(CLI::App& app, AppContext& ctx);
 void RegisterOcdbt(CLI::App& app, AppContext& ctx);
+void RegisterLsSteps(CLI::App& app, AppContext& ctx);
+void RegisterGc(CLI::App& app, AppContext& ctx);
 
 }  // namespace ockpt
 

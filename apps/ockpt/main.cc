@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   ockpt::RegisterDiff(app, ctx);
   ockpt::RegisterVerify(app, ctx);
   ockpt::RegisterOcdbt(app, ctx);
+  ockpt::RegisterLsSteps(app, ctx);
+  ockpt::RegisterGc(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

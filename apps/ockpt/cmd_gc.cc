@@ -1,0 +1,112 @@
+// ockpt gc ROOT [--max-to-keep N] [--keep-period N] [--keep-time-interval DURATION]
+//          [--best-metric NAME [--best-mode min|max] [--drop-unscored]]
+//          [--clean-tmp [--tmp-older-than DURATION]] [--dry-run] [--trash DIR] [--json] [--no-wait]
+
+#include <memory>
+
+#include "apps/ockpt/commands.h"
+#include "formats/orbax/steps.h"
+
+namespace ockpt {
+
+void RegisterGc(CLI::App& app, AppContext& ctx) {
+  struct Opts {
+    std::string root;
+    std::optional<int64_t> max_to_keep, keep_period;
+    std::string keep_time_interval;
+    std::string best_metric, best_mode = "max";
+    bool drop_unscored = false;
+    bool clean_tmp = false;
+    std::string tmp_older_than = "1h";
+    bool dry_run = false;
+    std::string trash;
+    bool json = false;
+    bool no_wait = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand(
+      "gc", "Delete old steps of a manager root with CheckpointManager's retention rules");
+  cmd->add_option("ROOT", o->root, "CheckpointManager root directory")->required();
+  cmd->add_option("--max-to-keep", o->max_to_keep, "Keep the latest N steps (the best N with --best-metric)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--keep-period", o->keep_period, "Keep every step that is a multiple of N")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--keep-time-interval", o->keep_time_interval,
+                  "Keep one step per DURATION of commit time (90s, 30m, 1h, 7d)");
+  CLI::Option* best = cmd->add_option("--best-metric", o->best_metric,
+                                      "Rank steps by this metric of metrics/metrics (dotted for nested)");
+  cmd->add_option("--best-mode", o->best_mode, "max (default): larger is better; min: smaller is better")
+      ->check(CLI::IsMember({"min", "max"}))
+      ->needs(best);
+  cmd->add_flag("--drop-unscored", o->drop_unscored, "Do not keep steps that lack the metric")->needs(best);
+  CLI::Option* clean = cmd->add_flag("--clean-tmp", o->clean_tmp, "Remove old in-progress (*.orbax-checkpoint-tmp*) directories");
+  cmd->add_option("--tmp-older-than", o->tmp_older_than, "Only in-progress directories this old (default 1h)")
+      ->needs(clean);
+  cmd->add_flag("--dry-run", o->dry_run, "Only print the plan");
+  cmd->add_option("--trash", o->trash, "Move deleted steps into DIR (same file system) instead of deleting");
+  cmd->add_flag("--json", o->json, "Print one JSON document");
+  cmd->add_flag("--no-wait", o->no_wait, "Fail (exit 5) instead of waiting when another writer holds the lock");
+  cmd->callback([o, &ctx] {
+    ctx.action = [o, &ctx]() -> Result<int> {
+      orbax::GcOptions g;
+      g.policy.max_to_keep = o->max_to_keep;
+      g.policy.keep_period = o->keep_period;
+      if (!o->keep_time_interval.empty()) {
+        auto d = ParseDuration(o->keep_time_interval);
+        if (!d.ok()) return d.status().WithContext("--keep-time-interval");
+        g.policy.keep_time_interval_s = *d;
+      }
+      if (!o->best_metric.empty()) {
+        if (!o->max_to_keep) {
+          return InvalidArgumentError("--best-metric needs --max-to-keep (it keeps the N best steps)");
+        }
+        g.policy.best_metric = o->best_metric;
+        g.policy.best_mode = o->best_mode == "min" ? BestMode::kMin : BestMode::kMax;
+        g.policy.drop_unscored = o->drop_unscored;
+      }
+      g.clean_tmp = o->clean_tmp;
+      {
+        auto d = ParseDuration(o->tmp_older_than);
+        if (!d.ok()) return d.status().WithContext("--tmp-older-than");
+        g.tmp_older_than_s = *d;
+      }
+      if (!o->trash.empty()) g.trash = o->trash;
+      if (!g.policy.HasPolicy() && !g.clean_tmp) {
+        return InvalidArgumentError(
+            "gc needs a retention policy (--max-to-keep, --keep-period, --keep-time-interval) or --clean-tmp");
+      }
+      OCKPT_RETURN_IF_ERROR(g.policy.Validate());
+      OCKPT_RETURN_IF_ERROR(orbax::CheckManagerRoot(o->root));
+
+      // Readers never lock; a dry run only reads.
+      std::optional<orbax::RootLock> lock;
+      if (!o->dry_run) {
+        OCKPT_ASSIGN_OR_RETURN(lock, orbax::LockRoot(o->root, !o->no_wait));
+        OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> finished, orbax::FinishInterruptedDeletes(o->root));
+        if (!finished.empty() && !o->json) {
+          *ctx.out << fmt::format("finished {} interrupted deletion{}\n", finished.size(),
+                                  finished.size() == 1 ? "" : "s");
+        }
+      }
+      orbax::ListStepsOptions lo;
+      lo.threads = ctx.threads;
+      OCKPT_ASSIGN_OR_RETURN(orbax::GcPlan plan, orbax::PlanGc(o->root, g, lo));
+      if (o->dry_run && !plan.listing.interrupted_deletes.empty() && !o->json) {
+        *ctx.out << fmt::format("would finish {} interrupted deletion{}\n", plan.listing.interrupted_deletes.size(),
+                                plan.listing.interrupted_deletes.size() == 1 ? "" : "s");
+      }
+      if (o->json) {
+        *ctx.out << orbax::GcPlanToJson(plan, o->dry_run).dump(2) << "\n";
+      } else {
+        orbax::PrintGcPlanText(plan, o->dry_run, g, *ctx.out);
+      }
+      ctx.out->flush();
+      if (o->dry_run) return 0;
+      OCKPT_RETURN_IF_ERROR(orbax::ExecuteGc(plan, g));
+      if (!o->json) *ctx.out << "done\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace ockpt

@@ -1,0 +1,40 @@
+// ockpt ls-steps ROOT [--json]
+
+#include <memory>
+
+#include "apps/ockpt/commands.h"
+#include "formats/orbax/steps.h"
+
+namespace ockpt {
+
+void RegisterLsSteps(CLI::App& app, AppContext& ctx) {
+  struct Opts {
+    std::string root;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand(
+      "ls-steps", "List the steps of a manager root: status, commit time, size, items, metrics (metadata only)");
+  cmd->add_option("ROOT", o->root, "CheckpointManager root directory")->required();
+  cmd->add_flag("--json", o->json, "Print one JSON document");
+  cmd->callback([o, &ctx] {
+    ctx.action = [o, &ctx]() -> Result<int> {
+      orbax::ListStepsOptions lo;
+      lo.threads = ctx.threads;
+      OCKPT_ASSIGN_OR_RETURN(orbax::RootListing listing, orbax::ListSteps(o->root, lo));
+      if (!listing.interrupted_deletes.empty()) {
+        ctx.Warn(fmt::format("{}: {} interrupted deletion{} left behind ({}...); `ockpt gc` finishes them", o->root,
+                             listing.interrupted_deletes.size(), listing.interrupted_deletes.size() == 1 ? "" : "s",
+                             orbax::kDeletingPrefix));
+      }
+      if (o->json) {
+        *ctx.out << orbax::RootListingToJson(listing).dump(2) << "\n";
+      } else {
+        orbax::PrintRootListingText(listing, *ctx.out);
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace ockpt
