@@ -15,23 +15,16 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.6f", n / s / 1e9 }'; }
 
-echo "generating a 10,000-leaf checkpoint (per-leaf zarr v2 layout) ..." >&2
-$py - "$work/many" <<'PY'
-import json, sys, zarr, numpy as np, numcodecs
+echo "generating a 10,000-leaf OCDBT checkpoint (ockpt save of 10,000 .npy files) ..." >&2
+$py - "$work/npy" <<'PY'
+import os, sys, numpy as np
 root = sys.argv[1]
-entries = {}
 for i in range(10000):
-    name = f"layer{i // 10}.w{i % 10}"
-    z = zarr.open_array(f"{root}/{name}", mode="w", shape=(4, 4), chunks=(4, 4), dtype="<f4",
-                        compressor=numcodecs.Zstd(level=1), fill_value=None)
-    z[:] = np.full((4, 4), i, dtype="<f4")
-    keys = name.split(".")
-    entries[str(tuple(keys))] = {"key_metadata": [{"key": k, "key_type": 2} for k in keys],
-                                 "value_metadata": {"value_type": "np.ndarray", "skip_deserialize": False}}
-json.dump({"tree_metadata": entries, "use_ocdbt": False, "use_zarr3": False,
-           "store_array_data_equal_to_fill_value": True, "custom_metadata": None},
-          open(f"{root}/_METADATA", "w"))
+    d = os.path.join(root, f"layer{i // 10}")
+    os.makedirs(d, exist_ok=True)
+    np.save(os.path.join(d, f"w{i % 10}.npy"), np.full((4, 4), i, dtype="<f4"))
 PY
+"$ockpt" save "$work/npy" "$work/many"
 sync
 t0=$(now); "$ockpt" metadata "$work/many" --json >/dev/null; t1=$(now)
 meta=$(secs "$t0" "$t1")

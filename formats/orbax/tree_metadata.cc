@@ -11,24 +11,29 @@ Result<Json> ParseJson(ByteView text) {
 }
 
 Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
-  OCKPT_ASSIGN_OR_RETURN(Json j, ParseJson(text));
+  // The tree part can hold hundreds of thousands of entries: parse it into
+  // sorted maps (ordered_json's linear-time inserts would be quadratic).
+  // Only custom_metadata needs its key order, for byte-identical re-saves.
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return DataLossError("not valid JSON");
   if (!j.is_object()) return DataLossError("expected a JSON object");
   TreeMetadata tm;
   if (!j.contains("tree_metadata") || !j["tree_metadata"].is_object()) {
     return DataLossError("'tree_metadata' missing or not an object");
   }
+  tm.entries.reserve(j["tree_metadata"].size());
   for (const auto& [entry_key, entry] : j["tree_metadata"].items()) {
     auto where = [&](std::string_view what) {
       return DataLossError("tree_metadata[\"{}\"]: {}", entry_key, what);
     };
     if (!entry.is_object()) return where("expected an object");
     TreeMetadataEntry e;
-    const Json* km = entry.contains("key_metadata") ? &entry["key_metadata"] : nullptr;
+    const nlohmann::json* km = entry.contains("key_metadata") ? &entry["key_metadata"] : nullptr;
     if (km == nullptr || !km->is_array()) return where("key_metadata missing or not a list");
-    for (const Json& k : *km) {
+    for (const nlohmann::json& k : *km) {
       if (!k.is_object() || !k.contains("key")) return where("key_metadata entry lacks 'key'");
       PathKey pk;
-      const Json& key = k["key"];
+      const nlohmann::json& key = k["key"];
       if (key.is_string()) {
         pk.key = key.get<std::string>();
       } else if (key.is_number_integer()) {
@@ -44,7 +49,7 @@ Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
       e.keypath.push_back(std::move(pk));
     }
     if (entry.contains("value_metadata") && entry["value_metadata"].is_object()) {
-      const Json& vm = entry["value_metadata"];
+      const nlohmann::json& vm = entry["value_metadata"];
       if (vm.contains("value_type") && vm["value_type"].is_string()) {
         e.value_type = vm["value_type"].get<std::string>();
       }
@@ -53,7 +58,7 @@ Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
       }
       if (vm.contains("write_shape") && vm["write_shape"].is_array()) {
         Shape s;
-        for (const Json& d : vm["write_shape"]) {
+        for (const nlohmann::json& d : vm["write_shape"]) {
           if (!d.is_number_integer()) return where("write_shape must hold integers");
           s.push_back(d.get<int64_t>());
         }
@@ -71,7 +76,17 @@ Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
       j["store_array_data_equal_to_fill_value"].is_boolean()) {
     tm.store_array_data_equal_to_fill_value = j["store_array_data_equal_to_fill_value"].get<bool>();
   }
-  if (j.contains("custom_metadata")) tm.custom_metadata = j["custom_metadata"];
+  if (j.contains("custom_metadata")) {
+    // Parse again, keeping key order, skipping everything but custom_metadata.
+    Json ordered = Json::parse(
+        text.begin(), text.end(),
+        [](int depth, Json::parse_event_t event, Json& parsed) {
+          if (depth == 1 && event == Json::parse_event_t::key) return parsed == "custom_metadata";
+          return true;
+        },
+        /*allow_exceptions=*/false);
+    if (ordered.is_object() && ordered.contains("custom_metadata")) tm.custom_metadata = ordered["custom_metadata"];
+  }
   return tm;
 }
 
