@@ -210,6 +210,13 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
     return orbax::Save(s, ctx);
   }
 
+  const orbax::ArrayLayout& l = opt.layout;
+  if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || l.chunk_bytes || l.chunk_shape ||
+      !opt.custom_metadata.is_null()) {
+    return InvalidArgumentError("checkpoint layout options (--zarr3, --no-ocdbt, --compression, --chunk-bytes, "
+                                "--chunk-shape, --custom-metadata) apply only when DST is a checkpoint, not {}",
+                                target);
+  }
   if (IsCheckpointDir(opt.src)) {
     // Restore's path: composites, manager roots, chunk-by-chunk reads.
     orbax::RestoreOptions r;

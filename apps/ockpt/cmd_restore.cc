@@ -1,10 +1,11 @@
 // ockpt restore PATH OUT [--step N] [--item NAME] [--select GLOB]... [--dtype D]
-//               [--format npy] [--device cpu|cuda[:N]]
+//               [--format npy|npz|h5|safetensors] [--device cpu|cuda[:N]]
 
 #include <memory>
 
 #include "apps/ockpt/commands.h"
 #include "formats/orbax/restore.h"
+#include "formats/registry.h"
 
 namespace ockpt {
 
@@ -25,7 +26,8 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--item", opts->item, "Only this item of a composite checkpoint");
   cmd->add_option("--select", opts->restore.select, "Only leaves whose dotted name matches this glob (repeatable)");
   cmd->add_option("--dtype", opts->dtype, "Cast every array to this dtype (warns when lossy)");
-  cmd->add_option("--format", opts->format, "Output format: npy (default)");
+  cmd->add_option("--format", opts->format,
+                  "Output format: npy, npz, h5 (hdf5) or safetensors (default: from OUT's extension, else npy)");
   cmd->add_option("--device", opts->device, "cpu, or cuda[:N] to stage through GPU memory");
   cmd->callback([opts, &ctx] {
     ctx.action = [opts, &ctx]() -> Result<int> {
@@ -41,8 +43,10 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
         }
         return InvalidArgumentError("--device must be cpu or cuda[:N], not '{}'", opts->device);
       }
-      if (!opts->format.empty() && opts->format != "npy") {
-        return UnimplementedError("restore --format {} is not supported yet", opts->format);
+      OCKPT_ASSIGN_OR_RETURN(std::string format, formats::OutputFormat(opts->restore.out, opts->format));
+      if (format != "npy") {
+        opts->restore.sink_factory = [format](const std::string& path) { return formats::CreateSink(format, path); };
+        opts->restore.single_file = true;
       }
       OCKPT_RETURN_IF_ERROR(orbax::Restore(opts->restore, ctx.LibContext()));
       return 0;

@@ -7,6 +7,7 @@
 #include "apps/ockpt/commands.h"
 #include "formats/orbax/save.h"
 #include "formats/orbax/tree_metadata.h"
+#include "formats/registry.h"
 
 namespace ockpt {
 namespace {
@@ -40,7 +41,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("save", "Create a checkpoint that orbax-checkpoint restores");
-  cmd->add_option("SRC DEST", o->positional, "Source (.npy directory or checkpoint) and destination; "
+  cmd->add_option("SRC DEST", o->positional, "Source (.npy directory, .npz, .h5, .safetensors or checkpoint) and destination; "
                                              "with --item/--json-item only DEST")
       ->expected(1, 2)->required();
   cmd->add_option("--step", o->step, "Save as step N of the manager root DEST");
@@ -120,6 +121,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
       if (!o->metrics.empty()) {
         OCKPT_ASSIGN_OR_RETURN(s.metrics, JsonArg(o->metrics, "--metrics"));
       }
+      s.open_source = [](const std::string& path) { return formats::OpenSource(path); };
       OCKPT_RETURN_IF_ERROR(orbax::Save(s, ctx.LibContext()));
       return 0;
     };

@@ -14,6 +14,7 @@ namespace ockpt {
 void RegisterMetadata(CLI::App& app, AppContext& ctx);
 void RegisterRestore(CLI::App& app, AppContext& ctx);
 void RegisterSave(CLI::App& app, AppContext& ctx);
+void RegisterConvert(CLI::App& app, AppContext& ctx);
 void RegisterDiff(CLI::App& app, AppContext& ctx);
 void RegisterVerify(CLI::App& app, AppContext& ctx);
 void RegisterOcdbt(CLI::App& app, AppContext& ctx);

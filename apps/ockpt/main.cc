@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   ockpt::RegisterMetadata(app, ctx);
   ockpt::RegisterRestore(app, ctx);
   ockpt::RegisterSave(app, ctx);
+  ockpt::RegisterConvert(app, ctx);
   ockpt::RegisterDiff(app, ctx);
   ockpt::RegisterVerify(app, ctx);
   ockpt::RegisterOcdbt(app, ctx);
