@@ -66,5 +66,19 @@ expect 0 "ocdbt cat" -- "$ockpt" ocdbt cat "$direct" a/.zarray
 grep -q '"zarr_format":2' "$tmp/stdout" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL ocdbt cat output"; }
 expect 3 "ocdbt cat missing key" -- "$ockpt" ocdbt cat "$direct" nope
 
+# A checkpoint whose value data files are gone: metadata still works, restore
+# exits 4 and names the missing file.
+mkdir -p "$tmp/bigsrc"
+$py -c "import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(1).standard_normal(50000).astype(np.float32))" "$tmp/bigsrc/w.npy"
+expect 0 "save with out-of-line values" -- "$ockpt" save "$tmp/bigsrc" "$tmp/big"
+rm -f "$tmp"/big/ocdbt.process_0/d/*
+expect 0 "metadata without value files" -- "$ockpt" metadata "$tmp/big" --json
+is_json "metadata without value files"
+expect 4 "restore without value files" -- "$ockpt" restore "$tmp/big" "$tmp/bigout"
+grep -q "ocdbt.process_0/d/" "$tmp/stderr" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL restore error does not name the missing data file: $(cat "$tmp/stderr")"; }
+expect 0 "ocdbt ls without value files" -- "$ockpt" ocdbt ls "$tmp/big" --json
+expect 4 "ocdbt ls --sha256 without value files" -- "$ockpt" ocdbt ls "$tmp/big" --json --sha256
+expect 1 "verify without value files" -- "$ockpt" verify "$tmp/big"
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -250,6 +250,48 @@ TEST_CASE("composite and step saves") {
   CHECK(root->checkpoint_metadata["item_handlers"]["default"] == std::string(kStandardHandler));
 }
 
+TEST_CASE("strings, empty nodes and sequence keys survive save and restore") {
+  testing::TempDir tmp;
+  WriteNpy(tmp / "src/opt/0/mu.npy", "<f4", {2}, Pattern(8, 3));
+  WriteNpy(tmp / "src/step.npy", "<i8", {}, Pattern(8, 4));
+  REQUIRE(WriteFile(tmp / "src/_tree.json", R"json({"leaves": [
+    {"keypath": [{"key": "opt", "type": "dict"}, {"key": "0", "type": "sequence"}, {"key": "mu", "type": "dict"}], "value_type": "jax.Array"},
+    {"keypath": [{"key": "opt", "type": "dict"}, {"key": "1", "type": "sequence"}], "value_type": "Dict"},
+    {"keypath": [{"key": "extra", "type": "dict"}], "value_type": "None"},
+    {"keypath": [{"key": "name", "type": "dict"}], "value_type": "string", "value": "run é 1"},
+    {"keypath": [{"key": "step", "type": "dict"}], "value_type": "scalar"}],
+    "custom_metadata": {"z": 1, "a": [1, 2]}})json").ok());
+  SaveOptions so;
+  so.src = tmp / "src";
+  so.dest = tmp / "ckpt";
+  Status s = Save(so, {});
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  auto md = ReadFile(tmp / "ckpt/_METADATA");
+  REQUIRE(md.ok());
+  CHECK(md->find(R"x("('extra',)": {"key_metadata": [{"key": "extra", "key_type": 2}], "value_metadata": {"value_type": "None", "skip_deserialize": true}})x") != std::string::npos);
+  CHECK(md->find(R"x("('opt', '0', 'mu')")x") != std::string::npos);
+  CHECK(md->find(R"({"key": "0", "key_type": 1})") != std::string::npos);
+  CHECK(md->find(R"("custom_metadata": {"z": 1, "a": [1, 2]})") != std::string::npos);
+  CHECK(*ReadFile(tmp / "ckpt/_strings.json") == "{\"name\":\"run \xc3\xa9 1\"}");
+  RestoreOptions ro;
+  ro.path = tmp / "ckpt";
+  ro.out = tmp / "back";
+  REQUIRE(Restore(ro, {}).ok());
+  // Saving the restored directory again gives the same _METADATA, byte for byte.
+  so.src = tmp / "back";
+  so.dest = tmp / "ckpt2";
+  REQUIRE(Save(so, {}).ok());
+  CHECK(*ReadFile(tmp / "ckpt2/_METADATA") == *md);
+  auto item = PyTreeItem::Open(tmp / "ckpt2");
+  REQUIRE(item.ok());
+  std::map<std::string, const LeafRecord*> by_name;
+  for (const auto& r : (*item)->leaves()) by_name[r.name()] = &r;
+  CHECK(by_name.at("name")->string_value == "run \xc3\xa9 1");
+  CHECK(by_name.at("opt.1")->value_type == "Dict");
+  CHECK(ReadLeafBytes(**item, "opt.0.mu") == Pattern(8, 3));
+}
+
 TEST_CASE("bad sources are refused before anything is written") {
   testing::TempDir tmp;
   WriteNpy(tmp / "zero/a.npy", "<f4", {0, 3}, "");
