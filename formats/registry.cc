@@ -180,6 +180,16 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink, const std:
   return sink.Finish(source.custom_metadata());
 }
 
+Status WithOutputName(Status status, const std::string& out) {
+  if (status.ok()) return status;
+  std::string tmp = fmt::format("{}.ockpt-tmp-{}", StripSlashes(out), ::getpid());
+  std::string msg = status.message();
+  for (size_t at = msg.find(tmp); at != std::string::npos; at = msg.find(tmp, at + out.size())) {
+    msg.replace(at, tmp.size(), StripSlashes(out));
+  }
+  return Status(status.code(), std::move(msg));
+}
+
 Result<std::string> ConvertTarget(const ConvertOptions& opt) {
   std::string f = Lower(opt.format);
   if (f == "orbax" || f == "checkpoint") return std::string("orbax");
@@ -229,7 +239,7 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
       r.sink_factory = [target](const std::string& path) { return CreateSink(target, path); };
       r.single_file = true;
     }
-    return orbax::Restore(r, ctx);
+    return WithOutputName(orbax::Restore(r, ctx), opt.dst);
   }
 
   if (opt.step) return InvalidArgumentError("--step {}: {} is not a manager root", *opt.step, opt.src);
@@ -249,7 +259,7 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
     if (s.ok()) s = RenamePath(tmp, out);
   }
   if (!s.ok()) RemoveAll(tmp).IgnoreError();
-  return s;
+  return WithOutputName(std::move(s), out);
 }
 
 }  // namespace ockpt::formats

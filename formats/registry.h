@@ -71,6 +71,11 @@ struct ConvertOptions {
   Json custom_metadata;
 };
 
+// Outputs are written under "<out>.ockpt-tmp-<pid>" and renamed at the end
+// (by Convert and orbax::Restore); this puts `out` back in an error message
+// that names the temporary path.
+Status WithOutputName(Status status, const std::string& out);
+
 // The output kind Convert picks: "npy", "npz", "h5", "safetensors" or "orbax".
 Result<std::string> ConvertTarget(const ConvertOptions& options);
 

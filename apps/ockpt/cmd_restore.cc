@@ -48,7 +48,7 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
         opts->restore.sink_factory = [format](const std::string& path) { return formats::CreateSink(format, path); };
         opts->restore.single_file = true;
       }
-      OCKPT_RETURN_IF_ERROR(orbax::Restore(opts->restore, ctx.LibContext()));
+      OCKPT_RETURN_IF_ERROR(formats::WithOutputName(orbax::Restore(opts->restore, ctx.LibContext()), opts->restore.out));
       return 0;
     };
   });
