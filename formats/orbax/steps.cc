@@ -430,12 +430,19 @@ void PrintRootListingText(const RootListing& listing, std::ostream& out) {
     total += s.bytes;
     committed += s.status == StepStatus::kCommitted;
   }
-  for (const TmpDirInfo& t : listing.tmp) {
-    rows.push_back({t.name, std::string(StepStatusName(StepStatus::kInProgress)),
-                    "age " + FormatDuration(t.age_seconds), HumanBytes(t.bytes), "-", "-"});
-    total += t.bytes;
-  }
   PrintTable(rows, out);
+  if (!listing.tmp.empty()) {
+    // In-progress saves: their own table, so long tmp names do not widen the steps'.
+    std::vector<std::vector<std::string>> tmp_rows;
+    tmp_rows.push_back({"IN PROGRESS", "STATUS", "AGE", "SIZE"});
+    for (const TmpDirInfo& t : listing.tmp) {
+      tmp_rows.push_back({t.name, std::string(StepStatusName(StepStatus::kInProgress)), FormatDuration(t.age_seconds),
+                          HumanBytes(t.bytes)});
+      total += t.bytes;
+    }
+    out << "\n";
+    PrintTable(tmp_rows, out);
+  }
   out << fmt::format("{} step{} ({} committed", listing.steps.size(), listing.steps.size() == 1 ? "" : "s",
                      committed);
   if (!listing.tmp.empty()) out << fmt::format(", {} in progress", listing.tmp.size());
@@ -503,13 +510,13 @@ Result<RootLock> LockRoot(const std::string& root, bool wait) {
 
 namespace {
 
-// Moves root/name out of the step namespace and removes it (or moves it into
-// trash). Every intermediate state is either the untouched directory under
-// its own name or a directory no step listing sees.
-Status RemoveEntry(const std::string& root, const std::string& name, const std::optional<std::string>& trash) {
+// Moves root/name out of the step namespace: into trash, or to
+// `.ockpt-deleting-<name>-<pid>` beside it. One atomic rename, so every
+// state is either the untouched directory under its own name or a directory
+// no step listing sees. Returns the new path.
+Result<std::string> MoveOut(const std::string& root, const std::string& name, const std::optional<std::string>& trash) {
   std::string from = P(root, name);
   if (trash) {
-    OCKPT_RETURN_IF_ERROR(MakeDirectories(*trash));
     std::string to = P(*trash, name);
     for (int i = 1; PathExists(to); ++i) to = P(*trash, fmt::format("{}.{}", name, i));
     if (::rename(from.c_str(), to.c_str()) != 0) {
@@ -520,15 +527,13 @@ Status RemoveEntry(const std::string& root, const std::string& name, const std::
       }
       return StatusFromErrno(err, "rename to " + to + " from", from);
     }
-    OCKPT_RETURN_IF_ERROR(SyncDirectory(root));
-    return SyncDirectory(Dirname(to));
+    return to;
   }
   std::string base = fmt::format("{}{}-{}", kDeletingPrefix, name, ::getpid());
   std::string to = P(root, base);
   for (int i = 1; PathExists(to); ++i) to = P(root, fmt::format("{}.{}", base, i));
   OCKPT_RETURN_IF_ERROR(RenamePath(from, to));
-  OCKPT_RETURN_IF_ERROR(SyncDirectory(root));
-  return RemoveAll(to);
+  return to;
 }
 
 }  // namespace
@@ -584,6 +589,7 @@ Result<GcPlan> PlanGc(const std::string& root, const GcOptions& options, const L
 Status ExecuteGc(const GcPlan& plan, const GcOptions& options,
                  const std::function<void(const std::string& name)>& done) {
   const RootListing& l = plan.listing;
+  std::vector<std::string> names;
   for (size_t i = 0; i < plan.decisions.size(); ++i) {
     if (plan.decisions[i].keep) continue;
     const StepInfo& s = l.steps[i];
@@ -591,15 +597,42 @@ Status ExecuteGc(const GcPlan& plan, const GcOptions& options,
     if (l.latest_step && s.step == *l.latest_step && s.status == StepStatus::kCommitted) {
       return InternalError("refusing to delete the latest committed step {}", s.name);
     }
-    OCKPT_RETURN_IF_ERROR(RemoveEntry(l.root, s.name, options.trash));
-    if (done) done(s.name);
+    names.push_back(s.name);
   }
   for (size_t i = 0; i < plan.remove_tmp.size(); ++i) {
-    if (!plan.remove_tmp[i]) continue;
-    OCKPT_RETURN_IF_ERROR(RemoveEntry(l.root, l.tmp[i].name, options.trash));
-    if (done) done(l.tmp[i].name);
+    if (plan.remove_tmp[i]) names.push_back(l.tmp[i].name);
   }
-  return Status::Ok();
+  if (names.empty()) return Status::Ok();
+  if (options.trash) OCKPT_RETURN_IF_ERROR(MakeDirectories(*options.trash));
+  // 1. Rename everything out of the step namespace, 2. make the renames
+  // durable (one fsync), 3. remove. A crash in 3 leaves only
+  // .ockpt-deleting-* directories, which the next gc removes.
+  std::vector<std::pair<std::string, std::string>> moved;  // name, new path
+  Status status;
+  for (const std::string& n : names) {
+    auto to = MoveOut(l.root, n, options.trash);
+    if (!to.ok()) {
+      status = to.status();
+      break;
+    }
+    moved.emplace_back(n, std::move(to).value());
+  }
+  if (!moved.empty()) {
+    Status sync = SyncDirectory(l.root);
+    if (sync.ok() && options.trash) sync = SyncDirectory(*options.trash);
+    if (status.ok()) status = sync;
+  }
+  for (const auto& [name, path] : moved) {
+    if (!options.trash) {
+      Status rm = RemoveAll(path);
+      if (!rm.ok()) {
+        if (status.ok()) status = rm;
+        continue;
+      }
+    }
+    if (done) done(name);
+  }
+  return status;
 }
 
 Result<GcPlan> ApplyRetention(const std::string& root, const RetentionPolicy& policy) {

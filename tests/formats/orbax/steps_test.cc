@@ -163,48 +163,65 @@ struct GcCase {
 
 std::vector<GcCase> GcCases() {
   std::vector<GcCase> cases;
-  RetentionPolicy p;
-  p.max_to_keep = 5;
-  cases.push_back({"latest 5", p, StepNames({175, 180, 185, 190, 195})});
-  p = RetentionPolicy();
-  p.keep_period = 50;
-  cases.push_back({"keep_period 50", p, StepNames({0, 50, 100, 150, 195})});
-  p = RetentionPolicy();
-  p.keep_time_interval_s = 3600;
-  cases.push_back({"keep_time_interval 1h", p, StepNames({0, 30, 60, 90, 170, 195})});
-  p = RetentionPolicy();
-  p.max_to_keep = 3;
-  p.best_metric = "loss";
-  p.best_mode = BestMode::kMin;
-  cases.push_back({"best 3 min", p, StepNames({0, 130, 165, 15, 50, 65, 85, 120, 155, 190, 195})});
-  p.drop_unscored = true;
-  cases.push_back({"best 3 min, drop unscored", p, StepNames({0, 130, 165, 195})});
-  p.best_mode = BestMode::kMax;
-  cases.push_back({"best 3 max, drop unscored", p, StepNames({35, 70, 105, 195})});
-  p = RetentionPolicy();
-  p.max_to_keep = 2;
-  p.keep_period = 50;
-  p.keep_time_interval_s = 3600;
-  cases.push_back({"latest 2 + period 50 + 1h", p, StepNames({0, 30, 50, 60, 90, 100, 150, 170, 190, 195})});
-  p = RetentionPolicy();
-  p.max_to_keep = 3;
-  p.best_metric = "loss";
-  p.best_mode = BestMode::kMin;
-  p.drop_unscored = true;
-  p.keep_period = 100;
-  cases.push_back({"best 3 min + period 100", p, StepNames({0, 100, 130, 165, 195})});
+  auto add = [&](const char* name, std::set<std::string> kept, auto set) {
+    GcCase c{name, RetentionPolicy(), std::move(kept)};
+    set(c.policy);
+    cases.push_back(std::move(c));
+  };
+  add("latest 5", StepNames({175, 180, 185, 190, 195}), [](RetentionPolicy& p) { p.max_to_keep = 5; });
+  add("keep_period 50", StepNames({0, 50, 100, 150, 195}), [](RetentionPolicy& p) { p.keep_period = 50; });
+  add("keep_time_interval 1h", StepNames({0, 30, 60, 90, 170, 195}),
+      [](RetentionPolicy& p) { p.keep_time_interval_s = 3600; });
+  add("best 3 min", StepNames({0, 130, 165, 15, 50, 65, 85, 120, 155, 190, 195}), [](RetentionPolicy& p) {
+    p.max_to_keep = 3;
+    p.best_metric = "loss";
+    p.best_mode = BestMode::kMin;
+  });
+  add("best 3 min, drop unscored", StepNames({0, 130, 165, 195}), [](RetentionPolicy& p) {
+    p.max_to_keep = 3;
+    p.best_metric = "loss";
+    p.best_mode = BestMode::kMin;
+    p.drop_unscored = true;
+  });
+  add("best 3 max, drop unscored", StepNames({35, 70, 105, 195}), [](RetentionPolicy& p) {
+    p.max_to_keep = 3;
+    p.best_metric = "loss";
+    p.drop_unscored = true;
+  });
+  add("latest 2 + period 50 + 1h", StepNames({0, 30, 50, 60, 90, 100, 150, 170, 190, 195}),
+      [](RetentionPolicy& p) {
+        p.max_to_keep = 2;
+        p.keep_period = 50;
+        p.keep_time_interval_s = 3600;
+      });
+  add("best 3 min + period 100", StepNames({0, 100, 130, 165, 195}), [](RetentionPolicy& p) {
+    p.max_to_keep = 3;
+    p.best_metric = "loss";
+    p.best_mode = BestMode::kMin;
+    p.drop_unscored = true;
+    p.keep_period = 100;
+  });
   return cases;
+}
+
+// The scenario is built once per process; each case gets a hard-linked copy.
+const std::string& ScenarioBase() {
+  static TempDir dir;
+  static const std::string base = [] {
+    std::string b = dir / "base";
+    MakeScenario(b);
+    return b;
+  }();
+  return base;
 }
 
 TEST_CASE("gc deletes exactly what no policy keeps, and the kept steps still open") {
   TempDir tmp;
-  std::string base = tmp / "base";
-  MakeScenario(base);
   int n = 0;
   for (const GcCase& c : GcCases()) {
     SECTION(c.name) {
       std::string root = tmp / ("root" + std::to_string(n++));
-      CopyTree(base, root);
+      fs::copy(ScenarioBase(), root, fs::copy_options::recursive | fs::copy_options::create_hard_links);
       GcOptions options;
       options.policy = c.policy;
       auto plan = PlanGc(root, options);
@@ -449,6 +466,43 @@ TEST_CASE("interrupted deletions are finished") {
   REQUIRE(done.ok());
   CHECK(*done == std::vector<std::string>{".ockpt-deleting-0-999"});
   CHECK(Entries(root) == std::set<std::string>{"1"});
+}
+
+TEST_CASE("a gc killed between its renames or during a removal leaves only complete steps") {
+  TempDir tmp;
+  std::string root = tmp.path();
+  for (int s = 1; s <= 6; ++s) MakeStep(root, std::to_string(s), kT0 + s * kSec, nullptr);
+  // The state of a gc (max_to_keep 2) killed after renaming 1 and 2 of
+  // {1, 2, 3, 4}, in the middle of removing 1: each rename is atomic, so these
+  // are the only states a kill can leave.
+  fs::rename(root + "/1", root + "/.ockpt-deleting-1-4242");
+  fs::remove_all(root + "/.ockpt-deleting-1-4242/default/d");
+  fs::remove(root + "/.ockpt-deleting-1-4242/_CHECKPOINT_METADATA");
+  fs::rename(root + "/2", root + "/.ockpt-deleting-2-4242");
+  auto listing = ListSteps(root);
+  REQUIRE(listing.ok());
+  std::vector<std::string> names;
+  for (const StepInfo& s : listing->steps) {
+    names.push_back(s.name);
+    CHECK(s.status == StepStatus::kCommitted);
+    CHECK(OpenCheckpoint(root, OpenOptions{s.step, std::string("default")}).ok());
+  }
+  CHECK(names == std::vector<std::string>{"3", "4", "5", "6"});
+  CHECK(listing->interrupted_deletes.size() == 2);
+  // Orbax's own discovery ignores them too: ListCommittedSteps is what restore uses.
+  auto committed = ListCommittedSteps(root);
+  REQUIRE(committed.ok());
+  CHECK(committed->size() == 4);
+  // The next gc finishes the leftovers, then deletes the rest of its plan.
+  auto finished = FinishInterruptedDeletes(root);
+  REQUIRE(finished.ok());
+  CHECK(finished->size() == 2);
+  GcOptions options;
+  options.policy.max_to_keep = 2;
+  auto plan = PlanGc(root, options);
+  REQUIRE(plan.ok());
+  REQUIRE(ExecuteGc(*plan, options).ok());
+  CHECK(Entries(root) == std::set<std::string>{"5", "6"});
 }
 
 TEST_CASE("ListSteps refuses what is not a manager root") {

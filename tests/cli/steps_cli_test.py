@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""`ockpt ls-steps` and `ockpt gc` end to end: JSON shapes, exit codes, the
+writer lock (a second writer with --no-wait gets exit 5), --dry-run,
+--trash, --clean-tmp ages, and a golden manager root.
+
+usage: steps_cli_test.py OCKPT GOLDEN_DIR
+"""
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ockpt = sys.argv[1]
+golden = sys.argv[2]
+ITEM = os.path.join(golden, "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
+                    "pytree_checkpointable_has_metadata")
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL", what, flush=True)
+
+
+def run(*args):
+    return subprocess.run([ockpt] + list(args), capture_output=True, text=True)
+
+
+def make_step(root, name, step, metrics=None):
+    d = os.path.join(root, name)
+    shutil.copytree(ITEM, os.path.join(d, "default"), ignore=shutil.ignore_patterns("_CHECKPOINT_METADATA"))
+    for dd, dirs, files in os.walk(d):
+        os.chmod(dd, 0o755)
+        for f in files:
+            os.chmod(os.path.join(dd, f), 0o644)
+    handlers = {"default": "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler"}
+    if metrics is not None:
+        handlers["metrics"] = "orbax.checkpoint._src.handlers.json_checkpoint_handler.JsonCheckpointHandler"
+        os.makedirs(os.path.join(d, "metrics"))
+        with open(os.path.join(d, "metrics", "metrics"), "w") as f:
+            json.dump(metrics, f)
+    with open(os.path.join(d, "_CHECKPOINT_METADATA"), "w") as f:
+        json.dump({"item_handlers": handlers, "metrics": {}, "performance_metrics": {},
+                   "init_timestamp_nsecs": 1_700_000_000 * 10**9 + step * 10**9,
+                   "commit_timestamp_nsecs": 1_700_000_000 * 10**9 + step * 10**9 + 1, "custom_metadata": {}}, f)
+
+
+def age_tree(path, seconds):
+    t = time.time() - seconds
+    for dd, dirs, files in os.walk(path):
+        for f in files:
+            os.utime(os.path.join(dd, f), (t, t))
+    for dd, dirs, files in sorted(os.walk(path), key=lambda x: -len(x[0])):
+        os.utime(dd, (t, t))
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    root = os.path.join(tmp, "root")
+    os.makedirs(root)
+    for s in range(1, 7):
+        make_step(root, str(s), s, {"loss": [0.5, 0.2, 0.9, 0.1, 0.7, 0.3][s - 1]})
+    make_step(root, "7.orbax-checkpoint-tmp", 7)
+    make_step(root, "8.orbax-checkpoint-tmp", 8)
+    age_tree(os.path.join(root, "7.orbax-checkpoint-tmp"), 2 * 3600)
+    age_tree(os.path.join(root, "8.orbax-checkpoint-tmp"), 10 * 60)
+
+    # --- ls-steps ---
+    p = run("ls-steps", root, "--json")
+    check(p.returncode == 0, "ls-steps exit %d %s" % (p.returncode, p.stderr))
+    j = json.loads(p.stdout)
+    check(list(j) == ["root", "latest_step", "steps", "tmp"], "ls-steps keys %s" % list(j))
+    check(j["root"] == root and j["latest_step"] == 6, "root/latest")
+    check([s["step"] for s in j["steps"]] == [1, 2, 3, 4, 5, 6], "steps")
+    check(list(j["steps"][0]) == ["step", "path", "status", "commit_timestamp_nsecs", "bytes", "items", "metrics"],
+          "step keys %s" % list(j["steps"][0]))
+    s4 = j["steps"][3]
+    check(s4["path"] == "4" and s4["status"] == "committed" and s4["items"] == ["default", "metrics"]
+          and s4["metrics"] == {"loss": 0.1} and s4["commit_timestamp_nsecs"] == 1_700_000_004 * 10**9 + 1,
+          "step 4: %s" % s4)
+    du = sum(os.path.getsize(os.path.join(dd, f)) for dd, _, fs in os.walk(os.path.join(root, "4")) for f in fs)
+    check(s4["bytes"] == du, "bytes %d vs %d" % (s4["bytes"], du))
+    check([t["path"] for t in j["tmp"]] == ["7.orbax-checkpoint-tmp", "8.orbax-checkpoint-tmp"], "tmp")
+    check(7190 <= j["tmp"][0]["age_seconds"] <= 7300 and 590 <= j["tmp"][1]["age_seconds"] <= 700,
+          "tmp ages %s" % j["tmp"])
+    p = run("ls-steps", root)
+    check(p.returncode == 0 and "2023-11-14T22:13:21Z" in p.stdout and "loss=0.1" in p.stdout
+          and "in_progress" in p.stdout, "ls-steps text:\n" + p.stdout)
+    check(run("ls-steps", os.path.join(tmp, "missing")).returncode == 3, "ls-steps missing root: 3")
+    check(run("ls-steps", ITEM).returncode == 3, "ls-steps on a checkpoint: 3")
+    p = run("ls-steps", os.path.join(golden, "orbax_managed/v0_managed/has_metrics/has_custom_metadata"), "--json")
+    g = json.loads(p.stdout)
+    check(p.returncode == 0 and g["latest_step"] == 0 and g["steps"][0]["items"] == ["baz", "metadata", "metrics", "state"]
+          and g["steps"][0]["metrics"] == {"loss": 0.5}
+          and g["steps"][0]["commit_timestamp_nsecs"] == 1778139890858878738, "golden root: %s" % p.stdout)
+
+    # --- usage errors (2) and refusals ---
+    for args in (["gc", root], ["gc", root, "--best-metric", "loss"], ["gc", root, "--best-mode", "min", "--max-to-keep", "1"],
+                 ["gc", root, "--drop-unscored", "--max-to-keep", "1"], ["gc", root, "--keep-time-interval", "5x"],
+                 ["gc", root, "--keep-period", "0"], ["gc", root, "--max-to-keep", "-1"],
+                 ["gc", root, "--tmp-older-than", "1h"], ["gc", root, "--clean-tmp", "--tmp-older-than", "soon"]):
+        p = run(*args)
+        check(p.returncode == 2, "%s: exit %d (want 2) %s" % (args, p.returncode, p.stderr))
+    check(run("gc", os.path.join(tmp, "missing"), "--max-to-keep", "1").returncode == 3, "gc missing root: 3")
+    check(run("gc", ITEM, "--max-to-keep", "1").returncode == 3, "gc on a checkpoint: 3")
+
+    # --- dry run: the plan, nothing touched ---
+    before = sorted(os.listdir(root))
+    p = run("gc", root, "--max-to-keep", "2", "--best-metric", "loss", "--best-mode", "min", "--clean-tmp",
+            "--dry-run", "--json")
+    check(p.returncode == 0, "dry run exit %d %s" % (p.returncode, p.stderr))
+    d = json.loads(p.stdout)
+    check(list(d) == ["root", "dry_run", "plan", "tmp", "bytes_freed"], "gc keys %s" % list(d))
+    check(d["dry_run"] is True, "dry_run true")
+    # BestN(2, min) over losses 1:.5 2:.2 3:.9 4:.1 5:.7 6:.3 keeps 4 and 2; 6 is the latest.
+    plan = {e["step"]: (e["action"], e["reasons"]) for e in d["plan"]}
+    check(plan == {1: ("delete", ["not kept by any policy"]), 2: ("keep", ["best"]),
+                   3: ("delete", ["not kept by any policy"]), 4: ("keep", ["best"]),
+                   5: ("delete", ["not kept by any policy"]), 6: ("keep", ["latest"])}, "plan %s" % plan)
+    check(d["tmp"] == [{"path": "7.orbax-checkpoint-tmp", "age_seconds": d["tmp"][0]["age_seconds"], "action": "delete"},
+                       {"path": "8.orbax-checkpoint-tmp", "age_seconds": d["tmp"][1]["age_seconds"], "action": "keep"}],
+          "tmp plan %s" % d["tmp"])
+    check(d["bytes_freed"] > 0, "bytes_freed")
+    check(sorted(os.listdir(root)) == before, "dry run changed nothing")
+    p = run("gc", root, "--max-to-keep", "2", "--dry-run")
+    check(p.returncode == 0 and "dry run" in p.stdout and "not kept by any policy" in p.stdout, "text plan:\n" + p.stdout)
+
+    # --- the lock: a second writer with --no-wait gets 5; readers and dry runs are not blocked ---
+    lock_fd = os.open(os.path.join(root, ".ockpt.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    p = run("gc", root, "--max-to-keep", "2", "--no-wait")
+    check(p.returncode == 5 and "locked by another writer" in p.stderr, "locked: exit %d %s" % (p.returncode, p.stderr))
+    check(sorted(n for n in os.listdir(root) if n != ".ockpt.lock") == before, "a refused gc changed nothing")
+    check(run("ls-steps", root).returncode == 0, "ls-steps while locked")
+    check(run("gc", root, "--max-to-keep", "2", "--dry-run").returncode == 0, "dry run while locked")
+    # Without --no-wait it waits for the holder.
+    waiter = subprocess.Popen([ockpt, "gc", root, "--max-to-keep", "5", "--json"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    check(waiter.poll() is None, "gc waits for the lock")
+    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    os.close(lock_fd)
+    out, err = waiter.communicate(timeout=60)
+    check(waiter.returncode == 0, "waiting gc exit %d %s" % (waiter.returncode, err))
+    check(json.loads(out)["dry_run"] is False, "gc json dry_run false")
+    check(not os.path.exists(os.path.join(root, "1")) and os.path.exists(os.path.join(root, "2")), "max-to-keep 5")
+
+    # Two gc processes racing: exactly one runs, the other gets 5.
+    race = os.path.join(tmp, "race")
+    shutil.copytree(root, race)
+    lock_fd = os.open(os.path.join(race, ".ockpt.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    first = subprocess.Popen([ockpt, "gc", race, "--max-to-keep", "3"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    os.close(lock_fd)
+    second = run("gc", race, "--max-to-keep", "3", "--no-wait")
+    first.wait(timeout=60)
+    check(first.returncode == 0, "first gc of the race")
+    check(second.returncode in (0, 5), "second gc of the race: %d" % second.returncode)
+
+    # --- --clean-tmp: only the old in-progress dir goes ---
+    p = run("gc", root, "--clean-tmp")
+    check(p.returncode == 0, "clean-tmp exit %d %s" % (p.returncode, p.stderr))
+    check(not os.path.exists(os.path.join(root, "7.orbax-checkpoint-tmp")), "old tmp removed")
+    check(os.path.exists(os.path.join(root, "8.orbax-checkpoint-tmp")), "young tmp kept")
+    p = run("gc", root, "--clean-tmp", "--tmp-older-than", "5m", "--json")
+    check(p.returncode == 0 and json.loads(p.stdout)["tmp"][0]["action"] == "delete"
+          and not os.path.exists(os.path.join(root, "8.orbax-checkpoint-tmp")), "tmp-older-than 5m")
+
+    # --- --trash and leftovers of an interrupted gc ---
+    os.makedirs(os.path.join(root, ".ockpt-deleting-1-999999/default"))
+    p = run("gc", root, "--keep-period", "3", "--trash", os.path.join(tmp, "trash"))
+    check(p.returncode == 0, "trash exit %d %s" % (p.returncode, p.stderr))
+    check(sorted(os.listdir(os.path.join(tmp, "trash"))) == ["2", "4", "5"], "trash %s" % os.listdir(os.path.join(tmp, "trash")))
+    check(sorted(n for n in os.listdir(root) if n != ".ockpt.lock") == ["3", "6"], "root after trash %s" % os.listdir(root))
+    check(run("restore", root, os.path.join(tmp, "r3"), "--step", "3", "--item", "default").returncode == 0, "restore 3")
+
+print("steps cli test: %d checks passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
