@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "apps/ockpt/retention_flags.h"
 #include "formats/orbax/steps.h"
 
 namespace ockpt {
@@ -12,10 +13,7 @@ namespace ockpt {
 void RegisterGc(CLI::App& app, AppContext& ctx) {
   struct Opts {
     std::string root;
-    std::optional<int64_t> max_to_keep, keep_period;
-    std::string keep_time_interval;
-    std::string best_metric, best_mode = "max";
-    bool drop_unscored = false;
+    RetentionFlags retention;
     bool clean_tmp = false;
     std::string tmp_older_than = "1h";
     bool dry_run = false;
@@ -27,18 +25,7 @@ void RegisterGc(CLI::App& app, AppContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "gc", "Delete old steps of a manager root with CheckpointManager's retention rules");
   cmd->add_option("ROOT", o->root, "CheckpointManager root directory")->required();
-  cmd->add_option("--max-to-keep", o->max_to_keep, "Keep the latest N steps (the best N with --best-metric)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--keep-period", o->keep_period, "Keep every step that is a multiple of N")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--keep-time-interval", o->keep_time_interval,
-                  "Keep one step per DURATION of commit time (90s, 30m, 1h, 7d)");
-  CLI::Option* best = cmd->add_option("--best-metric", o->best_metric,
-                                      "Rank steps by this metric of metrics/metrics (dotted for nested)");
-  cmd->add_option("--best-mode", o->best_mode, "max (default): larger is better; min: smaller is better")
-      ->check(CLI::IsMember({"min", "max"}))
-      ->needs(best);
-  cmd->add_flag("--drop-unscored", o->drop_unscored, "Do not keep steps that lack the metric")->needs(best);
+  AddRetentionFlags(cmd, o->retention);
   CLI::Option* clean = cmd->add_flag("--clean-tmp", o->clean_tmp, "Remove old in-progress (*.orbax-checkpoint-tmp*) directories");
   cmd->add_option("--tmp-older-than", o->tmp_older_than, "Only in-progress directories this old (default 1h)")
       ->needs(clean);
@@ -49,21 +36,8 @@ void RegisterGc(CLI::App& app, AppContext& ctx) {
   cmd->callback([o, &ctx] {
     ctx.action = [o, &ctx]() -> Result<int> {
       orbax::GcOptions g;
-      g.policy.max_to_keep = o->max_to_keep;
-      g.policy.keep_period = o->keep_period;
-      if (!o->keep_time_interval.empty()) {
-        auto d = ParseDuration(o->keep_time_interval);
-        if (!d.ok()) return d.status().WithContext("--keep-time-interval");
-        g.policy.keep_time_interval_s = *d;
-      }
-      if (!o->best_metric.empty()) {
-        if (!o->max_to_keep) {
-          return InvalidArgumentError("--best-metric needs --max-to-keep (it keeps the N best steps)");
-        }
-        g.policy.best_metric = o->best_metric;
-        g.policy.best_mode = o->best_mode == "min" ? BestMode::kMin : BestMode::kMax;
-        g.policy.drop_unscored = o->drop_unscored;
-      }
+      OCKPT_ASSIGN_OR_RETURN(std::optional<RetentionPolicy> policy, o->retention.Policy());
+      if (policy) g.policy = std::move(*policy);
       g.clean_tmp = o->clean_tmp;
       {
         auto d = ParseDuration(o->tmp_older_than);
@@ -75,7 +49,6 @@ void RegisterGc(CLI::App& app, AppContext& ctx) {
         return InvalidArgumentError(
             "gc needs a retention policy (--max-to-keep, --keep-period, --keep-time-interval) or --clean-tmp");
       }
-      OCKPT_RETURN_IF_ERROR(g.policy.Validate());
       OCKPT_RETURN_IF_ERROR(orbax::CheckManagerRoot(o->root));
 
       // Readers never lock; a dry run only reads.

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "apps/ockpt/retention_flags.h"
 #include "formats/orbax/save.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/registry.h"
@@ -36,6 +37,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
     bool zarr3 = false, no_ocdbt = false;
     std::string compression;
     std::optional<uint64_t> chunk_bytes;
+    RetentionFlags retention;  // with --step: prune old steps after the save
     std::string chunk_shape;
     std::string custom_metadata, metrics;
   };
@@ -55,6 +57,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--chunk-shape", o->chunk_shape, "Force a chunk shape A,B,... (edge chunks may be partial)");
   cmd->add_option("--custom-metadata", o->custom_metadata, "JSON for _CHECKPOINT_METADATA custom_metadata");
   cmd->add_option("--metrics", o->metrics, "JSON metrics for the step (with --step)");
+  AddRetentionFlags(cmd, o->retention);  // --max-to-keep, --keep-period, ... (as `gc`)
   cmd->callback([o, &ctx] {
     ctx.action = [o, &ctx]() -> Result<int> {
       orbax::SaveOptions s;
@@ -122,6 +125,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
         OCKPT_ASSIGN_OR_RETURN(s.metrics, JsonArg(o->metrics, "--metrics"));
       }
       s.open_source = [](const std::string& path) { return formats::OpenSource(path); };
+      OCKPT_ASSIGN_OR_RETURN(s.retention, o->retention.Policy());
       OCKPT_RETURN_IF_ERROR(orbax::Save(s, ctx.LibContext()));
       return 0;
     };

@@ -12,6 +12,7 @@
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/orbax/layout.h"
 #include "formats/orbax/ocdbt/ocdbt_writer.h"
+#include "formats/orbax/steps.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/orbax/zarr/zarr_writer.h"
 #include "lib/base/base64.h"
@@ -369,12 +370,16 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
 
   std::string final_path = opt.dest;
   while (final_path.size() > 1 && final_path.back() == '/') final_path.pop_back();
+  std::optional<RootLock> root_lock;  // writers of a manager root take its lock (steps.h)
+  if (opt.retention && !step) return InvalidArgumentError("a retention policy (--max-to-keep, ...) needs --step");
+  if (opt.retention) OCKPT_RETURN_IF_ERROR(opt.retention->Validate());
   if (step) {
     if (*opt.step < 0) return InvalidArgumentError("--step must be >= 0");
     if (PathExists(opt.dest) && !IsDirectory(opt.dest)) {
       return AlreadyExistsError("{} exists and is not a directory", opt.dest);
     }
     OCKPT_RETURN_IF_ERROR(MakeDirectories(opt.dest));
+    OCKPT_ASSIGN_OR_RETURN(root_lock, LockRoot(opt.dest, /*wait=*/true));
     OCKPT_ASSIGN_OR_RETURN(std::vector<StepName> steps, ListCommittedSteps(opt.dest));
     for (const StepName& s : steps) {
       if (s.step == *opt.step) {
@@ -396,6 +401,11 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
     }
   }
   if (!s.ok()) RemoveAll(tmp).IgnoreError();
+  // --- Retention after the new step committed (ockpt save --step N --max-to-keep ...) ---
+  if (s.ok() && step && opt.retention) {
+    auto pruned = ApplyRetention(opt.dest, *opt.retention);
+    if (!pruned.ok()) return pruned.status().WithContext(fmt::format("step {} saved, but pruning old steps", *opt.step));
+  }
   return s;
 }
 

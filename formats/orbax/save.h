@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lib/base/context.h"
+#include "lib/checkpoint/retention.h"
 #include "lib/checkpoint/source.h"
 
 namespace ockpt::orbax {
@@ -51,6 +52,9 @@ struct SaveOptions {
   Json custom_metadata;  // _CHECKPOINT_METADATA custom_metadata (null = {})
   Json metrics;          // null = none
   SourceOpener open_source;  // empty: OpenSource below
+  // With step: after the new step commits, delete the steps this policy does
+  // not keep, as CheckpointManager does after each save (formats/orbax/steps.h).
+  std::optional<RetentionPolicy> retention;
 };
 
 Status Save(const SaveOptions& options, const Context& ctx);
