@@ -280,7 +280,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   return item;
 }
 
-Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out) const {
+Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out, int threads) const {
   if (i >= leaves_.size()) return InternalError("leaf index {} out of range", i);
   const LeafSource& src = *sources_[i];
   const LeafRecord& leaf = leaves_[i];
@@ -290,6 +290,7 @@ Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out) const {
     case LeafSource::Kind::kZarr: {
       zarr::ReadOptions opts;
       opts.missing_chunks_are_errors = missing_chunks_are_errors_;
+      opts.threads = threads;
       return src.array->Read(out, opts).WithContext(
           fmt::format("leaf '{}' in {}", leaf.name(), store_->Describe()));
     }

@@ -37,9 +37,10 @@ class PyTreeItem {
   // whose zarr metadata is missing), or OK.
   const Status& leaf_error() const { return leaf_error_; }
 
-  // Streams leaf i's values (C order, little-endian) into out.
-  // REQUIRES: leaves()[i].HasArrayData().
-  Status ReadLeaf(size_t i, ArrayWriter& out) const;
+  // Streams leaf i's values (C order, little-endian) into out, decoding
+  // chunks on `threads` workers (0 = all cores); out.WriteAt is called from
+  // the calling thread only. REQUIRES: leaves()[i].HasArrayData().
+  Status ReadLeaf(size_t i, ArrayWriter& out, int threads = 1) const;
   // Random access to leaf i's values, decoding chunks on demand (a few
   // recently used chunks are cached). REQUIRES: leaves()[i].HasArrayData().
   Result<std::unique_ptr<ArraySource>> OpenLeafSource(size_t i) const;

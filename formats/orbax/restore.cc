@@ -77,9 +77,9 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       out.dtype = target;
     }
     OCKPT_RETURN_IF_ERROR(sink.WriteArray(out, [&](ArrayWriter& w) -> Status {
-      if (target == stored) return item.ReadLeaf(i, w);
+      if (target == stored) return item.ReadLeaf(i, w, ctx.threads);
       CastingWriter caster(&w, stored, target);
-      return item.ReadLeaf(i, caster);
+      return item.ReadLeaf(i, caster, ctx.threads);
     }));
   }
   return Status::Ok();

@@ -185,7 +185,9 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       std::string prefix = name.empty() ? "" : name + "/";
       OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> array, source.OpenArray(i));
       OCKPT_RETURN_IF_ERROR(sink(zarr::MetadataKey(spec, prefix), zarr::EncodeMetadata(spec)));
-      Status s = zarr::WriteArray(spec, prefix, *array, sink);
+      zarr::WriteOptions write_options;
+      write_options.threads = ctx.threads;
+      Status s = zarr::WriteArray(spec, prefix, *array, sink, write_options);
       if (!s.ok()) return std::move(s).WithContext(fmt::format("writing leaf '{}'", name));
       if (r.value_type == kJaxArray) {
         Json sh = r.sharding;

@@ -72,6 +72,9 @@ inline TestTree SampleTree() {
   add(ArrayLeaf(Keys({{"opt", D}, {"10", S}, {"mask", D}}), DType::kBool, {9}));
   add(ArrayLeaf(Keys({{"opt", D}, {"2", S}, {"z", D}}), DType::kComplex64, {3}));
   add(ArrayLeaf(Keys({{"fp8", D}}), DType::kFloat8E4M3FN, {2, 2}));
+  LeafRecord step = ArrayLeaf(Keys({{"step", D}}), DType::kInt32, {}, "jax.Array");
+  step.write_shape = Shape{};
+  add(step);
   add(ArrayLeaf(Keys({{"u32", D}}), DType::kUInt32, {0, 3}));
   LeafRecord s;
   s.keypath = Keys({{"name", D}});

@@ -2,10 +2,13 @@
 
 #include "formats/orbax/zarr/zarr_array.h"
 
+#include <algorithm>
+
 #include "formats/orbax/zarr/chunk_layout.h"
 #include "formats/orbax/zarr/metadata.h"
 #include "formats/orbax/zarr/metadata_v2.h"
 #include "formats/orbax/zarr/metadata_v3.h"
+#include "lib/base/thread_pool.h"
 
 namespace ockpt::zarr {
 
@@ -60,24 +63,37 @@ class ZarrArray::Impl {
         .WithContext(fmt::format("decoding zarr chunk '{}' in {}", key, store_->Describe()));
   }
 
+  // Chunks are read and decoded on workers (KvStore reads are thread-safe)
+  // and scattered into out on this thread, in C order of the chunk grid.
   Status Read(ArrayWriter& out, const ReadOptions& options) const {
-    for (int64_t g : grid_) {
-      if (g == 0) return Status::Ok();
+    uint64_t count = 1;
+    for (int64_t g : grid_) count *= static_cast<uint64_t>(g);
+    if (count == 0) return Status::Ok();
+    OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes, CheckedByteCount(md_.chunk_shape, element_.size,
+                                                                  kMaxChunkBytes, "chunk shape"));
+    PipelineOptions pipeline;
+    pipeline.threads = options.threads;
+    pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
+    pipeline.bytes_per_task = 2 * std::max<uint64_t>(chunk_bytes, 1);  // encoded + decoded
+    return RunOrderedPipeline<Bytes>(
+        count, pipeline,
+        [&](size_t i) -> Result<PipelineWork<Bytes>> {
+          return PipelineWork<Bytes>(
+              [this, index = GridIndex(i), &options] { return ReadChunk(index, options); });
+        },
+        [&](size_t i, Bytes chunk) -> Status {
+          return ScatterChunk(md_.shape, md_.chunk_shape, GridIndex(i), element_.size, chunk, out);
+        });
+  }
+
+  // The i-th chunk index in C order of the grid.
+  Shape GridIndex(uint64_t i) const {
+    Shape index(grid_.size());
+    for (size_t d = grid_.size(); d-- > 0;) {
+      index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid_[d]));
+      i /= static_cast<uint64_t>(grid_[d]);
     }
-    const size_t rank = grid_.size();
-    Shape index(rank, 0);
-    while (true) {
-      OCKPT_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(index, options));
-      OCKPT_RETURN_IF_ERROR(
-          ScatterChunk(md_.shape, md_.chunk_shape, index, element_.size, chunk, out));
-      size_t d = rank;
-      while (true) {
-        if (d == 0) return Status::Ok();
-        --d;
-        if (++index[d] < grid_[d]) break;
-        index[d] = 0;
-      }
-    }
+    return index;
   }
 
  private:

@@ -16,7 +16,7 @@
 // read as the fill value (TensorStore omits inner chunks equal to it).
 //
 // Memory: Read holds one encoded and one or two decoded chunks (shards) at a
-// time, never the whole array.
+// time per chunk in flight (see ReadOptions), never the whole array.
 
 #ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
 #define OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
@@ -43,6 +43,13 @@ struct ArraySummary {
 struct ReadOptions {
   // Orbax writes every chunk; a missing one then means damage (kDataLoss).
   bool missing_chunks_are_errors = false;
+  // Read: chunks read and decoded at once (0 = all cores; 1 = one at a time
+  // on the calling thread). Whatever the count, out.WriteAt is called from
+  // the calling thread only, chunk by chunk in C order of the chunk grid.
+  int threads = 1;
+  // Read: at most this many bytes of encoded + decoded chunks in flight
+  // (always room for one chunk, however large).
+  uint64_t max_bytes_in_flight = uint64_t{128} << 20;
 };
 
 class ZarrArray {
@@ -69,7 +76,8 @@ class ZarrArray {
   // Decodes one chunk to its full chunk shape in C order, little-endian
   // elements (fill value where the chunk or inner chunks are missing).
   Result<Bytes> ReadChunk(const Shape& chunk_index, const ReadOptions& options = {}) const;
-  // Streams the whole array into out, one chunk at a time.
+  // Streams the whole array into out, chunk by chunk; options.threads
+  // decodes chunks in parallel (see ReadOptions).
   Status Read(ArrayWriter& out, const ReadOptions& options = {}) const;
 
   class Impl;

@@ -8,6 +8,7 @@
 #include "formats/orbax/zarr/chunk_layout.h"
 #include "formats/orbax/zarr/metadata.h"
 #include "lib/base/crc32c.h"
+#include "lib/base/thread_pool.h"
 #include "lib/compression/compression.h"
 
 namespace ockpt::zarr {
@@ -267,26 +268,42 @@ Result<Bytes> EncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const
 }
 
 Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
-                  const std::function<Status(const std::string& key, ByteView value)>& sink) {
+                  const std::function<Status(const std::string& key, ByteView value)>& sink,
+                  const WriteOptions& options) {
   OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
   OCKPT_RETURN_IF_ERROR(CheckSource(spec, src));
   const Shape grid = ChunkGridShape(spec);
-  const size_t rank = grid.size();
-  Shape index(rank, 0);
-  while (true) {
-    OCKPT_ASSIGN_OR_RETURN(Bytes chunk, GatherChunk(spec, index, src));
-    OCKPT_ASSIGN_OR_RETURN(Bytes encoded, EncodeValidated(spec, std::move(chunk)));
-    const std::string key = ChunkKeyFor(spec, prefix, index);
-    Status st = sink(key, encoded);
-    if (!st.ok()) return st.WithContext(fmt::format("writing zarr chunk '{}'", key));
-    size_t d = rank;
-    while (true) {
-      if (d == 0) return Status::Ok();
-      --d;
-      if (++index[d] < grid[d]) break;
-      index[d] = 0;
+  uint64_t count = 1;
+  for (int64_t g : grid) count *= static_cast<uint64_t>(g);
+  // The i-th chunk index in C order of the grid.
+  auto grid_index = [&grid](uint64_t i) {
+    Shape index(grid.size());
+    for (size_t d = grid.size(); d-- > 0;) {
+      index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
+      i /= static_cast<uint64_t>(grid[d]);
     }
-  }
+    return index;
+  };
+  // Gathering reads src, which need not be thread-safe: it stays on this
+  // thread with the sink; only the codec work runs on workers.
+  PipelineOptions pipeline;
+  pipeline.threads = options.threads;
+  pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
+  pipeline.bytes_per_task = 2 * std::max<uint64_t>(ChunkBytesOf(spec), 1);  // chunk + encoding
+  return RunOrderedPipeline<Bytes>(
+      count, pipeline,
+      [&](size_t i) -> Result<PipelineWork<Bytes>> {
+        OCKPT_ASSIGN_OR_RETURN(Bytes chunk, GatherChunk(spec, grid_index(i), src));
+        return PipelineWork<Bytes>([&spec, chunk = std::move(chunk)]() mutable {
+          return EncodeValidated(spec, std::move(chunk));
+        });
+      },
+      [&](size_t i, Bytes encoded) -> Status {
+        const std::string key = ChunkKeyFor(spec, prefix, grid_index(i));
+        Status st = sink(key, encoded);
+        if (!st.ok()) return std::move(st).WithContext(fmt::format("writing zarr chunk '{}'", key));
+        return Status::Ok();
+      });
 }
 
 }  // namespace ockpt::zarr

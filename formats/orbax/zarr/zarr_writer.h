@@ -1,7 +1,8 @@
 // Writing zarr arrays exactly as TensorStore does for Orbax: the metadata
 // bytes (`.zarray` / `zarr.json`), chunk keys and encoded chunks. Arrays are
 // encoded one chunk at a time from an ArraySource; memory is bounded by one
-// chunk plus its encoding. See docs/format/zarr.md.
+// chunk plus its encoding per chunk in flight (WriteOptions). See
+// docs/format/zarr.md.
 
 #ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
 #define OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
@@ -57,11 +58,23 @@ Result<Bytes> EncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const
 // `chunk` has the wrong size.
 Result<Bytes> EncodeChunkData(const WriteSpec& spec, Bytes chunk);
 
+struct WriteOptions {
+  // Chunks encoded at once (0 = all cores; 1 = one at a time on the calling
+  // thread). The output does not depend on it: src.ReadAt and sink are
+  // called from the calling thread only, and sink gets the chunks in C
+  // order of the chunk grid whatever the count.
+  int threads = 1;
+  // At most this many bytes of gathered + encoded chunks in flight (always
+  // room for one chunk, however large).
+  uint64_t max_bytes_in_flight = uint64_t{128} << 20;
+};
+
 // Encodes every chunk (all-zero ones too, as Orbax stores them) in C order of
 // the chunk grid and hands each to sink; stops at the first error. The
 // metadata is not written: store EncodeMetadata at MetadataKey yourself.
 Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
-                  const std::function<Status(const std::string& key, ByteView value)>& sink);
+                  const std::function<Status(const std::string& key, ByteView value)>& sink,
+                  const WriteOptions& options = {});
 
 }  // namespace ockpt::zarr
 
