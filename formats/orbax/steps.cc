@@ -688,6 +688,7 @@ void PrintGcPlanText(const GcPlan& plan, bool dry_run, const GcOptions& options,
     out << "no retention policy given: steps are left alone\n";
   }
   if (!l.tmp.empty()) {
+    out << "\n";
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"IN PROGRESS", "ACTION", "SIZE", "AGE"});
     for (size_t i = 0; i < l.tmp.size(); ++i) {

@@ -184,5 +184,30 @@ with tempfile.TemporaryDirectory() as tmp:
     check(sorted(n for n in os.listdir(root) if n != ".ockpt.lock") == ["3", "6"], "root after trash %s" % os.listdir(root))
     check(run("restore", root, os.path.join(tmp, "r3"), "--step", "3", "--item", "default").returncode == 0, "restore 3")
 
+    # --- save --step with a retention policy prunes after the commit, as CheckpointManager does ---
+    src = os.path.join(tmp, "src")
+    check(run("restore", ITEM, src).returncode == 0, "restore a source for save")
+    managed = os.path.join(tmp, "managed")
+    for s in range(1, 6):
+        p = run("save", src, managed, "--step", str(s), "--metrics", json.dumps({"loss": 10 - s}),
+                "--max-to-keep", "2", "--keep-period", "2")
+        check(p.returncode == 0, "save --step %d: %s" % (s, p.stderr))
+    j = json.loads(run("ls-steps", managed, "--json").stdout)
+    # After step 5: LatestN(2) keeps 4, 5; EveryNSteps(2) keeps 2, 4.
+    check([x["step"] for x in j["steps"]] == [2, 4, 5], "save retention: %s" % [x["step"] for x in j["steps"]])
+    check(run("save", src, managed, "--step", "6", "--best-metric", "loss").returncode == 2,
+          "save --best-metric without --max-to-keep: 2")
+    check(run("save", src, os.path.join(tmp, "plain"), "--max-to-keep", "1").returncode == 2,
+          "save --max-to-keep without --step: 2")
+    lock_fd = os.open(os.path.join(managed, ".ockpt.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    saver = subprocess.Popen([ockpt, "save", src, managed, "--step", "7"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    check(saver.poll() is None and not os.path.exists(os.path.join(managed, "7")), "save --step waits for the lock")
+    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    os.close(lock_fd)
+    check(saver.wait(timeout=60) == 0 and os.path.exists(os.path.join(managed, "7")), "save --step after the lock")
+
 print("steps cli test: %d checks passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
