@@ -113,9 +113,46 @@ Result<WalkResult> Walk(const std::string& path) {
   return r;
 }
 
+// Python's json.dumps writes NaN, Infinity and -Infinity for non-finite
+// floats (a NaN loss in metrics/metrics); they become null here.
+std::string NonFiniteToNull(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) {
+        out += text[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    bool replaced = false;
+    for (std::string_view tok : {"-Infinity", "Infinity", "NaN"}) {
+      if (text.substr(i, tok.size()) == tok) {
+        out += "null";
+        i += tok.size() - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (replaced) continue;
+    if (c == '"') in_string = true;
+    out += c;
+  }
+  return out;
+}
+
 Result<Json> ReadJson(const std::string& path) {
   OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, uint64_t{1} << 28));
   auto j = ParseJson(text);
+  if (!j.ok() && (text.find("NaN") != std::string::npos || text.find("Infinity") != std::string::npos)) {
+    auto k = ParseJson(NonFiniteToNull(text));
+    if (k.ok()) return k;
+  }
   if (!j.ok()) return std::move(j).WithContext(path);
   return j;
 }

@@ -413,6 +413,20 @@ TEST_CASE("step statuses, name forms and what a listing ignores") {
   }
 }
 
+TEST_CASE("Python's NaN and Infinity in metrics and metadata") {
+  TempDir tmp;
+  MakeStep(tmp.path(), "1", kT0, Json{{"loss", 1.0}});
+  Write(tmp / "1/metrics/metrics", R"({"loss": NaN, "acc": Infinity, "low": -Infinity, "note": "NaN"})");
+  Write(tmp / "1/_CHECKPOINT_METADATA",
+        R"({"item_handlers": {"default": "x"}, "performance_metrics": {"t": NaN}, "commit_timestamp_nsecs": 7})");
+  auto listing = ListSteps(tmp.path());
+  REQUIRE(listing.ok());
+  const StepInfo& s = listing->steps[0];
+  CHECK(s.status == StepStatus::kCommitted);
+  CHECK(s.commit_timestamp_nsecs == 7);
+  CHECK(s.metrics == Json{{"loss", nullptr}, {"acc", nullptr}, {"low", nullptr}, {"note", "NaN"}});
+}
+
 TEST_CASE("clean-tmp removes only in-progress directories old enough") {
   TempDir tmp;
   std::string root = tmp.path();
