@@ -2,11 +2,10 @@
 
 #include "formats/registry.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 #include "formats/hdf5/hdf5.h"
 #include "formats/npy/npy_dir.h"
@@ -22,7 +21,8 @@ namespace {
 constexpr uint64_t kCopyPiece = uint64_t{8} << 20;
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string Lower(std::string s) {
@@ -38,7 +38,8 @@ std::string StripSlashes(std::string p) {
 // A directory holding an Orbax checkpoint (not a .npy directory).
 bool IsCheckpointDir(const std::string& path) {
   if (!IsDirectory(path) || IsRegularFile(JoinPath(path, "_tree.json"))) return false;
-  return orbax::LooksLikeItem(path) || orbax::LooksLikeCheckpoint(path) || orbax::LooksLikeRoot(path);
+  return orbax::LooksLikeItem(path) || orbax::LooksLikeCheckpoint(path) ||
+         orbax::LooksLikeRoot(path);
 }
 
 // Casts each piece before passing it on.
@@ -91,13 +92,15 @@ Result<std::string> OutputFormat(const std::string& path, const std::string& exp
     std::string f = Lower(explicit_format);
     if (f == "hdf5") f = "h5";
     if (f == "npy" || f == "npz" || f == "h5" || f == "safetensors") return f;
-    return InvalidArgumentError("--format must be npy, npz, h5 (or hdf5) or safetensors, not '{}'", explicit_format);
+    return InvalidArgumentError("--format must be npy, npz, h5 (or hdf5) or safetensors, not '{}'",
+                                explicit_format);
   }
   std::string ext = FormatFromExtension(path);
   return ext.empty() ? std::string("npy") : ext;
 }
 
-Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format, const std::string& path) {
+Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format,
+                                                   const std::string& path) {
   if (format == "npy") {
     OCKPT_RETURN_IF_ERROR(CheckOutputFree(path));
     return npy::CreateNpyDirectorySink(path);
@@ -108,7 +111,8 @@ Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format, co
   return InvalidArgumentError("unknown output format '{}'", format);
 }
 
-Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path, const std::optional<std::string>& item) {
+Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
+                                                     const std::optional<std::string>& item) {
   if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
   if (IsDirectory(path)) return orbax::OpenSource(path, item);
   std::string format = FormatFromExtension(path);
@@ -121,19 +125,23 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path, co
       format = "safetensors";
     } else {
       return UnimplementedError(
-          "source {}: not a format ockpt reads (an .npz, .h5/.hdf5 or .safetensors file, a .npy directory "
+          "source {}: not a format ockpt reads (an .npz, .h5/.hdf5 or .safetensors file, a .npy "
+          "directory "
           "or a checkpoint)",
           path);
     }
   }
-  if (item) return InvalidArgumentError("--item {}: {} is a single {} file, not a composite checkpoint", *item, path, format);
+  if (item)
+    return InvalidArgumentError("--item {}: {} is a single {} file, not a composite checkpoint",
+                                *item, path, format);
   if (format == "npz") return npz::OpenNpzFile(path);
   if (format == "h5") return hdf5::OpenHdf5File(path);
   return safetensors::OpenSafetensorsFile(path);
 }
 
-Status CopyTree(const CheckpointSource& source, CheckpointSink& sink, const std::vector<std::string>& select,
-                const std::optional<DType>& dtype, const Context& ctx) {
+Status CopyTree(const CheckpointSource& source, CheckpointSink& sink,
+                const std::vector<std::string>& select, const std::optional<DType>& dtype,
+                const Context& ctx) {
   const std::vector<LeafRecord>& leaves = source.leaves();
   std::vector<size_t> chosen;
   std::vector<LeafRecord> out;
@@ -144,15 +152,16 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink, const std:
     if (dtype && r.HasArrayData() && *r.dtype != *dtype) {
       OCKPT_RETURN_IF_ERROR(CheckCast(*r.dtype, *dtype));
       if (CastIsLossy(*r.dtype, *dtype)) {
-        ctx.Warn(fmt::format("leaf '{}': casting {} to {} may lose information", r.name(), Name(*r.dtype),
-                             Name(*dtype)));
+        ctx.Warn(fmt::format("leaf '{}': casting {} to {} may lose information", r.name(),
+                             Name(*r.dtype), Name(*dtype)));
       }
       o.dtype = dtype;
     }
     chosen.push_back(i);
     out.push_back(std::move(o));
   }
-  if (!select.empty() && chosen.empty()) return NotFoundError("no leaf of {} matches --select", source.Describe());
+  if (!select.empty() && chosen.empty())
+    return NotFoundError("no leaf of {} matches --select", source.Describe());
   OCKPT_RETURN_IF_ERROR(sink.Begin(out));
   for (size_t k = 0; k < chosen.size(); ++k) {
     const LeafRecord& r = leaves[chosen[k]];
@@ -160,7 +169,8 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink, const std:
     std::string name = r.name();
     if (!r.HasArrayData()) {
       if (!IsEmptyNodeType(r.value_type) && r.value_type != kString) {
-        return DataLossError("{}: leaf '{}' ({}) has no readable array data", source.Describe(), name, r.value_type);
+        return DataLossError("{}: leaf '{}' ({}) has no readable array data", source.Describe(),
+                             name, r.value_type);
       }
       OCKPT_RETURN_IF_ERROR(sink.WriteLeaf(o));
       continue;
@@ -169,8 +179,8 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink, const std:
       OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> src, source.OpenArray(chosen[k]));
       uint64_t expected = static_cast<uint64_t>(NumElements(*r.shape)) * SizeOf(*r.dtype);
       if (src->size() != expected) {
-        return DataLossError("{}: leaf '{}' holds {} bytes, expected {}", source.Describe(), name, src->size(),
-                             expected);
+        return DataLossError("{}: leaf '{}' holds {} bytes, expected {}", source.Describe(), name,
+                             src->size(), expected);
       }
       if (*o.dtype == *r.dtype) return StreamArray(*src, w, SizeOf(*r.dtype), name);
       CastingWriter caster(&w, *r.dtype, *o.dtype);
@@ -206,8 +216,9 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
 
   if (target == "orbax") {
     if (!opt.select.empty() || opt.dtype) {
-      return InvalidArgumentError("--select and --dtype apply to file outputs; for a checkpoint, convert to "
-                                  "a file first");
+      return InvalidArgumentError(
+          "--select and --dtype apply to file outputs; for a checkpoint, convert to "
+          "a file first");
     }
     orbax::SaveOptions s;
     s.src = opt.src;
@@ -223,9 +234,10 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   const orbax::ArrayLayout& l = opt.layout;
   if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || l.chunk_bytes || l.chunk_shape ||
       !opt.custom_metadata.is_null()) {
-    return InvalidArgumentError("checkpoint layout options (--zarr3, --no-ocdbt, --compression, --chunk-bytes, "
-                                "--chunk-shape, --custom-metadata) apply only when DST is a checkpoint, not {}",
-                                target);
+    return InvalidArgumentError(
+        "checkpoint layout options (--zarr3, --no-ocdbt, --compression, --chunk-bytes, "
+        "--chunk-shape, --custom-metadata) apply only when DST is a checkpoint, not {}",
+        target);
   }
   if (IsCheckpointDir(opt.src)) {
     // Restore's path: composites, manager roots, chunk-by-chunk reads.
@@ -242,7 +254,8 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
     return WithOutputName(orbax::Restore(r, ctx), opt.dst);
   }
 
-  if (opt.step) return InvalidArgumentError("--step {}: {} is not a manager root", *opt.step, opt.src);
+  if (opt.step)
+    return InvalidArgumentError("--step {}: {} is not a manager root", *opt.step, opt.src);
   OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.dst));
   OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSource> source, OpenSource(opt.src, opt.item));
   std::string out = StripSlashes(opt.dst);

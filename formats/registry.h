@@ -37,7 +37,8 @@ std::string FormatFromExtension(const std::string& path);
 
 // A sink writing `format` (a canonical name) to `path`, which must not exist
 // (for "npy": a directory, created).
-Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format, const std::string& path);
+Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format,
+                                                   const std::string& path);
 
 // Opens any source: an .npz, .h5/.hdf5 or .safetensors file (by extension,
 // else by its first bytes), else orbax::OpenSource (a .npy directory or a
@@ -49,8 +50,9 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
 // empty = all) into sink: Begin, each leaf in order, Finish with the
 // source's custom metadata. Arrays stream in pieces of at most a few MiB,
 // cast to `dtype` when given (a warning when lossy).
-Status CopyTree(const CheckpointSource& source, CheckpointSink& sink, const std::vector<std::string>& select,
-                const std::optional<DType>& dtype, const Context& ctx);
+Status CopyTree(const CheckpointSource& source, CheckpointSink& sink,
+                const std::vector<std::string>& select, const std::optional<DType>& dtype,
+                const Context& ctx);
 
 struct ConvertOptions {
   std::string src;

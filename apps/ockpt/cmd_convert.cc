@@ -66,22 +66,30 @@ void RegisterConvert(CLI::App& app, AppContext& ctx) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
       "convert", "Convert between checkpoints, .npy directories, .npz, HDF5 and safetensors");
-  cmd->add_option("SRC", o->convert.src, "Checkpoint, .npy directory, .npz, .h5/.hdf5 or .safetensors")->required();
+  cmd->add_option("SRC", o->convert.src,
+                  "Checkpoint, .npy directory, .npz, .h5/.hdf5 or .safetensors")
+      ->required();
   cmd->add_option("DST", o->convert.dst, "Output (must not exist)")->required();
-  cmd->add_option("--format", o->convert.format,
-                  "npy, npz, h5 (hdf5), safetensors or orbax (default: from DST's extension; without one, a "
-                  ".npy directory when SRC is a checkpoint, else a checkpoint)");
-  cmd->add_option("--step", o->convert.step,
-                  "File outputs: the step of SRC (a manager root); checkpoint outputs: save as step N of DST");
+  cmd->add_option(
+      "--format", o->convert.format,
+      "npy, npz, h5 (hdf5), safetensors or orbax (default: from DST's extension; without one, a "
+      ".npy directory when SRC is a checkpoint, else a checkpoint)");
+  cmd->add_option(
+      "--step", o->convert.step,
+      "File outputs: the step of SRC (a manager root); checkpoint outputs: save as step N of DST");
   cmd->add_option("--item", o->convert.item, "Only this item of a composite SRC");
-  cmd->add_option("--select", o->convert.select, "File outputs: only leaves whose dotted name matches (repeatable)");
-  cmd->add_option("--dtype", o->dtype, "File outputs: cast every array to this dtype (warns when lossy)");
+  cmd->add_option("--select", o->convert.select,
+                  "File outputs: only leaves whose dotted name matches (repeatable)");
+  cmd->add_option("--dtype", o->dtype,
+                  "File outputs: cast every array to this dtype (warns when lossy)");
   cmd->add_flag("--zarr3", o->zarr3, "Checkpoint outputs: zarr v3 with sharding_indexed");
-  cmd->add_flag("--no-ocdbt", o->no_ocdbt, "Checkpoint outputs: one zarr directory per leaf instead of OCDBT");
+  cmd->add_flag("--no-ocdbt", o->no_ocdbt,
+                "Checkpoint outputs: one zarr directory per leaf instead of OCDBT");
   cmd->add_option("--compression", o->compression, "Checkpoint outputs: zstd[:LEVEL] or none");
   cmd->add_option("--chunk-bytes", o->chunk_bytes, "Checkpoint outputs: chunks of at most N bytes")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--chunk-shape", o->chunk_shape, "Checkpoint outputs: force a chunk shape A,B,...");
+  cmd->add_option("--chunk-shape", o->chunk_shape,
+                  "Checkpoint outputs: force a chunk shape A,B,...");
   cmd->add_option("--custom-metadata", o->custom_metadata,
                   "Checkpoint outputs: JSON for _CHECKPOINT_METADATA custom_metadata");
   cmd->callback([o, &ctx] {
@@ -102,7 +110,8 @@ void RegisterConvert(CLI::App& app, AppContext& ctx) {
       }
       if (!o->custom_metadata.empty()) {
         auto j = orbax::ParseJson(o->custom_metadata);
-        if (!j.ok()) return InvalidArgumentError("--custom-metadata: not valid JSON: {}", o->custom_metadata);
+        if (!j.ok())
+          return InvalidArgumentError("--custom-metadata: not valid JSON: {}", o->custom_metadata);
         c.custom_metadata = *j;
       }
       OCKPT_RETURN_IF_ERROR(formats::Convert(c, ctx.LibContext()));

@@ -2,10 +2,10 @@
 
 #include "formats/hdf5/h5_calls.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ockpt::h5 {
 
@@ -70,14 +70,30 @@ Status Handle::Close() {
   id_ = H5I_INVALID_HID;
   herr_t rc;
   switch (H5Iget_type(id)) {
-    case H5I_FILE: rc = H5Fclose(id); break;
-    case H5I_GROUP: rc = H5Gclose(id); break;
-    case H5I_DATATYPE: rc = H5Tclose(id); break;
-    case H5I_DATASPACE: rc = H5Sclose(id); break;
-    case H5I_DATASET: rc = H5Dclose(id); break;
-    case H5I_ATTR: rc = H5Aclose(id); break;
-    case H5I_GENPROP_LST: rc = H5Pclose(id); break;
-    default: rc = H5Idec_ref(id) < 0 ? -1 : 0; break;
+    case H5I_FILE:
+      rc = H5Fclose(id);
+      break;
+    case H5I_GROUP:
+      rc = H5Gclose(id);
+      break;
+    case H5I_DATATYPE:
+      rc = H5Tclose(id);
+      break;
+    case H5I_DATASPACE:
+      rc = H5Sclose(id);
+      break;
+    case H5I_DATASET:
+      rc = H5Dclose(id);
+      break;
+    case H5I_ATTR:
+      rc = H5Aclose(id);
+      break;
+    case H5I_GENPROP_LST:
+      rc = H5Pclose(id);
+      break;
+    default:
+      rc = H5Idec_ref(id) < 0 ? -1 : 0;
+      break;
   }
   if (rc < 0) return IoError("closing an HDF5 object: {}", TakeErrorStack());
   return Status::Ok();
@@ -109,8 +125,8 @@ Result<Handle> CopyType(hid_t t) { return Check(H5Tcopy(t), kTypeErr, "H5Tcopy")
 Result<Handle> SmallFloatType(size_t spos, size_t epos, size_t esize, size_t mpos, size_t msize,
                               size_t ebias) {
   OCKPT_ASSIGN_OR_RETURN(Handle t, CopyType(H5T_IEEE_F32LE));
-  OCKPT_RETURN_IF_ERROR(Check(H5Tset_fields(t.get(), spos, epos, esize, mpos, msize), kTypeErr,
-                              "H5Tset_fields"));
+  OCKPT_RETURN_IF_ERROR(
+      Check(H5Tset_fields(t.get(), spos, epos, esize, mpos, msize), kTypeErr, "H5Tset_fields"));
   OCKPT_RETURN_IF_ERROR(Check(H5Tset_size(t.get(), 2), kTypeErr, "H5Tset_size"));
   OCKPT_RETURN_IF_ERROR(Check(H5Tset_ebias(t.get(), ebias), kTypeErr, "H5Tset_ebias"));
   return t;
@@ -118,16 +134,20 @@ Result<Handle> SmallFloatType(size_t spos, size_t epos, size_t esize, size_t mpo
 
 hid_t UIntType(size_t size) {
   switch (size) {
-    case 1: return H5T_STD_U8LE;
-    case 2: return H5T_STD_U16LE;
-    case 4: return H5T_STD_U32LE;
-    default: return H5T_STD_U64LE;
+    case 1:
+      return H5T_STD_U8LE;
+    case 2:
+      return H5T_STD_U16LE;
+    case 4:
+      return H5T_STD_U32LE;
+    default:
+      return H5T_STD_U64LE;
   }
 }
 
 Result<Handle> ComplexType(hid_t part, size_t part_size) {
-  OCKPT_ASSIGN_OR_RETURN(Handle t, Check(H5Tcreate(H5T_COMPOUND, 2 * part_size), kTypeErr,
-                                         "H5Tcreate(H5T_COMPOUND)"));
+  OCKPT_ASSIGN_OR_RETURN(
+      Handle t, Check(H5Tcreate(H5T_COMPOUND, 2 * part_size), kTypeErr, "H5Tcreate(H5T_COMPOUND)"));
   OCKPT_RETURN_IF_ERROR(Check(H5Tinsert(t.get(), "r", 0, part), kTypeErr, "H5Tinsert(r)"));
   OCKPT_RETURN_IF_ERROR(Check(H5Tinsert(t.get(), "i", part_size, part), kTypeErr, "H5Tinsert(i)"));
   return t;
@@ -135,18 +155,30 @@ Result<Handle> ComplexType(hid_t part, size_t part_size) {
 
 std::string_view ClassName(H5T_class_t c) {
   switch (c) {
-    case H5T_INTEGER: return "integer";
-    case H5T_FLOAT: return "float";
-    case H5T_TIME: return "time";
-    case H5T_STRING: return "string";
-    case H5T_BITFIELD: return "bitfield";
-    case H5T_OPAQUE: return "opaque";
-    case H5T_COMPOUND: return "compound";
-    case H5T_REFERENCE: return "reference";
-    case H5T_ENUM: return "enum";
-    case H5T_VLEN: return "variable-length sequence";
-    case H5T_ARRAY: return "array";
-    default: return "unknown";
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_FLOAT:
+      return "float";
+    case H5T_TIME:
+      return "time";
+    case H5T_STRING:
+      return "string";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_VLEN:
+      return "variable-length sequence";
+    case H5T_ARRAY:
+      return "array";
+    default:
+      return "unknown";
   }
 }
 
@@ -155,10 +187,19 @@ std::string_view ClassName(H5T_class_t c) {
 bool StoredAsRawBits(DType dtype) {
   switch (dtype) {
     case DType::kBool:
-    case DType::kInt8: case DType::kInt16: case DType::kInt32: case DType::kInt64:
-    case DType::kUInt8: case DType::kUInt16: case DType::kUInt32: case DType::kUInt64:
-    case DType::kFloat16: case DType::kFloat32: case DType::kFloat64:
-    case DType::kComplex64: case DType::kComplex128:
+    case DType::kInt8:
+    case DType::kInt16:
+    case DType::kInt32:
+    case DType::kInt64:
+    case DType::kUInt8:
+    case DType::kUInt16:
+    case DType::kUInt32:
+    case DType::kUInt64:
+    case DType::kFloat16:
+    case DType::kFloat32:
+    case DType::kFloat64:
+    case DType::kComplex64:
+    case DType::kComplex128:
       return false;
     default:
       return true;
@@ -168,26 +209,41 @@ bool StoredAsRawBits(DType dtype) {
 Result<Handle> TypeFor(DType dtype) {
   switch (dtype) {
     case DType::kBool: {
-      OCKPT_ASSIGN_OR_RETURN(Handle t, Check(H5Tenum_create(H5T_STD_I8LE), kTypeErr, "H5Tenum_create"));
+      OCKPT_ASSIGN_OR_RETURN(Handle t,
+                             Check(H5Tenum_create(H5T_STD_I8LE), kTypeErr, "H5Tenum_create"));
       int8_t v = 0;
-      OCKPT_RETURN_IF_ERROR(Check(H5Tenum_insert(t.get(), "FALSE", &v), kTypeErr, "H5Tenum_insert"));
+      OCKPT_RETURN_IF_ERROR(
+          Check(H5Tenum_insert(t.get(), "FALSE", &v), kTypeErr, "H5Tenum_insert"));
       v = 1;
       OCKPT_RETURN_IF_ERROR(Check(H5Tenum_insert(t.get(), "TRUE", &v), kTypeErr, "H5Tenum_insert"));
       return t;
     }
-    case DType::kInt8: return CopyType(H5T_STD_I8LE);
-    case DType::kInt16: return CopyType(H5T_STD_I16LE);
-    case DType::kInt32: return CopyType(H5T_STD_I32LE);
-    case DType::kInt64: return CopyType(H5T_STD_I64LE);
-    case DType::kUInt8: return CopyType(H5T_STD_U8LE);
-    case DType::kUInt16: return CopyType(H5T_STD_U16LE);
-    case DType::kUInt32: return CopyType(H5T_STD_U32LE);
-    case DType::kUInt64: return CopyType(H5T_STD_U64LE);
-    case DType::kFloat16: return SmallFloatType(15, 10, 5, 0, 10, 15);
-    case DType::kFloat32: return CopyType(H5T_IEEE_F32LE);
-    case DType::kFloat64: return CopyType(H5T_IEEE_F64LE);
-    case DType::kComplex64: return ComplexType(H5T_IEEE_F32LE, 4);
-    case DType::kComplex128: return ComplexType(H5T_IEEE_F64LE, 8);
+    case DType::kInt8:
+      return CopyType(H5T_STD_I8LE);
+    case DType::kInt16:
+      return CopyType(H5T_STD_I16LE);
+    case DType::kInt32:
+      return CopyType(H5T_STD_I32LE);
+    case DType::kInt64:
+      return CopyType(H5T_STD_I64LE);
+    case DType::kUInt8:
+      return CopyType(H5T_STD_U8LE);
+    case DType::kUInt16:
+      return CopyType(H5T_STD_U16LE);
+    case DType::kUInt32:
+      return CopyType(H5T_STD_U32LE);
+    case DType::kUInt64:
+      return CopyType(H5T_STD_U64LE);
+    case DType::kFloat16:
+      return SmallFloatType(15, 10, 5, 0, 10, 15);
+    case DType::kFloat32:
+      return CopyType(H5T_IEEE_F32LE);
+    case DType::kFloat64:
+      return CopyType(H5T_IEEE_F64LE);
+    case DType::kComplex64:
+      return ComplexType(H5T_IEEE_F32LE, 4);
+    case DType::kComplex128:
+      return ComplexType(H5T_IEEE_F64LE, 8);
     default: {
       size_t size = SizeOf(dtype);
       if (size != 1 && size != 2 && size != 4 && size != 8) {
@@ -218,11 +274,16 @@ Result<DType> DTypeOf(hid_t type) {
     case H5T_INTEGER: {
       bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
       switch (size) {
-        case 1: return is_signed ? DType::kInt8 : DType::kUInt8;
-        case 2: return is_signed ? DType::kInt16 : DType::kUInt16;
-        case 4: return is_signed ? DType::kInt32 : DType::kUInt32;
-        case 8: return is_signed ? DType::kInt64 : DType::kUInt64;
-        default: return UnimplementedError("{}-byte integers are not supported", size);
+        case 1:
+          return is_signed ? DType::kInt8 : DType::kUInt8;
+        case 2:
+          return is_signed ? DType::kInt16 : DType::kUInt16;
+        case 4:
+          return is_signed ? DType::kInt32 : DType::kUInt32;
+        case 8:
+          return is_signed ? DType::kInt64 : DType::kUInt64;
+        default:
+          return UnimplementedError("{}-byte integers are not supported", size);
       }
     }
     case H5T_FLOAT: {
@@ -233,8 +294,10 @@ Result<DType> DTypeOf(hid_t type) {
         if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0) {
           return DataLossError("unreadable float type: {}", TakeErrorStack());
         }
-        if (spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10) return DType::kFloat16;
-        if (spos == 15 && epos == 7 && esize == 8 && mpos == 0 && msize == 7) return DType::kBFloat16;
+        if (spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10)
+          return DType::kFloat16;
+        if (spos == 15 && epos == 7 && esize == 8 && mpos == 0 && msize == 7)
+          return DType::kBFloat16;
       }
       return UnimplementedError("{}-byte floats of this layout are not supported", size);
     }
@@ -261,7 +324,8 @@ Result<DType> DTypeOf(hid_t type) {
         H5Eclear2(H5E_DEFAULT);
         if (ok) return DType::kBool;
       }
-      return UnimplementedError("enum types other than h5py's bool {{FALSE: 0, TRUE: 1}} are not supported");
+      return UnimplementedError(
+          "enum types other than h5py's bool {{FALSE: 0, TRUE: 1}} are not supported");
     }
     case H5T_COMPOUND: {
       if (H5Tget_nmembers(type) == 2) {
@@ -280,7 +344,8 @@ Result<DType> DTypeOf(hid_t type) {
         }
         H5Eclear2(H5E_DEFAULT);
       }
-      return UnimplementedError("compound types other than h5py's complex {{r, i}} are not supported");
+      return UnimplementedError(
+          "compound types other than h5py's complex {{r, i}} are not supported");
     }
     default:
       return UnimplementedError("HDF5 {} types are not supported", ClassName(cls));
@@ -307,7 +372,8 @@ Status ReclaimVlen(hid_t type, hid_t space, void* buf) {
 #if H5_VERSION_GE(1, 12, 0)
   return Check(H5Treclaim(type, space, H5P_DEFAULT, buf), StatusCode::kInternal, "H5Treclaim");
 #else
-  return Check(H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf), StatusCode::kInternal, "H5Dvlen_reclaim");
+  return Check(H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf), StatusCode::kInternal,
+               "H5Dvlen_reclaim");
 #endif
 }
 
@@ -319,10 +385,12 @@ Status WriteStringAttribute(hid_t obj, const std::string& name, std::string_view
   }
   OCKPT_RETURN_IF_ERROR(DeleteIfExists(obj, name));
   OCKPT_ASSIGN_OR_RETURN(Handle type, VarStringType());
-  OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Screate(H5S_SCALAR), StatusCode::kInternal, "H5Screate"));
-  OCKPT_ASSIGN_OR_RETURN(Handle attr, Check(H5Acreate2(obj, name.c_str(), type.get(), space.get(),
-                                                       H5P_DEFAULT, H5P_DEFAULT),
-                                            StatusCode::kIoError, fmt::format("creating attribute {}", name)));
+  OCKPT_ASSIGN_OR_RETURN(Handle space,
+                         Check(H5Screate(H5S_SCALAR), StatusCode::kInternal, "H5Screate"));
+  OCKPT_ASSIGN_OR_RETURN(
+      Handle attr,
+      Check(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+            StatusCode::kIoError, fmt::format("creating attribute {}", name)));
   std::string copy(value);
   const char* p = copy.c_str();
   OCKPT_RETURN_IF_ERROR(Check(H5Awrite(attr.get(), type.get(), &p), StatusCode::kIoError,
@@ -333,14 +401,15 @@ Status WriteStringAttribute(hid_t obj, const std::string& name, std::string_view
 Status WriteInt64Attribute(hid_t obj, const std::string& name, const std::vector<int64_t>& values) {
   OCKPT_RETURN_IF_ERROR(DeleteIfExists(obj, name));
   hsize_t n = values.size();
-  OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Screate_simple(1, &n, nullptr), StatusCode::kInternal,
-                                             "H5Screate_simple"));
-  OCKPT_ASSIGN_OR_RETURN(Handle attr, Check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(),
-                                                       H5P_DEFAULT, H5P_DEFAULT),
-                                            StatusCode::kIoError, fmt::format("creating attribute {}", name)));
+  OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Screate_simple(1, &n, nullptr),
+                                             StatusCode::kInternal, "H5Screate_simple"));
+  OCKPT_ASSIGN_OR_RETURN(
+      Handle attr,
+      Check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+            StatusCode::kIoError, fmt::format("creating attribute {}", name)));
   if (n > 0) {
-    OCKPT_RETURN_IF_ERROR(Check(H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()), StatusCode::kIoError,
-                                fmt::format("writing attribute {}", name)));
+    OCKPT_RETURN_IF_ERROR(Check(H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()),
+                                StatusCode::kIoError, fmt::format("writing attribute {}", name)));
   }
   return attr.Close();
 }
@@ -349,15 +418,18 @@ Result<std::optional<std::string>> ReadStringAttribute(hid_t obj, const std::str
   OCKPT_ASSIGN_OR_RETURN(bool exists, CheckTri(H5Aexists(obj, name.c_str()), StatusCode::kDataLoss,
                                                fmt::format("H5Aexists({})", name)));
   if (!exists) return std::optional<std::string>();
-  OCKPT_ASSIGN_OR_RETURN(Handle attr, Check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), StatusCode::kDataLoss,
-                                            fmt::format("opening attribute {}", name)));
-  OCKPT_ASSIGN_OR_RETURN(Handle type, Check(H5Aget_type(attr.get()), StatusCode::kDataLoss, "H5Aget_type"));
-  OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Aget_space(attr.get()), StatusCode::kDataLoss, "H5Aget_space"));
+  OCKPT_ASSIGN_OR_RETURN(Handle attr,
+                         Check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), StatusCode::kDataLoss,
+                               fmt::format("opening attribute {}", name)));
+  OCKPT_ASSIGN_OR_RETURN(Handle type,
+                         Check(H5Aget_type(attr.get()), StatusCode::kDataLoss, "H5Aget_type"));
+  OCKPT_ASSIGN_OR_RETURN(Handle space,
+                         Check(H5Aget_space(attr.get()), StatusCode::kDataLoss, "H5Aget_space"));
   if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1) {
     return DataLossError("attribute {} is not a single string", name);
   }
-  OCKPT_ASSIGN_OR_RETURN(bool is_var, CheckTri(H5Tis_variable_str(type.get()), StatusCode::kDataLoss,
-                                               "H5Tis_variable_str"));
+  OCKPT_ASSIGN_OR_RETURN(bool is_var, CheckTri(H5Tis_variable_str(type.get()),
+                                               StatusCode::kDataLoss, "H5Tis_variable_str"));
   if (is_var) {
     OCKPT_ASSIGN_OR_RETURN(Handle mem, VarStringType());
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
@@ -369,7 +441,8 @@ Result<std::optional<std::string>> ReadStringAttribute(hid_t obj, const std::str
     return std::optional<std::string>(std::move(s));
   }
   size_t size = H5Tget_size(type.get());
-  if (size == 0 || size > kMaxAttributeBytes) return DataLossError("attribute {}: bad string size {}", name, size);
+  if (size == 0 || size > kMaxAttributeBytes)
+    return DataLossError("attribute {}: bad string size {}", name, size);
   OCKPT_ASSIGN_OR_RETURN(Handle mem, Check(H5Tcopy(type.get()), StatusCode::kDataLoss, "H5Tcopy"));
   std::string buf(size, '\0');
   OCKPT_RETURN_IF_ERROR(Check(H5Aread(attr.get(), mem.get(), buf.data()), StatusCode::kDataLoss,
@@ -383,19 +456,22 @@ Result<std::optional<std::vector<int64_t>>> ReadInt64Attribute(hid_t obj, const 
   OCKPT_ASSIGN_OR_RETURN(bool exists, CheckTri(H5Aexists(obj, name.c_str()), StatusCode::kDataLoss,
                                                fmt::format("H5Aexists({})", name)));
   if (!exists) return std::optional<std::vector<int64_t>>();
-  OCKPT_ASSIGN_OR_RETURN(Handle attr, Check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), StatusCode::kDataLoss,
-                                            fmt::format("opening attribute {}", name)));
-  OCKPT_ASSIGN_OR_RETURN(Handle type, Check(H5Aget_type(attr.get()), StatusCode::kDataLoss, "H5Aget_type"));
-  OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Aget_space(attr.get()), StatusCode::kDataLoss, "H5Aget_space"));
+  OCKPT_ASSIGN_OR_RETURN(Handle attr,
+                         Check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), StatusCode::kDataLoss,
+                               fmt::format("opening attribute {}", name)));
+  OCKPT_ASSIGN_OR_RETURN(Handle type,
+                         Check(H5Aget_type(attr.get()), StatusCode::kDataLoss, "H5Aget_type"));
+  OCKPT_ASSIGN_OR_RETURN(Handle space,
+                         Check(H5Aget_space(attr.get()), StatusCode::kDataLoss, "H5Aget_space"));
   hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_ndims(space.get()) > 1 || n < 0 ||
-      n > 64) {
+  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_ndims(space.get()) > 1 ||
+      n < 0 || n > 64) {
     return DataLossError("attribute {} is not a short list of integers", name);
   }
   std::vector<int64_t> v(static_cast<size_t>(n));
   if (n > 0) {
-    OCKPT_RETURN_IF_ERROR(Check(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()), StatusCode::kDataLoss,
-                                fmt::format("reading attribute {}", name)));
+    OCKPT_RETURN_IF_ERROR(Check(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()),
+                                StatusCode::kDataLoss, fmt::format("reading attribute {}", name)));
   }
   return std::optional<std::vector<int64_t>>(std::move(v));
 }

@@ -1,8 +1,8 @@
 // Writing a tree into an HDF5 file.
 
-#include <map>
-
 #include <fmt/format.h>
+
+#include <map>
 
 #include "formats/common/tree_check.h"
 #include "formats/hdf5/h5_calls.h"
@@ -37,8 +37,9 @@ class DatasetWriter final : public ArrayWriter {
   Status WriteAt(uint64_t offset, ByteView data) override {
     if (offset > total_ || data.size() > total_ - offset || offset % elem_ != 0 ||
         data.size() % elem_ != 0) {
-      return InternalError("leaf '{}': write of {} bytes at {} is outside the {}-byte array or splits an element",
-                           name_, data.size(), offset, total_);
+      return InternalError(
+          "leaf '{}': write of {} bytes at {} is outside the {}-byte array or splits an element",
+          name_, data.size(), offset, total_);
     }
     if (data.empty()) return Status::Ok();
     h5::Session session;
@@ -50,14 +51,16 @@ class DatasetWriter final : public ArrayWriter {
     uint64_t begin = offset / elem_;
     const char* p = data.data();
     for (const h5::Block& b : h5::SplitRange(shape_, begin, begin + data.size() / elem_)) {
-      OCKPT_RETURN_IF_ERROR(Check(H5Sselect_hyperslab(filespace.get(), H5S_SELECT_SET, b.start.data(),
-                                                      nullptr, b.count.data(), nullptr),
-                                  StatusCode::kInternal, "H5Sselect_hyperslab"));
+      OCKPT_RETURN_IF_ERROR(
+          Check(H5Sselect_hyperslab(filespace.get(), H5S_SELECT_SET, b.start.data(), nullptr,
+                                    b.count.data(), nullptr),
+                StatusCode::kInternal, "H5Sselect_hyperslab"));
       hsize_t n = b.elements;
-      OCKPT_ASSIGN_OR_RETURN(Handle memspace, Check(H5Screate_simple(1, &n, nullptr), StatusCode::kInternal,
-                                                    "H5Screate_simple"));
-      OCKPT_RETURN_IF_ERROR(Check(H5Dwrite(dataset_, memtype_, memspace.get(), filespace.get(), H5P_DEFAULT, p),
-                                  kIo, fmt::format("writing leaf '{}'", name_)));
+      OCKPT_ASSIGN_OR_RETURN(Handle memspace, Check(H5Screate_simple(1, &n, nullptr),
+                                                    StatusCode::kInternal, "H5Screate_simple"));
+      OCKPT_RETURN_IF_ERROR(
+          Check(H5Dwrite(dataset_, memtype_, memspace.get(), filespace.get(), H5P_DEFAULT, p), kIo,
+                fmt::format("writing leaf '{}'", name_)));
       p += b.elements * elem_;
     }
     return Status::Ok();
@@ -82,7 +85,8 @@ class Hdf5Sink final : public CheckpointSink {
     return formats::CheckTreeShape(sorted, path_);
   }
 
-  Status WriteArray(const LeafRecord& leaf, const std::function<Status(ArrayWriter&)>& fill) override {
+  Status WriteArray(const LeafRecord& leaf,
+                    const std::function<Status(ArrayWriter&)>& fill) override {
     std::string name = leaf.name();
     if (!leaf.HasArrayData()) return InternalError("leaf '{}' has no dtype and shape", name);
     const Shape& shape = *leaf.shape;
@@ -94,17 +98,20 @@ class Hdf5Sink final : public CheckpointSink {
       OCKPT_ASSIGN_OR_RETURN(Handle type, h5::TypeFor(dtype));
       Handle space;
       if (shape.empty()) {
-        OCKPT_ASSIGN_OR_RETURN(space, Check(H5Screate(H5S_SCALAR), StatusCode::kInternal, "H5Screate"));
+        OCKPT_ASSIGN_OR_RETURN(space,
+                               Check(H5Screate(H5S_SCALAR), StatusCode::kInternal, "H5Screate"));
       } else {
         std::vector<hsize_t> dims(shape.begin(), shape.end());
-        OCKPT_ASSIGN_OR_RETURN(space, Check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                                            StatusCode::kInternal, "H5Screate_simple"));
+        OCKPT_ASSIGN_OR_RETURN(
+            space, Check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                         StatusCode::kInternal, "H5Screate_simple"));
       }
-      OCKPT_ASSIGN_OR_RETURN(Handle dcpl, Check(H5Pcreate(H5P_DATASET_CREATE), StatusCode::kInternal, "H5Pcreate"));
+      OCKPT_ASSIGN_OR_RETURN(
+          Handle dcpl, Check(H5Pcreate(H5P_DATASET_CREATE), StatusCode::kInternal, "H5Pcreate"));
       OCKPT_RETURN_IF_ERROR(Check(H5Pset_obj_track_times(dcpl.get(), false), StatusCode::kInternal,
                                   "H5Pset_obj_track_times"));
-      OCKPT_RETURN_IF_ERROR(Check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), StatusCode::kInternal,
-                                  "H5Pset_fill_time"));
+      OCKPT_RETURN_IF_ERROR(Check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER),
+                                  StatusCode::kInternal, "H5Pset_fill_time"));
       uint64_t chunk_bytes = 0;
       if (auto chunk = ChunkFor(leaf)) {
         std::vector<hsize_t> c(chunk->begin(), chunk->end());
@@ -112,17 +119,21 @@ class Hdf5Sink final : public CheckpointSink {
                                     StatusCode::kInternal, "H5Pset_chunk"));
         chunk_bytes = static_cast<uint64_t>(NumElements(*chunk)) * SizeOf(dtype);
       }
-      OCKPT_ASSIGN_OR_RETURN(Handle dapl, Check(H5Pcreate(H5P_DATASET_ACCESS), StatusCode::kInternal, "H5Pcreate"));
+      OCKPT_ASSIGN_OR_RETURN(
+          Handle dapl, Check(H5Pcreate(H5P_DATASET_ACCESS), StatusCode::kInternal, "H5Pcreate"));
       if (chunk_bytes > 0) {
         // Room for one whole chunk, so pieces smaller than a chunk collect in
         // memory instead of being written and read back.
-        size_t cache = static_cast<size_t>(std::clamp<uint64_t>(chunk_bytes, 1 << 20, uint64_t{1} << 30));
-        OCKPT_RETURN_IF_ERROR(Check(H5Pset_chunk_cache(dapl.get(), 521, cache, 1.0), StatusCode::kInternal,
-                                    "H5Pset_chunk_cache"));
+        size_t cache =
+            static_cast<size_t>(std::clamp<uint64_t>(chunk_bytes, 1 << 20, uint64_t{1} << 30));
+        OCKPT_RETURN_IF_ERROR(Check(H5Pset_chunk_cache(dapl.get(), 521, cache, 1.0),
+                                    StatusCode::kInternal, "H5Pset_chunk_cache"));
       }
-      OCKPT_ASSIGN_OR_RETURN(dataset, Check(H5Dcreate2(file_.get(), obj.c_str(), type.get(), space.get(),
-                                                       H5P_DEFAULT, dcpl.get(), dapl.get()),
-                                            kIo, fmt::format("{}: creating dataset {} for leaf '{}'", path_, obj, name)));
+      OCKPT_ASSIGN_OR_RETURN(
+          dataset,
+          Check(H5Dcreate2(file_.get(), obj.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                           dcpl.get(), dapl.get()),
+                kIo, fmt::format("{}: creating dataset {} for leaf '{}'", path_, obj, name)));
       OCKPT_RETURN_IF_ERROR(WriteLeafAttributes(dataset.get(), leaf));
       OCKPT_ASSIGN_OR_RETURN(memtype, h5::TypeFor(dtype));
     }
@@ -141,24 +152,28 @@ class Hdf5Sink final : public CheckpointSink {
     if (leaf.value_type == kString) {
       std::string value = leaf.string_value.value_or("");
       if (value.find('\0') != std::string::npos) {
-        return UnimplementedError("{}: string leaf '{}' holds a NUL character, which HDF5 strings cannot", path_,
-                                  name);
+        return UnimplementedError(
+            "{}: string leaf '{}' holds a NUL character, which HDF5 strings cannot", path_, name);
       }
       OCKPT_ASSIGN_OR_RETURN(Handle type, h5::VarStringType());
-      OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Screate(H5S_SCALAR), StatusCode::kInternal, "H5Screate"));
-      OCKPT_ASSIGN_OR_RETURN(Handle dcpl, Check(H5Pcreate(H5P_DATASET_CREATE), StatusCode::kInternal, "H5Pcreate"));
+      OCKPT_ASSIGN_OR_RETURN(Handle space,
+                             Check(H5Screate(H5S_SCALAR), StatusCode::kInternal, "H5Screate"));
+      OCKPT_ASSIGN_OR_RETURN(
+          Handle dcpl, Check(H5Pcreate(H5P_DATASET_CREATE), StatusCode::kInternal, "H5Pcreate"));
       H5Pset_obj_track_times(dcpl.get(), false);
-      OCKPT_ASSIGN_OR_RETURN(Handle ds, Check(H5Dcreate2(file_.get(), obj.c_str(), type.get(), space.get(),
-                                                         H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                                              kIo, fmt::format("{}: creating dataset {}", path_, obj)));
+      OCKPT_ASSIGN_OR_RETURN(Handle ds,
+                             Check(H5Dcreate2(file_.get(), obj.c_str(), type.get(), space.get(),
+                                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                                   kIo, fmt::format("{}: creating dataset {}", path_, obj)));
       const char* p = value.c_str();
-      OCKPT_RETURN_IF_ERROR(Check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), kIo,
-                                  fmt::format("{}: writing string leaf '{}'", path_, name)));
+      OCKPT_RETURN_IF_ERROR(Check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p),
+                                  kIo, fmt::format("{}: writing string leaf '{}'", path_, name)));
       OCKPT_RETURN_IF_ERROR(h5::WriteStringAttribute(ds.get(), kAttrValueType, leaf.value_type));
       return ds.Close();
     }
     if (!IsEmptyNodeType(leaf.value_type)) {
-      return InvalidArgumentError("{}: leaf '{}' ({}) has no array data", path_, name, leaf.value_type);
+      return InvalidArgumentError("{}: leaf '{}' ({}) has no array data", path_, name,
+                                  leaf.value_type);
     }
     // An empty node: an empty group saying what it was.
     OCKPT_ASSIGN_OR_RETURN(Handle group, CreateGroup(obj));
@@ -169,9 +184,11 @@ class Hdf5Sink final : public CheckpointSink {
   Status Finish(const Json& custom_metadata) override {
     h5::Session session;
     if (!custom_metadata.is_null()) {
-      OCKPT_RETURN_IF_ERROR(h5::WriteStringAttribute(file_.get(), kAttrCustomMetadata, PyJsonDumps(custom_metadata)));
+      OCKPT_RETURN_IF_ERROR(
+          h5::WriteStringAttribute(file_.get(), kAttrCustomMetadata, PyJsonDumps(custom_metadata)));
     }
-    OCKPT_RETURN_IF_ERROR(Check(H5Fflush(file_.get(), H5F_SCOPE_LOCAL), kIo, fmt::format("flushing {}", path_)));
+    OCKPT_RETURN_IF_ERROR(
+        Check(H5Fflush(file_.get(), H5F_SCOPE_LOCAL), kIo, fmt::format("flushing {}", path_)));
     Status s = file_.Close();
     if (!s.ok()) return std::move(s).WithContext(path_);
     return Status::Ok();
@@ -182,10 +199,12 @@ class Hdf5Sink final : public CheckpointSink {
   // keys) and returns the leaf's object path. Holds the session.
   Result<std::string> Prepare(const LeafRecord& leaf) {
     const KeyPath& kp = leaf.keypath;
-    if (kp.empty()) return UnimplementedError("{}: a bare top-level value cannot be stored in HDF5", path_);
+    if (kp.empty())
+      return UnimplementedError("{}: a bare top-level value cannot be stored in HDF5", path_);
     for (const PathKey& k : kp) {
       if (!formats::IsPlainComponent(k.key)) {
-        return UnimplementedError("{}: leaf '{}': key '{}' cannot be an HDF5 link name", path_, leaf.name(), k.key);
+        return UnimplementedError("{}: leaf '{}': key '{}' cannot be an HDF5 link name", path_,
+                                  leaf.name(), k.key);
       }
     }
     for (size_t i = 0; i < kp.size(); ++i) {
@@ -200,8 +219,9 @@ class Hdf5Sink final : public CheckpointSink {
           OCKPT_RETURN_IF_ERROR(MarkGroup(file_.get(), kp[i].type));
         }
       } else if (it->second != kp[i].type) {
-        return UnimplementedError("{}: '{}' mixes sequence and dict keys, which HDF5 groups cannot record", path_,
-                                  parent);
+        return UnimplementedError(
+            "{}: '{}' mixes sequence and dict keys, which HDF5 groups cannot record", path_,
+            parent);
       }
     }
     return ObjectPath(kp, kp.size());
@@ -213,7 +233,8 @@ class Hdf5Sink final : public CheckpointSink {
   }
 
   Result<Handle> CreateGroup(const std::string& obj) {
-    OCKPT_ASSIGN_OR_RETURN(Handle gcpl, Check(H5Pcreate(H5P_GROUP_CREATE), StatusCode::kInternal, "H5Pcreate"));
+    OCKPT_ASSIGN_OR_RETURN(Handle gcpl,
+                           Check(H5Pcreate(H5P_GROUP_CREATE), StatusCode::kInternal, "H5Pcreate"));
     H5Pset_obj_track_times(gcpl.get(), false);
     return Check(H5Gcreate2(file_.get(), obj.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), kIo,
                  fmt::format("{}: creating group {}", path_, obj));
@@ -221,14 +242,16 @@ class Hdf5Sink final : public CheckpointSink {
 
   Status WriteLeafAttributes(hid_t obj, const LeafRecord& leaf) {
     std::string vt = leaf.value_type.empty() || leaf.value_type == "Unknown" ? std::string(kNpArray)
-                                                                              : leaf.value_type;
+                                                                             : leaf.value_type;
     OCKPT_RETURN_IF_ERROR(h5::WriteStringAttribute(obj, kAttrValueType, vt));
     if (h5::StoredAsRawBits(*leaf.dtype)) {
       OCKPT_RETURN_IF_ERROR(h5::WriteStringAttribute(obj, kAttrDType, Name(*leaf.dtype)));
     }
-    if (leaf.write_shape) OCKPT_RETURN_IF_ERROR(h5::WriteInt64Attribute(obj, kAttrWriteShape, *leaf.write_shape));
+    if (leaf.write_shape)
+      OCKPT_RETURN_IF_ERROR(h5::WriteInt64Attribute(obj, kAttrWriteShape, *leaf.write_shape));
     if (leaf.sharding.is_object()) {
-      OCKPT_RETURN_IF_ERROR(h5::WriteStringAttribute(obj, kAttrSharding, PyJsonDumps(leaf.sharding)));
+      OCKPT_RETURN_IF_ERROR(
+          h5::WriteStringAttribute(obj, kAttrSharding, PyJsonDumps(leaf.sharding)));
     }
     return Status::Ok();
   }
@@ -236,7 +259,8 @@ class Hdf5Sink final : public CheckpointSink {
   // The leaf's chunk shape clipped to its shape, or nullopt for contiguous.
   static std::optional<Shape> ChunkFor(const LeafRecord& leaf) {
     const Shape& shape = *leaf.shape;
-    if (!leaf.chunk_shape || leaf.chunk_shape->size() != shape.size() || shape.empty()) return std::nullopt;
+    if (!leaf.chunk_shape || leaf.chunk_shape->size() != shape.size() || shape.empty())
+      return std::nullopt;
     Shape c = *leaf.chunk_shape;
     uint64_t elements = 1;
     for (size_t i = 0; i < c.size(); ++i) {
@@ -259,11 +283,13 @@ class Hdf5Sink final : public CheckpointSink {
 Result<std::unique_ptr<CheckpointSink>> CreateHdf5Sink(const std::string& path) {
   if (PathExists(path)) return AlreadyExistsError("{} already exists", path);
   h5::Session session;
-  OCKPT_ASSIGN_OR_RETURN(Handle fapl, Check(H5Pcreate(H5P_FILE_ACCESS), StatusCode::kInternal, "H5Pcreate"));
-  OCKPT_RETURN_IF_ERROR(Check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), StatusCode::kInternal,
-                              "H5Pset_fclose_degree"));
-  OCKPT_ASSIGN_OR_RETURN(Handle file, Check(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), kIo,
-                                            fmt::format("creating {}", path)));
+  OCKPT_ASSIGN_OR_RETURN(Handle fapl,
+                         Check(H5Pcreate(H5P_FILE_ACCESS), StatusCode::kInternal, "H5Pcreate"));
+  OCKPT_RETURN_IF_ERROR(Check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG),
+                              StatusCode::kInternal, "H5Pset_fclose_degree"));
+  OCKPT_ASSIGN_OR_RETURN(Handle file,
+                         Check(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), kIo,
+                               fmt::format("creating {}", path)));
   return std::unique_ptr<CheckpointSink>(new Hdf5Sink(std::move(file), path));
 }
 

@@ -1,9 +1,9 @@
 // Reading an HDF5 file as a tree.
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "formats/common/tree_check.h"
 #include "formats/hdf5/h5_calls.h"
@@ -49,7 +49,8 @@ class DatasetSource final : public ArraySource {
 
   Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
     if (offset > size_ || n > size_ - offset) {
-      return InternalError("{}: read of {} bytes at {} outside the {}-byte array", where_, n, offset, size_);
+      return InternalError("{}: read of {} bytes at {} outside the {}-byte array", where_, n,
+                           offset, size_);
     }
     if (n == 0) return Status::Ok();
     uint64_t first = offset / elem_;
@@ -66,19 +67,21 @@ class DatasetSource final : public ArraySource {
   Status ReadElements(uint64_t begin, uint64_t end, char* dst) const {
     h5::Session session;
     if (shape_.empty()) {
-      return Check(H5Dread(dataset_.get(), memtype_.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, dst), kBad,
-                   fmt::format("reading {}", where_));
+      return Check(H5Dread(dataset_.get(), memtype_.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, dst),
+                   kBad, fmt::format("reading {}", where_));
     }
-    OCKPT_ASSIGN_OR_RETURN(Handle filespace, Check(H5Dget_space(dataset_.get()), kBad, "H5Dget_space"));
+    OCKPT_ASSIGN_OR_RETURN(Handle filespace,
+                           Check(H5Dget_space(dataset_.get()), kBad, "H5Dget_space"));
     for (const h5::Block& b : h5::SplitRange(shape_, begin, end)) {
-      OCKPT_RETURN_IF_ERROR(Check(H5Sselect_hyperslab(filespace.get(), H5S_SELECT_SET, b.start.data(), nullptr,
-                                                      b.count.data(), nullptr),
-                                  StatusCode::kInternal, "H5Sselect_hyperslab"));
+      OCKPT_RETURN_IF_ERROR(
+          Check(H5Sselect_hyperslab(filespace.get(), H5S_SELECT_SET, b.start.data(), nullptr,
+                                    b.count.data(), nullptr),
+                StatusCode::kInternal, "H5Sselect_hyperslab"));
       hsize_t count = b.elements;
-      OCKPT_ASSIGN_OR_RETURN(Handle memspace, Check(H5Screate_simple(1, &count, nullptr), StatusCode::kInternal,
-                                                    "H5Screate_simple"));
-      OCKPT_RETURN_IF_ERROR(Check(H5Dread(dataset_.get(), memtype_.get(), memspace.get(), filespace.get(),
-                                          H5P_DEFAULT, dst),
+      OCKPT_ASSIGN_OR_RETURN(Handle memspace, Check(H5Screate_simple(1, &count, nullptr),
+                                                    StatusCode::kInternal, "H5Screate_simple"));
+      OCKPT_RETURN_IF_ERROR(Check(H5Dread(dataset_.get(), memtype_.get(), memspace.get(),
+                                          filespace.get(), H5P_DEFAULT, dst),
                                   kBad, fmt::format("reading {}", where_)));
       dst += b.elements * elem_;
     }
@@ -110,26 +113,30 @@ class Hdf5Source final : public CheckpointSource {
   std::string Describe() const override { return path_; }
 
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
-    if (i >= leaves_.size() || !leaves_[i].HasArrayData()) return InternalError("leaf {} has no array", i);
+    if (i >= leaves_.size() || !leaves_[i].HasArrayData())
+      return InternalError("leaf {} has no array", i);
     const LeafRecord& r = leaves_[i];
     std::string obj = ObjectPath(r.keypath);
     std::string where = fmt::format("{}: dataset {}", path_, obj);
     h5::Session session;
     auto it = stored_.find(obj);
     if (it == stored_.end()) return InternalError("{} was not listed", where);
-    OCKPT_ASSIGN_OR_RETURN(Handle dapl, Check(H5Pcreate(H5P_DATASET_ACCESS), StatusCode::kInternal, "H5Pcreate"));
+    OCKPT_ASSIGN_OR_RETURN(
+        Handle dapl, Check(H5Pcreate(H5P_DATASET_ACCESS), StatusCode::kInternal, "H5Pcreate"));
     if (r.chunk_shape) {
       // Room for one whole chunk, so reading it row by row decodes it once.
-      uint64_t chunk_bytes = static_cast<uint64_t>(NumElements(*r.chunk_shape)) * SizeOf(it->second.file_dtype);
-      size_t cache = static_cast<size_t>(std::clamp<uint64_t>(chunk_bytes, 1 << 20, uint64_t{1} << 30));
-      OCKPT_RETURN_IF_ERROR(Check(H5Pset_chunk_cache(dapl.get(), 521, cache, 1.0), StatusCode::kInternal,
-                                  "H5Pset_chunk_cache"));
+      uint64_t chunk_bytes =
+          static_cast<uint64_t>(NumElements(*r.chunk_shape)) * SizeOf(it->second.file_dtype);
+      size_t cache =
+          static_cast<size_t>(std::clamp<uint64_t>(chunk_bytes, 1 << 20, uint64_t{1} << 30));
+      OCKPT_RETURN_IF_ERROR(Check(H5Pset_chunk_cache(dapl.get(), 521, cache, 1.0),
+                                  StatusCode::kInternal, "H5Pset_chunk_cache"));
     }
     OCKPT_ASSIGN_OR_RETURN(Handle ds, Check(H5Dopen2(file_.get(), obj.c_str(), dapl.get()), kBad,
                                             fmt::format("opening {}", where)));
     OCKPT_ASSIGN_OR_RETURN(Handle memtype, h5::ReadTypeFor(it->second.file_dtype));
-    return std::unique_ptr<ArraySource>(
-        new DatasetSource(std::move(ds), std::move(memtype), *r.shape, SizeOf(*r.dtype), std::move(where)));
+    return std::unique_ptr<ArraySource>(new DatasetSource(
+        std::move(ds), std::move(memtype), *r.shape, SizeOf(*r.dtype), std::move(where)));
   }
 
   Status Load() {
@@ -145,7 +152,8 @@ class Hdf5Source final : public CheckpointSource {
     if (!custom.ok()) return std::move(custom).status().WithContext(path_);
     if (*custom) {
       custom_ = Json::parse(**custom, nullptr, false);
-      if (custom_.is_discarded()) return DataLossError("{}: attribute {} is not JSON", path_, kAttrCustomMetadata);
+      if (custom_.is_discarded())
+        return DataLossError("{}: attribute {} is not JSON", path_, kAttrCustomMetadata);
     }
     KeyPath kp;
     OCKPT_RETURN_IF_ERROR(Walk(root.get(), kp, 0));
@@ -163,17 +171,20 @@ class Hdf5Source final : public CheckpointSource {
 
   Status Walk(hid_t group, KeyPath& kp, int depth) {
     std::string gpath = ObjectPath(kp);
-    if (depth > kMaxDepth) return DataLossError("{}: groups nested too deeply at {} (a link cycle?)", path_, gpath);
+    if (depth > kMaxDepth)
+      return DataLossError("{}: groups nested too deeply at {} (a link cycle?)", path_, gpath);
     auto kt = h5::ReadStringAttribute(group, kAttrKeyType);
     if (!kt.ok()) return std::move(kt).status().WithContext(fmt::format("{}: {}", path_, gpath));
     KeyType child_type = (*kt && **kt == "sequence") ? KeyType::kSequence : KeyType::kDict;
     std::vector<std::pair<std::string, H5L_type_t>> links;
     hsize_t idx = 0;
-    OCKPT_RETURN_IF_ERROR(Check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, CollectLink, &links), kBad,
-                                fmt::format("{}: listing {}", path_, gpath)));
+    OCKPT_RETURN_IF_ERROR(
+        Check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, CollectLink, &links), kBad,
+              fmt::format("{}: listing {}", path_, gpath)));
     for (const auto& [name, type] : links) {
       if (type != H5L_TYPE_HARD) continue;  // soft and external links are not followed
-      if (++objects_ > kMaxObjects) return DataLossError("{}: more than {} objects", path_, kMaxObjects);
+      if (++objects_ > kMaxObjects)
+        return DataLossError("{}: more than {} objects", path_, kMaxObjects);
       kp.push_back({name, child_type});
       std::string opath = ObjectPath(kp);
       OCKPT_ASSIGN_OR_RETURN(Handle obj, Check(H5Oopen(group, name.c_str(), H5P_DEFAULT), kBad,
@@ -181,13 +192,15 @@ class Hdf5Source final : public CheckpointSource {
       switch (H5Iget_type(obj.get())) {
         case H5I_GROUP: {
           H5G_info_t info;
-          OCKPT_RETURN_IF_ERROR(Check(H5Gget_info(obj.get(), &info), kBad, fmt::format("{}: {}", path_, opath)));
+          OCKPT_RETURN_IF_ERROR(
+              Check(H5Gget_info(obj.get(), &info), kBad, fmt::format("{}: {}", path_, opath)));
           if (info.nlinks > 0) {
             OCKPT_RETURN_IF_ERROR(Walk(obj.get(), kp, depth + 1));
           } else {
             // An empty group: an empty node ("Dict" unless ockpt said otherwise).
             auto vt = h5::ReadStringAttribute(obj.get(), kAttrValueType);
-            if (!vt.ok()) return std::move(vt).status().WithContext(fmt::format("{}: {}", path_, opath));
+            if (!vt.ok())
+              return std::move(vt).status().WithContext(fmt::format("{}: {}", path_, opath));
             LeafRecord r;
             r.keypath = kp;
             r.value_type = (*vt && IsEmptyNodeType(**vt)) ? **vt : "Dict";
@@ -214,7 +227,8 @@ class Hdf5Source final : public CheckpointSource {
     OCKPT_ASSIGN_OR_RETURN(Handle type, Check(H5Dget_type(ds), kBad, "H5Dget_type"));
     OCKPT_ASSIGN_OR_RETURN(Handle space, Check(H5Dget_space(ds), kBad, "H5Dget_space"));
     H5S_class_t sclass = H5Sget_simple_extent_type(space.get());
-    if (sclass == H5S_NULL) return UnimplementedError("datasets with a null dataspace are not supported");
+    if (sclass == H5S_NULL)
+      return UnimplementedError("datasets with a null dataspace are not supported");
     if (sclass != H5S_SCALAR && sclass != H5S_SIMPLE) return DataLossError("unreadable dataspace");
     Shape shape;
     if (sclass == H5S_SIMPLE) {
@@ -235,8 +249,9 @@ class Hdf5Source final : public CheckpointSource {
     if (!vt.ok()) return vt.status();
     if (H5Tget_class(type.get()) == H5T_STRING) {
       if (!shape.empty() && NumElements(shape) != 1) {
-        return UnimplementedError("string arrays of shape {} are not supported (only single strings)",
-                                  ShapeString(shape));
+        return UnimplementedError(
+            "string arrays of shape {} are not supported (only single strings)",
+            ShapeString(shape));
       }
       OCKPT_ASSIGN_OR_RETURN(std::string value, ReadString(ds, type.get(), space.get()));
       r.value_type = std::string(kString);
@@ -252,20 +267,24 @@ class Hdf5Source final : public CheckpointSource {
       auto d = DTypeFromName(**real);
       if (!d.ok()) return DataLossError("attribute {}: unknown dtype '{}'", kAttrDType, **real);
       if (*d != file_dtype) {
-        if (Info(*d).native_numpy || SizeOf(*d) != SizeOf(file_dtype) || Info(file_dtype).kind != DTypeKind::kUInt) {
-          return DataLossError("attribute {} says {} but the dataset holds {}", kAttrDType, Name(*d),
-                               Name(file_dtype));
+        if (Info(*d).native_numpy || SizeOf(*d) != SizeOf(file_dtype) ||
+            Info(file_dtype).kind != DTypeKind::kUInt) {
+          return DataLossError("attribute {} says {} but the dataset holds {}", kAttrDType,
+                               Name(*d), Name(file_dtype));
         }
         dtype = *d;
       }
     }
-    r.value_type = (*vt && !IsEmptyNodeType(**vt) && **vt != kString) ? **vt : std::string(kNpArray);
+    r.value_type =
+        (*vt && !IsEmptyNodeType(**vt) && **vt != kString) ? **vt : std::string(kNpArray);
     r.dtype = dtype;
     r.shape = shape;
-    OCKPT_ASSIGN_OR_RETURN(Handle dcpl, Check(H5Dget_create_plist(ds), kBad, "H5Dget_create_plist"));
+    OCKPT_ASSIGN_OR_RETURN(Handle dcpl,
+                           Check(H5Dget_create_plist(ds), kBad, "H5Dget_create_plist"));
     if (!shape.empty() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
       std::vector<hsize_t> chunk(shape.size());
-      if (H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) == static_cast<int>(chunk.size())) {
+      if (H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) ==
+          static_cast<int>(chunk.size())) {
         r.chunk_shape = Shape(chunk.begin(), chunk.end());
       }
       H5Eclear2(H5E_DEFAULT);
@@ -277,7 +296,8 @@ class Hdf5Source final : public CheckpointSource {
     if (!sh.ok()) return sh.status();
     if (*sh) {
       r.sharding = Json::parse(**sh, nullptr, false);
-      if (r.sharding.is_discarded()) return DataLossError("attribute {} is not JSON", kAttrSharding);
+      if (r.sharding.is_discarded())
+        return DataLossError("attribute {} is not JSON", kAttrSharding);
     }
     stored_[ObjectPath(kp)] = Stored{file_dtype};
     leaves_.push_back(std::move(r));
@@ -285,12 +305,14 @@ class Hdf5Source final : public CheckpointSource {
   }
 
   static Result<std::string> ReadString(hid_t ds, hid_t type, hid_t space) {
-    OCKPT_ASSIGN_OR_RETURN(bool is_var, h5::CheckTri(H5Tis_variable_str(type), kBad, "H5Tis_variable_str"));
+    OCKPT_ASSIGN_OR_RETURN(bool is_var,
+                           h5::CheckTri(H5Tis_variable_str(type), kBad, "H5Tis_variable_str"));
     if (is_var) {
       OCKPT_ASSIGN_OR_RETURN(Handle mem, h5::VarStringType());
       H5Tset_cset(mem.get(), H5Tget_cset(type));
       char* p = nullptr;
-      OCKPT_RETURN_IF_ERROR(Check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), kBad, "reading string"));
+      OCKPT_RETURN_IF_ERROR(
+          Check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), kBad, "reading string"));
       std::string s = p ? p : "";
 #if H5_VERSION_GE(1, 12, 0)
       H5Treclaim(mem.get(), space, H5P_DEFAULT, &p);
@@ -303,8 +325,8 @@ class Hdf5Source final : public CheckpointSource {
     if (size == 0 || size > kMaxStringBytes) return DataLossError("bad string size {}", size);
     OCKPT_ASSIGN_OR_RETURN(Handle mem, Check(H5Tcopy(type), kBad, "H5Tcopy"));
     std::string buf(size, '\0');
-    OCKPT_RETURN_IF_ERROR(Check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), kBad,
-                                "reading string"));
+    OCKPT_RETURN_IF_ERROR(Check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
+                                kBad, "reading string"));
     H5T_str_t pad = H5Tget_strpad(type);
     if (pad == H5T_STR_NULLTERM) {
       size_t end = buf.find('\0');

@@ -15,7 +15,9 @@ namespace {
 class ShiftedWriter final : public ArrayWriter {
  public:
   ShiftedWriter(ZipMemberWriter* member, uint64_t shift) : member_(member), shift_(shift) {}
-  Status WriteAt(uint64_t offset, ByteView data) override { return member_->WriteAt(shift_ + offset, data); }
+  Status WriteAt(uint64_t offset, ByteView data) override {
+    return member_->WriteAt(shift_ + offset, data);
+  }
 
  private:
   ZipMemberWriter* member_;
@@ -32,20 +34,25 @@ class NpzSink final : public CheckpointSink {
     return formats::CheckTreeShape(sorted, zip_.path());
   }
 
-  Status WriteArray(const LeafRecord& leaf, const std::function<Status(ArrayWriter&)>& fill) override {
+  Status WriteArray(const LeafRecord& leaf,
+                    const std::function<Status(ArrayWriter&)>& fill) override {
     std::string name = leaf.name();
     if (!leaf.HasArrayData()) return InternalError("leaf '{}' has no dtype and shape", name);
-    if (leaf.keypath.empty()) return UnimplementedError("{}: a bare top-level array cannot be an .npz member", zip_.path());
+    if (leaf.keypath.empty())
+      return UnimplementedError("{}: a bare top-level array cannot be an .npz member", zip_.path());
     std::string member;
     for (const PathKey& k : leaf.keypath) {
       if (!formats::IsPlainComponent(k.key)) {
-        return UnimplementedError("{}: leaf '{}': key '{}' cannot be part of a member name", zip_.path(), name, k.key);
+        return UnimplementedError("{}: leaf '{}': key '{}' cannot be part of a member name",
+                                  zip_.path(), name, k.key);
       }
       member += (member.empty() ? "" : "/") + k.key;
     }
     member += ".npy";
-    if (member.size() > 0xffff) return UnimplementedError("{}: leaf '{}': member name too long", zip_.path(), name);
-    Bytes header = npy::EncodeNpyHeader({std::string(Info(*leaf.dtype).npy_descr), false, *leaf.shape});
+    if (member.size() > 0xffff)
+      return UnimplementedError("{}: leaf '{}': member name too long", zip_.path(), name);
+    Bytes header =
+        npy::EncodeNpyHeader({std::string(Info(*leaf.dtype).npy_descr), false, *leaf.shape});
     uint64_t bytes = static_cast<uint64_t>(NumElements(*leaf.shape)) * SizeOf(*leaf.dtype);
     OCKPT_ASSIGN_OR_RETURN(ZipMemberWriter w, zip_.BeginMember(member, header.size() + bytes));
     OCKPT_RETURN_IF_ERROR(w.WriteAt(0, header));

@@ -1,6 +1,7 @@
 // Reading .npz archives through libzip.
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -9,8 +10,6 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-
-#include <fmt/format.h>
 
 #include "formats/common/tree_check.h"
 #include "formats/npy/npy.h"
@@ -87,8 +86,13 @@ Result<size_t> ReadSome(Archive& a, const Member& m, ZipFile& f, char* dst, size
 // A stored member: seeks and reads in place.
 class StoredArraySource final : public ArraySource {
  public:
-  StoredArraySource(std::shared_ptr<Archive> a, Member m, ZipFile f, uint64_t data_offset, uint64_t size)
-      : a_(std::move(a)), m_(std::move(m)), f_(std::move(f)), data_offset_(data_offset), size_(size) {}
+  StoredArraySource(std::shared_ptr<Archive> a, Member m, ZipFile f, uint64_t data_offset,
+                    uint64_t size)
+      : a_(std::move(a)),
+        m_(std::move(m)),
+        f_(std::move(f)),
+        data_offset_(data_offset),
+        size_(size) {}
   ~StoredArraySource() override {
     std::lock_guard<std::mutex> lock(a_->mu);
     ZipFile drop(std::move(f_));
@@ -96,11 +100,13 @@ class StoredArraySource final : public ArraySource {
   uint64_t size() const override { return size_; }
   Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
     if (offset > size_ || n > size_ - offset) {
-      return InternalError("{}: read of {} bytes at {} outside member '{}'", a_->path, n, offset, m_.name);
+      return InternalError("{}: read of {} bytes at {} outside member '{}'", a_->path, n, offset,
+                           m_.name);
     }
     std::lock_guard<std::mutex> lock(a_->mu);
     if (zip_fseek(f_.get(), static_cast<zip_int64_t>(data_offset_ + offset), SEEK_SET) != 0) {
-      return DataLossError("{}: seeking in member '{}': {}", a_->path, m_.name, zip_file_strerror(f_.get()));
+      return DataLossError("{}: seeking in member '{}': {}", a_->path, m_.name,
+                           zip_file_strerror(f_.get()));
     }
     OCKPT_ASSIGN_OR_RETURN(size_t got, ReadSome(*a_, m_, f_, dst, n));
     if (got != n) return DataLossError("{}: member '{}' is truncated", a_->path, m_.name);
@@ -128,7 +134,8 @@ class InflatedArraySource final : public ArraySource {
     }
     size_t done = 0;
     while (done < n) {
-      ssize_t r = ::pread(fd_, dst + done, n - done, static_cast<off_t>(data_offset_ + offset + done));
+      ssize_t r =
+          ::pread(fd_, dst + done, n - done, static_cast<off_t>(data_offset_ + offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         return StatusFromErrno(errno, "read the inflated copy of", what_);
@@ -153,16 +160,19 @@ class NpzSource final : public CheckpointSource {
   std::string Describe() const override { return archive_->path; }
 
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
-    if (i >= leaves_.size() || !leaves_[i].HasArrayData()) return InternalError("leaf {} has no array", i);
+    if (i >= leaves_.size() || !leaves_[i].HasArrayData())
+      return InternalError("leaf {} has no array", i);
     const Member& m = members_.at(member_of_[i]);
     const uint64_t data_offset = data_offset_[i];
-    const uint64_t bytes = static_cast<uint64_t>(NumElements(*leaves_[i].shape)) * SizeOf(*leaves_[i].dtype);
+    const uint64_t bytes =
+        static_cast<uint64_t>(NumElements(*leaves_[i].shape)) * SizeOf(*leaves_[i].dtype);
     std::string what = fmt::format("{}: member '{}'", archive_->path, m.name);
     std::unique_lock<std::mutex> lock(archive_->mu);
     OCKPT_ASSIGN_OR_RETURN(ZipFile f, OpenMember(*archive_, m));
     if (m.stored) {
       lock.unlock();
-      return std::unique_ptr<ArraySource>(new StoredArraySource(archive_, m, std::move(f), data_offset, bytes));
+      return std::unique_ptr<ArraySource>(
+          new StoredArraySource(archive_, m, std::move(f), data_offset, bytes));
     }
     // Inflate the whole member once into an unnamed temporary file.
     std::string dir = std::filesystem::temp_directory_path().string();
@@ -194,7 +204,8 @@ class NpzSource final : public CheckpointSource {
       }
       total += *got;
     }
-    if (total != m.size) return fail(DataLossError("{} inflates to {} bytes, expected {}", what, total, m.size));
+    if (total != m.size)
+      return fail(DataLossError("{} inflates to {} bytes, expected {}", what, total, m.size));
     return std::unique_ptr<ArraySource>(new InflatedArraySource(fd, data_offset, bytes, what));
   }
 
@@ -223,7 +234,8 @@ class NpzSource final : public CheckpointSource {
         return DataLossError("{}: member {}: {}", path, i, zip_strerror(archive_->za));
       }
       const zip_uint64_t need = ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_METHOD;
-      if ((st.valid & need) != need || st.name == nullptr) return DataLossError("{}: member {} lacks a name or size", path, i);
+      if ((st.valid & need) != need || st.name == nullptr)
+        return DataLossError("{}: member {} lacks a name or size", path, i);
       std::string name = st.name;
       if (name.empty() || name.back() == '/') continue;  // directories
       bool is_tree = name == kTreeMember;
@@ -234,8 +246,9 @@ class NpzSource final : public CheckpointSource {
       }
       bool stored = st.comp_method == ZIP_CM_STORE;
       if (!stored && !zip_compression_method_supported(st.comp_method, 0)) {
-        return UnimplementedError("{}: member '{}' uses compression method {}, which this libzip cannot read", path,
-                                  name, st.comp_method);
+        return UnimplementedError(
+            "{}: member '{}' uses compression method {}, which this libzip cannot read", path, name,
+            st.comp_method);
       }
       members_.push_back({static_cast<zip_uint64_t>(i), name, st.size, stored});
       if (is_tree) {
@@ -253,10 +266,12 @@ class NpzSource final : public CheckpointSource {
         size_t start = 0;
         while (true) {
           size_t slash = stem.find('/', start);
-          std::string_view k = stem.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+          std::string_view k = stem.substr(
+              start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
           if (!formats::IsPlainComponent(k)) {
-            return DataLossError("{}: member '{}' cannot be mapped to a key path ('{}' is not a valid key)", path,
-                                 name, k);
+            return DataLossError(
+                "{}: member '{}' cannot be mapped to a key path ('{}' is not a valid key)", path,
+                name, k);
           }
           r.keypath.push_back({std::string(k), KeyType::kDict});
           if (slash == std::string_view::npos) break;
@@ -285,8 +300,8 @@ class NpzSource final : public CheckpointSource {
       name += ".npy";
       auto it = npy_members.find(name);
       if (it == npy_members.end()) {
-        return NotFoundError("{}: leaf '{}' is listed in _tree.json but member '{}' is missing", path, r.name(),
-                             name);
+        return NotFoundError("{}: leaf '{}' is listed in _tree.json but member '{}' is missing",
+                             path, r.name(), name);
       }
       member_of_.back() = it->second;
       OCKPT_RETURN_IF_ERROR(ReadHeader(members_[it->second], &r, &data_offset_.back()));
@@ -306,8 +321,10 @@ class NpzSource final : public CheckpointSource {
       if (got != m.size) return DataLossError("{}: _tree.json is truncated", path);
     }
     Json tree = Json::parse(text, nullptr, false);
-    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") || !tree["leaves"].is_array()) {
-      return DataLossError("{}: _tree.json: expected {{\"leaves\": [...], \"custom_metadata\": ...}}", path);
+    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") ||
+        !tree["leaves"].is_array()) {
+      return DataLossError(
+          "{}: _tree.json: expected {{\"leaves\": [...], \"custom_metadata\": ...}}", path);
     }
     if (tree.contains("custom_metadata")) custom_ = tree["custom_metadata"];
     for (const Json& j : tree["leaves"]) {
@@ -336,14 +353,16 @@ class NpzSource final : public CheckpointSource {
     size_t off = 0;
     auto header = npy::DecodeNpyHeader(head, &off);
     if (!header.ok()) return std::move(header).status().WithContext(what);
-    if (header->fortran_order) return UnimplementedError("{}: Fortran-order arrays are not supported", what);
+    if (header->fortran_order)
+      return UnimplementedError("{}: Fortran-order arrays are not supported", what);
     auto d = DTypeFromNpyDescr(header->descr);
     if (!d.ok()) return std::move(d).status().WithContext(what);
     DType stored = *d;
     if (r->dtype && *r->dtype != stored) {
       // Raw-bit types: the member holds their bits as an unsigned int of the same size.
       if (Info(*r->dtype).native_numpy || SizeOf(*r->dtype) != SizeOf(stored)) {
-        return DataLossError("{} holds {} but _tree.json says {}", what, Name(stored), Name(*r->dtype));
+        return DataLossError("{} holds {} but _tree.json says {}", what, Name(stored),
+                             Name(*r->dtype));
       }
       stored = *r->dtype;
     }
@@ -357,11 +376,12 @@ class NpzSource final : public CheckpointSource {
     uint64_t bytes = count * SizeOf(stored);
     if (m.size < off || m.size - off != bytes) {
       return DataLossError("{}: expected {} data bytes for shape {} {}, found {}", what, bytes,
-                           ShapeString(header->shape), Name(stored), m.size - std::min<uint64_t>(off, m.size));
+                           ShapeString(header->shape), Name(stored),
+                           m.size - std::min<uint64_t>(off, m.size));
     }
     if (r->shape && *r->shape != header->shape) {
-      return DataLossError("{}: _tree.json says shape {}, the member holds {}", what, ShapeString(*r->shape),
-                           ShapeString(header->shape));
+      return DataLossError("{}: _tree.json says shape {}, the member holds {}", what,
+                           ShapeString(*r->shape), ShapeString(header->shape));
     }
     r->dtype = stored;
     r->shape = header->shape;
@@ -372,8 +392,8 @@ class NpzSource final : public CheckpointSource {
   std::shared_ptr<Archive> archive_;
   std::vector<Member> members_;
   std::vector<LeafRecord> leaves_;
-  std::vector<size_t> member_of_;       // parallel to leaves_
-  std::vector<uint64_t> data_offset_;   // parallel to leaves_: where the array starts in the member
+  std::vector<size_t> member_of_;      // parallel to leaves_
+  std::vector<uint64_t> data_offset_;  // parallel to leaves_: where the array starts in the member
   Json custom_;
 };
 

@@ -2,9 +2,8 @@
 
 #include "formats/npz/zip_writer.h"
 
-#include <zlib.h>
-
 #include <fmt/format.h>
+#include <zlib.h>
 
 namespace ockpt::npz {
 namespace {
@@ -14,7 +13,7 @@ constexpr uint32_t kCentralSig = 0x02014b50;
 constexpr uint32_t kEndSig = 0x06054b50;
 constexpr uint32_t kZip64EndSig = 0x06064b50;
 constexpr uint32_t kZip64LocatorSig = 0x07064b50;
-constexpr uint16_t kDosTime = 0;                     // 00:00:00
+constexpr uint16_t kDosTime = 0;                        // 00:00:00
 constexpr uint16_t kDosDate = (0 << 9) | (1 << 5) | 1;  // 1980-01-01
 constexpr uint16_t kFlagUtf8 = 1 << 11;
 constexpr uint64_t kMax32 = 0xffffffff;
@@ -55,8 +54,8 @@ uint32_t CrcCombine(uint32_t a, uint32_t b, uint64_t b_length) {
 Status ZipMemberWriter::WriteAt(uint64_t offset, ByteView data) {
   if (closed_) return InternalError("{}: write after the member was closed", zip_->path());
   if (offset > size_ || data.size() > size_ - offset) {
-    return InternalError("{}: write of {} bytes at {} outside a {}-byte member", zip_->path(), data.size(), offset,
-                         size_);
+    return InternalError("{}: write of {} bytes at {} outside a {}-byte member", zip_->path(),
+                         data.size(), offset, size_);
   }
   if (data.empty()) return Status::Ok();
   auto next = runs_.lower_bound(offset);
@@ -112,7 +111,8 @@ Result<ZipMemberWriter> ZipWriter::BeginMember(const std::string& name, uint64_t
   if (!entries_.empty() && !entries_.back().done) {
     return InternalError("{}: member '{}' is still open", path(), entries_.back().name);
   }
-  if (name.empty() || name.size() > 0xffff) return InternalError("{}: bad member name length", path());
+  if (name.empty() || name.size() > 0xffff)
+    return InternalError("{}: bad member name length", path());
   bool zip64 = size >= kMax32;
   Bytes h;
   PutU32LE(&h, kLocalSig);
@@ -189,9 +189,9 @@ Status ZipWriter::Finish() {
     PutU32LE(&cd, big_size ? kMax32 : static_cast<uint32_t>(e.size));
     PutU16LE(&cd, static_cast<uint16_t>(e.name.size()));
     PutU16LE(&cd, static_cast<uint16_t>(extra.size()));
-    PutU16LE(&cd, 0);  // comment
-    PutU16LE(&cd, 0);  // disk
-    PutU16LE(&cd, 0);  // internal attributes
+    PutU16LE(&cd, 0);               // comment
+    PutU16LE(&cd, 0);               // disk
+    PutU16LE(&cd, 0);               // internal attributes
     PutU32LE(&cd, 0100644u << 16);  // regular file, rw-r--r--
     PutU32LE(&cd, big_offset ? kMax32 : static_cast<uint32_t>(e.header_offset));
     PutBytes(&cd, e.name);

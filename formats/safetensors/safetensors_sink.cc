@@ -1,9 +1,9 @@
 // Writing .safetensors files.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "formats/common/tree_check.h"
 #include "formats/safetensors/safetensors.h"
@@ -27,7 +27,7 @@ Result<std::string> DumpJson(const Json& j, std::string_view what) {
 
 struct Slot {
   std::string name;
-  DType dtype;        // the leaf's dtype
+  DType dtype;              // the leaf's dtype
   std::string_view stored;  // safetensors dtype name
   Shape shape;
   uint64_t begin = 0, end = 0;
@@ -36,11 +36,12 @@ struct Slot {
 
 class TensorWriter final : public ArrayWriter {
  public:
-  TensorWriter(WritableFile* file, uint64_t base, uint64_t size) : file_(file), base_(base), size_(size) {}
+  TensorWriter(WritableFile* file, uint64_t base, uint64_t size)
+      : file_(file), base_(base), size_(size) {}
   Status WriteAt(uint64_t offset, ByteView data) override {
     if (offset > size_ || data.size() > size_ - offset) {
-      return InternalError("{}: write of {} bytes at {} outside a {}-byte tensor", file_->path(), data.size(),
-                           offset, size_);
+      return InternalError("{}: write of {} bytes at {} outside a {}-byte tensor", file_->path(),
+                           data.size(), offset, size_);
     }
     written_ += data.size();
     return file_->WriteAt(base_ + offset, data);
@@ -56,7 +57,8 @@ class TensorWriter final : public ArrayWriter {
 
 class SafetensorsSink final : public CheckpointSink {
  public:
-  SafetensorsSink(WritableFile file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
+  SafetensorsSink(WritableFile file, std::string path)
+      : file_(std::move(file)), path_(std::move(path)) {}
 
   Status Begin(const std::vector<LeafRecord>& leaves) override {
     if (begun_) return InternalError("{}: Begin called twice", path_);
@@ -72,25 +74,27 @@ class SafetensorsSink final : public CheckpointSink {
       tree_leaves_.push_back(r.ToJson());
       if (!leaf.HasArrayData()) {
         if (!IsEmptyNodeType(leaf.value_type) && leaf.value_type != kString) {
-          return InvalidArgumentError("{}: leaf '{}' ({}) has no array data", path_, leaf.name(), leaf.value_type);
+          return InvalidArgumentError("{}: leaf '{}' ({}) has no array data", path_, leaf.name(),
+                                      leaf.value_type);
         }
         continue;
       }
       Slot s;
       s.name = leaf.name();
-      if (s.name == "__metadata__") return UnimplementedError("{}: a leaf cannot be named __metadata__", path_);
+      if (s.name == "__metadata__")
+        return UnimplementedError("{}: a leaf cannot be named __metadata__", path_);
       s.dtype = *leaf.dtype;
       s.shape = *leaf.shape;
       if (auto n = SafetensorsDTypeName(s.dtype)) {
         s.stored = *n;
       } else if (Info(s.dtype).kind == DTypeKind::kComplex) {
-        return UnimplementedError("{}: leaf '{}' is {}, which safetensors has no dtype for", path_, s.name,
-                                  Name(s.dtype));
+        return UnimplementedError("{}: leaf '{}' is {}, which safetensors has no dtype for", path_,
+                                  s.name, Name(s.dtype));
       } else if (SizeOf(s.dtype) == 1) {
         s.stored = "U8";  // raw bits; the real dtype is in ockpt.tree
       } else {
-        return UnimplementedError("{}: leaf '{}' is {}, which safetensors has no dtype for", path_, s.name,
-                                  Name(s.dtype));
+        return UnimplementedError("{}: leaf '{}' is {}, which safetensors has no dtype for", path_,
+                                  s.name, Name(s.dtype));
       }
       if (!slot_of_.emplace(s.name, slots_.size()).second) {
         return InvalidArgumentError("{}: two leaves share the tensor name '{}'", path_, s.name);
@@ -116,38 +120,45 @@ class SafetensorsSink final : public CheckpointSink {
     OCKPT_ASSIGN_OR_RETURN(std::string header, Header(nullptr));
     header_bytes_ = RoundUp8(header.size() + kHeaderReserve);
     if (header_bytes_ > kMaxHeaderBytes) {
-      return UnimplementedError("{}: the header would be {} bytes, over the format's {}-byte limit", path_,
-                                header_bytes_, kMaxHeaderBytes);
+      return UnimplementedError("{}: the header would be {} bytes, over the format's {}-byte limit",
+                                path_, header_bytes_, kMaxHeaderBytes);
     }
     OCKPT_RETURN_IF_ERROR(WriteHeader(header));
     return file_.Truncate(8 + header_bytes_ + data_bytes_);
   }
 
-  Status WriteArray(const LeafRecord& leaf, const std::function<Status(ArrayWriter&)>& fill) override {
-    if (!begun_) return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
+  Status WriteArray(const LeafRecord& leaf,
+                    const std::function<Status(ArrayWriter&)>& fill) override {
+    if (!begun_)
+      return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
     std::string name = leaf.name();
     auto it = slot_of_.find(name);
-    if (it == slot_of_.end()) return InternalError("{}: leaf '{}' was not announced in Begin()", path_, name);
+    if (it == slot_of_.end())
+      return InternalError("{}: leaf '{}' was not announced in Begin()", path_, name);
     Slot& s = slots_[it->second];
     if (s.written || !leaf.HasArrayData() || *leaf.dtype != s.dtype || *leaf.shape != s.shape) {
-      return InternalError("{}: leaf '{}' differs from what Begin() announced, or came twice", path_, name);
+      return InternalError("{}: leaf '{}' differs from what Begin() announced, or came twice",
+                           path_, name);
     }
     TensorWriter w(&file_, 8 + header_bytes_ + s.begin, s.end - s.begin);
     OCKPT_RETURN_IF_ERROR(fill(w));
     if (w.written() != s.end - s.begin) {
-      return InternalError("{}: leaf '{}': {} of {} bytes written", path_, name, w.written(), s.end - s.begin);
+      return InternalError("{}: leaf '{}': {} of {} bytes written", path_, name, w.written(),
+                           s.end - s.begin);
     }
     s.written = true;
     return Status::Ok();
   }
 
   Status WriteLeaf(const LeafRecord& leaf) override {
-    if (!begun_) return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
+    if (!begun_)
+      return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
     return Status::Ok();  // recorded in ockpt.tree at Begin
   }
 
   Status Finish(const Json& custom_metadata) override {
-    if (!begun_) return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
+    if (!begun_)
+      return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
     for (const Slot& s : slots_) {
       if (!s.written) return InternalError("{}: leaf '{}' was never written", path_, s.name);
     }
@@ -155,8 +166,9 @@ class SafetensorsSink final : public CheckpointSink {
     if (header.size() > header_bytes_) {
       uint64_t grown = RoundUp8(header.size());
       if (grown > kMaxHeaderBytes) {
-        return UnimplementedError("{}: the header would be {} bytes, over the format's {}-byte limit", path_, grown,
-                                  kMaxHeaderBytes);
+        return UnimplementedError(
+            "{}: the header would be {} bytes, over the format's {}-byte limit", path_, grown,
+            kMaxHeaderBytes);
       }
       OCKPT_RETURN_IF_ERROR(MoveData(grown - header_bytes_));
       header_bytes_ = grown;

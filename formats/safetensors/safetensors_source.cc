@@ -1,9 +1,9 @@
 // safetensors dtype names and the reader.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "formats/common/tree_check.h"
 #include "formats/safetensors/safetensors.h"
@@ -18,12 +18,23 @@ struct NameEntry {
 };
 
 constexpr NameEntry kNames[] = {
-    {"BOOL", DType::kBool},       {"U8", DType::kUInt8},          {"I8", DType::kInt8},
-    {"U16", DType::kUInt16},      {"I16", DType::kInt16},         {"F16", DType::kFloat16},
-    {"BF16", DType::kBFloat16},   {"U32", DType::kUInt32},        {"I32", DType::kInt32},
-    {"F32", DType::kFloat32},     {"U64", DType::kUInt64},        {"I64", DType::kInt64},
-    {"F64", DType::kFloat64},     {"F8_E4M3", DType::kFloat8E4M3FN}, {"F8_E5M2", DType::kFloat8E5M2},
-    {"F8_E8M0", DType::kFloat8E8M0FNU}, {"C64", DType::kComplex64},
+    {"BOOL", DType::kBool},
+    {"U8", DType::kUInt8},
+    {"I8", DType::kInt8},
+    {"U16", DType::kUInt16},
+    {"I16", DType::kInt16},
+    {"F16", DType::kFloat16},
+    {"BF16", DType::kBFloat16},
+    {"U32", DType::kUInt32},
+    {"I32", DType::kInt32},
+    {"F32", DType::kFloat32},
+    {"U64", DType::kUInt64},
+    {"I64", DType::kInt64},
+    {"F64", DType::kFloat64},
+    {"F8_E4M3", DType::kFloat8E4M3FN},
+    {"F8_E5M2", DType::kFloat8E5M2},
+    {"F8_E8M0", DType::kFloat8E8M0FNU},
+    {"C64", DType::kComplex64},
 };
 
 constexpr uint64_t kMaxElements = uint64_t{1} << 50;
@@ -35,7 +46,8 @@ class TensorSource final : public ArraySource {
   uint64_t size() const override { return size_; }
   Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
     if (offset > size_ || n > size_ - offset) {
-      return InternalError("{}: read of {} bytes at {} outside a {}-byte tensor", file_->path(), n, offset, size_);
+      return InternalError("{}: read of {} bytes at {} outside a {}-byte tensor", file_->path(), n,
+                           offset, size_);
     }
     OCKPT_ASSIGN_OR_RETURN(Bytes b, file_->Read(begin_ + offset, n));
     std::memcpy(dst, b.data(), n);
@@ -57,7 +69,8 @@ struct Tensor {
 };
 
 Result<uint64_t> NonNegative(const Json& j, std::string_view what) {
-  if (!j.is_number_integer() || (j.is_number_integer() && !j.is_number_unsigned() && j.get<int64_t>() < 0)) {
+  if (!j.is_number_integer() ||
+      (j.is_number_integer() && !j.is_number_unsigned() && j.get<int64_t>() < 0)) {
     return DataLossError("{} must be a non-negative integer", what);
   }
   return j.get<uint64_t>();
@@ -74,27 +87,32 @@ class SafetensorsSource final : public CheckpointSource {
       return InternalError("leaf {} has no array", i);
     }
     const Tensor& t = tensors_[*tensor_of_[i]];
-    return std::unique_ptr<ArraySource>(new TensorSource(file_, data_start_ + t.begin, t.end - t.begin));
+    return std::unique_ptr<ArraySource>(
+        new TensorSource(file_, data_start_ + t.begin, t.end - t.begin));
   }
 
   Status Load(const std::string& path) {
     OCKPT_ASSIGN_OR_RETURN(RandomAccessFile f, RandomAccessFile::Open(path));
     file_ = std::make_shared<RandomAccessFile>(std::move(f));
     uint64_t size = file_->size();
-    if (size < 8) return DataLossError("{}: {} bytes is too short for a safetensors header", path, size);
+    if (size < 8)
+      return DataLossError("{}: {} bytes is too short for a safetensors header", path, size);
     OCKPT_ASSIGN_OR_RETURN(Bytes len_bytes, file_->Read(0, 8));
     uint64_t n = LoadU64LE(len_bytes.data());
     if (n > kMaxHeaderBytes) {
-      return DataLossError("{}: header length {} exceeds the {}-byte limit", path, n, kMaxHeaderBytes);
+      return DataLossError("{}: header length {} exceeds the {}-byte limit", path, n,
+                           kMaxHeaderBytes);
     }
     if (n > size - 8) {
-      return DataLossError("{}: header length {} runs past the end of the {}-byte file", path, n, size);
+      return DataLossError("{}: header length {} runs past the end of the {}-byte file", path, n,
+                           size);
     }
     if (n < 2) return DataLossError("{}: header length {} is too short for JSON", path, n);
     OCKPT_ASSIGN_OR_RETURN(Bytes text, file_->Read(8, n));
     if (text[0] != '{') return DataLossError("{}: header does not start with '{{'", path);
     Json header = Json::parse(text, nullptr, false);
-    if (header.is_discarded() || !header.is_object()) return DataLossError("{}: header is not a JSON object", path);
+    if (header.is_discarded() || !header.is_object())
+      return DataLossError("{}: header is not a JSON object", path);
     data_start_ = 8 + n;
     const uint64_t buffer = size - data_start_;
 
@@ -103,7 +121,8 @@ class SafetensorsSource final : public CheckpointSource {
       if (name == "__metadata__") {
         if (!info.is_object()) return DataLossError("{}: __metadata__ must be an object", path);
         for (const auto& [k, v] : info.items()) {
-          if (!v.is_string()) return DataLossError("{}: __metadata__[\"{}\"] must be a string", path, k);
+          if (!v.is_string())
+            return DataLossError("{}: __metadata__[\"{}\"] must be a string", path, k);
         }
         metadata = info;
         continue;
@@ -129,21 +148,26 @@ class SafetensorsSource final : public CheckpointSource {
         t.shape.push_back(static_cast<int64_t>(*v));
       }
       const Json& off = info["data_offsets"];
-      if (!off.is_array() || off.size() != 2) return DataLossError("{}: data_offsets must be [begin, end]", where);
+      if (!off.is_array() || off.size() != 2)
+        return DataLossError("{}: data_offsets must be [begin, end]", where);
       auto b = NonNegative(off[0], "data_offsets");
       if (!b.ok()) return std::move(b).status().WithContext(where);
       auto e = NonNegative(off[1], "data_offsets");
       if (!e.ok()) return std::move(e).status().WithContext(where);
       t.begin = *b;
       t.end = *e;
-      if (t.end < t.begin) return DataLossError("{}: data_offsets [{}, {}] end before they begin", where, t.begin, t.end);
+      if (t.end < t.begin)
+        return DataLossError("{}: data_offsets [{}, {}] end before they begin", where, t.begin,
+                             t.end);
       if (t.end > buffer) {
-        return DataLossError("{}: data_offsets end at {}, past the {} data bytes in the file", where, t.end, buffer);
+        return DataLossError("{}: data_offsets end at {}, past the {} data bytes in the file",
+                             where, t.end, buffer);
       }
       uint64_t bytes = count * SizeOf(t.dtype);
       if (t.end - t.begin != bytes) {
-        return DataLossError("{}: {} {} needs {} bytes, data_offsets give {}", where, info["dtype"].get<std::string>(),
-                             ShapeString(t.shape), bytes, t.end - t.begin);
+        return DataLossError("{}: {} {} needs {} bytes, data_offsets give {}", where,
+                             info["dtype"].get<std::string>(), ShapeString(t.shape), bytes,
+                             t.end - t.begin);
       }
       tensors_.push_back(std::move(t));
     }
@@ -156,13 +180,16 @@ class SafetensorsSource final : public CheckpointSource {
     uint64_t expected = 0;
     for (const Tensor* t : order) {
       if (t->begin != expected) {
-        return DataLossError("{}: tensor '{}' starts at {}, expected {} (tensors must be contiguous, without overlap)",
-                             path, t->name, t->begin, expected);
+        return DataLossError(
+            "{}: tensor '{}' starts at {}, expected {} (tensors must be contiguous, without "
+            "overlap)",
+            path, t->name, t->begin, expected);
       }
       expected = t->end;
     }
     if (expected != buffer) {
-      return DataLossError("{}: tensors cover {} bytes but the file holds {} data bytes", path, expected, buffer);
+      return DataLossError("{}: tensors cover {} bytes but the file holds {} data bytes", path,
+                           expected, buffer);
     }
 
     std::map<std::string, size_t> by_name;
@@ -176,9 +203,11 @@ class SafetensorsSource final : public CheckpointSource {
         size_t start = 0;
         while (true) {
           size_t dot = t.name.find('.', start);
-          std::string k = t.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+          std::string k =
+              t.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
           if (k.empty()) {
-            return DataLossError("{}: tensor name '{}' has an empty component between dots", path, t.name);
+            return DataLossError("{}: tensor name '{}' has an empty component between dots", path,
+                                 t.name);
           }
           r.keypath.push_back({std::move(k), KeyType::kDict});
           if (dot == std::string::npos) break;
@@ -200,13 +229,16 @@ class SafetensorsSource final : public CheckpointSource {
   Status LoadTree(const std::string& text, const std::map<std::string, size_t>& by_name) {
     const std::string& path = file_->path();
     Json tree = Json::parse(text, nullptr, false);
-    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") || !tree["leaves"].is_array()) {
-      return DataLossError("{}: __metadata__[\"{}\"]: expected {{\"leaves\": [...], ...}}", path, kTreeKey);
+    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") ||
+        !tree["leaves"].is_array()) {
+      return DataLossError("{}: __metadata__[\"{}\"]: expected {{\"leaves\": [...], ...}}", path,
+                           kTreeKey);
     }
     if (tree.contains("custom_metadata")) custom_ = tree["custom_metadata"];
     for (const Json& j : tree["leaves"]) {
       auto r = LeafRecord::FromJson(j);
-      if (!r.ok()) return DataLossError("{}: __metadata__[\"{}\"]: {}", path, kTreeKey, r.status().message());
+      if (!r.ok())
+        return DataLossError("{}: __metadata__[\"{}\"]: {}", path, kTreeKey, r.status().message());
       if (r->value_type.empty()) r->value_type = std::string(kNpArray);
       leaves_.push_back(std::move(r).value());
     }
@@ -221,7 +253,8 @@ class SafetensorsSource final : public CheckpointSource {
         continue;
       }
       auto it = by_name.find(name);
-      if (it == by_name.end()) return DataLossError("{}: leaf '{}' of {} has no tensor", path, name, kTreeKey);
+      if (it == by_name.end())
+        return DataLossError("{}: leaf '{}' of {} has no tensor", path, name, kTreeKey);
       Tensor& t = tensors_[it->second];
       if (t.claimed) return DataLossError("{}: tensor '{}' belongs to two leaves", path, name);
       t.claimed = true;
@@ -229,21 +262,22 @@ class SafetensorsSource final : public CheckpointSource {
         // Types safetensors lacks are stored as their unsigned bits.
         if (Info(*r.dtype).native_numpy || SizeOf(*r.dtype) != SizeOf(t.dtype) ||
             Info(t.dtype).kind != DTypeKind::kUInt) {
-          return DataLossError("{}: tensor '{}' holds {} but {} says {}", path, name, Name(t.dtype), kTreeKey,
-                               Name(*r.dtype));
+          return DataLossError("{}: tensor '{}' holds {} but {} says {}", path, name, Name(t.dtype),
+                               kTreeKey, Name(*r.dtype));
         }
       } else {
         r.dtype = t.dtype;
       }
       if (r.shape && *r.shape != t.shape) {
-        return DataLossError("{}: tensor '{}' has shape {} but {} says {}", path, name, ShapeString(t.shape),
-                             kTreeKey, ShapeString(*r.shape));
+        return DataLossError("{}: tensor '{}' has shape {} but {} says {}", path, name,
+                             ShapeString(t.shape), kTreeKey, ShapeString(*r.shape));
       }
       r.shape = t.shape;
       tensor_of_.push_back(it->second);
     }
     for (const Tensor& t : tensors_) {
-      if (!t.claimed) return DataLossError("{}: tensor '{}' is not a leaf of {}", path, t.name, kTreeKey);
+      if (!t.claimed)
+        return DataLossError("{}: tensor '{}' is not a leaf of {}", path, t.name, kTreeKey);
     }
     return Status::Ok();
   }
@@ -270,7 +304,8 @@ Result<DType> DTypeFromSafetensorsName(std::string_view name) {
     if (e.name == name) return e.dtype;
   }
   if (name == "F4" || name.substr(0, 3) == "F6_") {
-    return UnimplementedError("safetensors dtype {} (packed sub-byte floats) is not supported", name);
+    return UnimplementedError("safetensors dtype {} (packed sub-byte floats) is not supported",
+                              name);
   }
   return DataLossError("unknown safetensors dtype '{}'", name);
 }

@@ -6,12 +6,11 @@
 #define OCKPT_TESTS_FORMATS_FORMAT_TEST_UTIL_H_
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "lib/checkpoint/sink.h"
 #include "lib/checkpoint/source.h"
@@ -19,8 +18,8 @@
 namespace ockpt::testing {
 
 struct TestTree {
-  std::vector<LeafRecord> leaves;          // sorted
-  std::map<std::string, Bytes> data;       // dotted name -> C-order bytes
+  std::vector<LeafRecord> leaves;     // sorted
+  std::map<std::string, Bytes> data;  // dotted name -> C-order bytes
   Json custom_metadata;
 };
 
@@ -30,7 +29,8 @@ inline KeyPath Keys(std::initializer_list<std::pair<const char*, KeyType>> keys)
   return kp;
 }
 
-inline LeafRecord ArrayLeaf(KeyPath kp, DType dtype, Shape shape, std::string value_type = "np.ndarray") {
+inline LeafRecord ArrayLeaf(KeyPath kp, DType dtype, Shape shape,
+                            std::string value_type = "np.ndarray") {
   LeafRecord r;
   r.keypath = std::move(kp);
   r.value_type = std::move(value_type);
@@ -58,15 +58,18 @@ inline TestTree SampleTree() {
   constexpr KeyType D = KeyType::kDict;
   constexpr KeyType S = KeyType::kSequence;
   auto add = [&](LeafRecord r) {
-    if (r.HasArrayData()) t.data[r.name()] = PatternBytes(r, static_cast<uint32_t>(t.data.size() + 1));
+    if (r.HasArrayData())
+      t.data[r.name()] = PatternBytes(r, static_cast<uint32_t>(t.data.size() + 1));
     t.leaves.push_back(std::move(r));
   };
-  LeafRecord w = ArrayLeaf(Keys({{"params", D}, {"dense", D}, {"kernel", D}}), DType::kFloat32, {4, 3, 5}, "jax.Array");
+  LeafRecord w = ArrayLeaf(Keys({{"params", D}, {"dense", D}, {"kernel", D}}), DType::kFloat32,
+                           {4, 3, 5}, "jax.Array");
   w.write_shape = Shape{4, 3, 5};
   w.chunk_shape = Shape{2, 3, 5};
   w.sharding = Json::object({{"sharding_type", "SingleDeviceSharding"}, {"device_str", "cpu:0"}});
   add(w);
-  add(ArrayLeaf(Keys({{"params", D}, {"dense", D}, {"bias", D}}), DType::kBFloat16, {5}, "jax.Array"));
+  add(ArrayLeaf(Keys({{"params", D}, {"dense", D}, {"bias", D}}), DType::kBFloat16, {5},
+                "jax.Array"));
   add(ArrayLeaf(Keys({{"opt", D}, {"0", S}, {"mu", D}}), DType::kFloat16, {7, 2}));
   add(ArrayLeaf(Keys({{"opt", D}, {"1", S}, {"count", D}}), DType::kInt64, {}, "scalar"));
   add(ArrayLeaf(Keys({{"opt", D}, {"10", S}, {"mask", D}}), DType::kBool, {9}));
@@ -96,7 +99,8 @@ inline TestTree SampleTree() {
 
 // Writes tree into sink, each array in pieces of `piece_elems` elements
 // handed over in a shuffled order.
-inline Status WriteTree(const TestTree& t, CheckpointSink& sink, size_t piece_elems = 3, uint32_t seed = 7) {
+inline Status WriteTree(const TestTree& t, CheckpointSink& sink, size_t piece_elems = 3,
+                        uint32_t seed = 7) {
   OCKPT_RETURN_IF_ERROR(sink.Begin(t.leaves));
   std::mt19937 rng(seed);
   for (const LeafRecord& r : t.leaves) {

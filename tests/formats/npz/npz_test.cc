@@ -90,7 +90,8 @@ TEST_CASE("npz sink and source round-trip a tree losslessly") {
 }
 
 // Builds an archive with libzip (stored or deflated members).
-void MakeZip(const std::string& path, const std::vector<std::pair<std::string, Bytes>>& members, bool deflate) {
+void MakeZip(const std::string& path, const std::vector<std::pair<std::string, Bytes>>& members,
+             bool deflate) {
   int err = 0;
   zip_t* za = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
   REQUIRE(za != nullptr);
@@ -102,8 +103,8 @@ void MakeZip(const std::string& path, const std::vector<std::pair<std::string, B
     REQUIRE(s != nullptr);
     zip_int64_t idx = zip_file_add(za, name.c_str(), s, ZIP_FL_ENC_UTF_8);
     REQUIRE(idx >= 0);
-    REQUIRE(zip_set_file_compression(za, static_cast<zip_uint64_t>(idx), deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE,
-                                     0) == 0);
+    REQUIRE(zip_set_file_compression(za, static_cast<zip_uint64_t>(idx),
+                                     deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0) == 0);
   }
   REQUIRE(zip_close(za) == 0);
 }
@@ -176,17 +177,21 @@ TEST_CASE("npz hostile inputs fail cleanly") {
   // Member names that are not key paths, and a leaf that is also a node.
   MakeZip(dir / "dots.npz", {{"../evil.npy", Npy("<f4", {1}, Bytes(4, '\0'))}}, false);
   CHECK(OpenNpzFile(dir / "dots.npz").status().code() == StatusCode::kDataLoss);
-  MakeZip(dir / "clash.npz",
-          {{"a.npy", Npy("<f4", {1}, Bytes(4, '\0'))}, {"a/b.npy", Npy("<f4", {1}, Bytes(4, '\0'))}}, false);
+  MakeZip(
+      dir / "clash.npz",
+      {{"a.npy", Npy("<f4", {1}, Bytes(4, '\0'))}, {"a/b.npy", Npy("<f4", {1}, Bytes(4, '\0'))}},
+      false);
   CHECK(OpenNpzFile(dir / "clash.npz").status().code() == StatusCode::kDataLoss);
   // A member whose data is shorter than its header says.
   MakeZip(dir / "short.npz", {{"a.npy", Npy("<f4", {10}, Bytes(8, '\0'))}}, false);
   CHECK(OpenNpzFile(dir / "short.npz").status().code() == StatusCode::kDataLoss);
   // _tree.json naming a missing member.
-  MakeZip(dir / "tree.npz",
-          {{"a.npy", Npy("<f4", {1}, Bytes(4, '\0'))},
-           {"_tree.json", R"({"leaves": [{"keypath": [{"key": "b", "type": "dict"}], "value_type": "np.ndarray"}]})"}},
-          false);
+  MakeZip(
+      dir / "tree.npz",
+      {{"a.npy", Npy("<f4", {1}, Bytes(4, '\0'))},
+       {"_tree.json",
+        R"({"leaves": [{"keypath": [{"key": "b", "type": "dict"}], "value_type": "np.ndarray"}]})"}},
+      false);
   CHECK(OpenNpzFile(dir / "tree.npz").status().code() == StatusCode::kNotFound);
 }
 

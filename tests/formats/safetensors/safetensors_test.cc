@@ -63,8 +63,10 @@ TEST_CASE("safetensors sink and source round-trip a tree losslessly") {
 TEST_CASE("safetensors: large custom metadata moves the data once, raw-bit types as U8") {
   TempDir dir;
   testing::TestTree t;
-  LeafRecord a = testing::ArrayLeaf(testing::Keys({{"a", KeyType::kDict}}), DType::kFloat8E4M3FNUZ, {3, 3});
-  LeafRecord b = testing::ArrayLeaf(testing::Keys({{"b", KeyType::kDict}}), DType::kFloat64, {1000});
+  LeafRecord a =
+      testing::ArrayLeaf(testing::Keys({{"a", KeyType::kDict}}), DType::kFloat8E4M3FNUZ, {3, 3});
+  LeafRecord b =
+      testing::ArrayLeaf(testing::Keys({{"b", KeyType::kDict}}), DType::kFloat64, {1000});
   t.data["a"] = testing::PatternBytes(a, 1);
   t.data["b"] = testing::PatternBytes(b, 2);
   t.leaves = {a, b};
@@ -86,12 +88,14 @@ TEST_CASE("safetensors sink refusals") {
   TempDir dir;
   auto sink = CreateSafetensorsSink(dir / "c.safetensors");
   REQUIRE(sink.ok());
-  LeafRecord c = testing::ArrayLeaf(testing::Keys({{"c", KeyType::kDict}}), DType::kComplex128, {2});
+  LeafRecord c =
+      testing::ArrayLeaf(testing::Keys({{"c", KeyType::kDict}}), DType::kComplex128, {2});
   CHECK((*sink)->Begin({c}).code() == StatusCode::kUnimplemented);
   auto no_begin = CreateSafetensorsSink(dir / "d.safetensors");
   REQUIRE(no_begin.ok());
   LeafRecord f = testing::ArrayLeaf(testing::Keys({{"f", KeyType::kDict}}), DType::kFloat32, {1});
-  CHECK((*no_begin)->WriteArray(f, [](ArrayWriter&) { return Status::Ok(); }).code() == StatusCode::kInternal);
+  CHECK((*no_begin)->WriteArray(f, [](ArrayWriter&) { return Status::Ok(); }).code() ==
+        StatusCode::kInternal);
   CHECK(CreateSafetensorsSink(dir / "c.safetensors").status().code() == StatusCode::kAlreadyExists);
 }
 
@@ -139,25 +143,38 @@ TEST_CASE("safetensors hostile inputs fail cleanly") {
     b += "{}";
     CHECK(open("huge.safetensors", b).find("limit") != std::string::npos);
   }
-  open("past_eof.safetensors", FileWithHeader(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", Bytes(8, '\0')));
+  open(
+      "past_eof.safetensors",
+      FileWithHeader(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", Bytes(8, '\0')));
   open("gap.safetensors",
        FileWithHeader(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", Bytes(8, '\0')));
-  open("overlap.safetensors",
-       FileWithHeader(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                      Bytes(8, '\0')));
-  open("length.safetensors", FileWithHeader(R"({"t":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
+  open(
+      "overlap.safetensors",
+      FileWithHeader(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+          Bytes(8, '\0')));
+  open("length.safetensors",
+       FileWithHeader(R"({"t":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
   open("trailing.safetensors", FileWithHeader(t, Bytes(12, '\0')));
-  open("dtype.safetensors", FileWithHeader(R"({"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
+  open("dtype.safetensors",
+       FileWithHeader(R"({"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
   open("meta.safetensors", FileWithHeader(R"({"__metadata__":{"a":1}})", ""));
   open("json.safetensors", FileWithHeader(R"({"t":)", ""));
-  open("negative.safetensors", FileWithHeader(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
-  open("emptykey.safetensors", FileWithHeader(R"({"a..b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
-  open("clash.safetensors",
-       FileWithHeader(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a.b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+  open(
+      "negative.safetensors",
+      FileWithHeader(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", Bytes(8, '\0')));
+  open("emptykey.safetensors",
+       FileWithHeader(R"({"a..b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
                       Bytes(8, '\0')));
+  open(
+      "clash.safetensors",
+      FileWithHeader(
+          R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a.b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+          Bytes(8, '\0')));
   CHECK(OpenSafetensorsFile(dir / "missing.safetensors").status().code() == StatusCode::kNotFound);
   REQUIRE(WriteFile(dir / "f4.safetensors",
-                    FileWithHeader(R"({"t":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}})", Bytes(1, '\0')))
+                    FileWithHeader(R"({"t":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}})",
+                                   Bytes(1, '\0')))
               .ok());
   CHECK(OpenSafetensorsFile(dir / "f4.safetensors").status().code() == StatusCode::kUnimplemented);
 }
