@@ -4,6 +4,8 @@
 // combined from the pieces, so an array never has to be in memory or staged
 // in a temporary file. Timestamps are fixed (1980-01-01 00:00) so the output
 // is deterministic. Python's zipfile, NumPy and libzip read it.
+// Not for concurrent use: one thread writes at a time (as the chunk
+// pipelines, which consume results on the calling thread, do).
 
 #ifndef OCKPT_FORMATS_NPZ_ZIP_WRITER_H_
 #define OCKPT_FORMATS_NPZ_ZIP_WRITER_H_
