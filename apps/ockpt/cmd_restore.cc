@@ -1,11 +1,13 @@
 // ockpt restore PATH OUT [--step N] [--item NAME] [--select GLOB]... [--dtype D]
-//               [--format npy|npz|h5|safetensors] [--device cpu|cuda[:N]]
+//               [--format npy|npz|h5|safetensors] [--device cpu|host|cuda[:N]]
 
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "formats/npy/npy_dir.h"
 #include "formats/orbax/restore.h"
 #include "formats/registry.h"
+#include "lib/staging/staging.h"
 
 namespace ockpt {
 
@@ -28,7 +30,8 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--dtype", opts->dtype, "Cast every array to this dtype (warns when lossy)");
   cmd->add_option("--format", opts->format,
                   "Output format: npy, npz, h5 (hdf5) or safetensors (default: from OUT's extension, else npy)");
-  cmd->add_option("--device", opts->device, "cpu, or cuda[:N] to stage through GPU memory");
+  cmd->add_option("--device", opts->device,
+                  "cpu, or cuda[:N]: also land each leaf in GPU memory and check it (host: the same with host memory)");
   cmd->callback([opts, &ctx] {
     ctx.action = [opts, &ctx]() -> Result<int> {
       opts->restore.open = {opts->step, opts->item};
@@ -37,18 +40,22 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
         if (!d.ok()) return InvalidArgumentError("--dtype: unknown dtype '{}'", opts->dtype);
         opts->restore.dtype = *d;
       }
-      if (opts->device != "cpu") {
-        if (opts->device.rfind("cuda", 0) == 0) {
-          return FailedPreconditionError("--device {}: this build of ockpt has no CUDA support", opts->device);
-        }
-        return InvalidArgumentError("--device must be cpu or cuda[:N], not '{}'", opts->device);
-      }
+      // cpu: no staging (null); host or cuda[:N]: a device context.
+      OCKPT_ASSIGN_OR_RETURN(std::shared_ptr<staging::DeviceRun> device, staging::DeviceRun::Open(opts->device));
       OCKPT_ASSIGN_OR_RETURN(std::string format, formats::OutputFormat(opts->restore.out, opts->format));
       if (format != "npy") {
         opts->restore.sink_factory = [format](const std::string& path) { return formats::CreateSink(format, path); };
         opts->restore.single_file = true;
       }
+      if (device) {  // each leaf also lands in device memory, checked against the host bytes
+        auto inner = opts->restore.sink_factory;
+        opts->restore.sink_factory = [inner, device](const std::string& path) -> Result<std::unique_ptr<CheckpointSink>> {
+          OCKPT_ASSIGN_OR_RETURN(auto sink, inner ? inner(path) : npy::CreateNpyDirectorySink(path));
+          return device->WrapSink(std::move(sink));
+        };
+      }
       OCKPT_RETURN_IF_ERROR(formats::WithOutputName(orbax::Restore(opts->restore, ctx.LibContext()), opts->restore.out));
+      if (device && !ctx.quiet) *ctx.err << device->Report("restore");
       return 0;
     };
   });

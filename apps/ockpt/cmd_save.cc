@@ -1,6 +1,7 @@
 // ockpt save SRC DEST [--step N] [--item NAME=SRC]... [--json-item NAME=FILE]...
 //            [--zarr3] [--no-ocdbt] [--compression zstd[:LEVEL]|none]
 //            [--chunk-bytes N] [--chunk-shape A,B,...] [--custom-metadata JSON] [--metrics JSON]
+//            [--device cpu|host|cuda[:N]]
 
 #include <memory>
 
@@ -9,6 +10,7 @@
 #include "formats/orbax/save.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/registry.h"
+#include "lib/staging/staging.h"
 
 namespace ockpt {
 namespace {
@@ -40,6 +42,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
     RetentionFlags retention;  // with --step: prune old steps after the save
     std::string chunk_shape;
     std::string custom_metadata, metrics;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("save", "Create a checkpoint that orbax-checkpoint restores");
@@ -58,6 +61,9 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--custom-metadata", o->custom_metadata, "JSON for _CHECKPOINT_METADATA custom_metadata");
   cmd->add_option("--metrics", o->metrics, "JSON metrics for the step (with --step)");
   AddRetentionFlags(cmd, o->retention);  // --max-to-keep, --keep-period, ... (as `gc`)
+  cmd->add_option("--device", o->device,
+                  "cpu, or cuda[:N]: copy each array up to GPU memory first and save it from there "
+                  "(host: the same with host memory)");
   cmd->callback([o, &ctx] {
     ctx.action = [o, &ctx]() -> Result<int> {
       orbax::SaveOptions s;
@@ -125,8 +131,17 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
         OCKPT_ASSIGN_OR_RETURN(s.metrics, JsonArg(o->metrics, "--metrics"));
       }
       s.open_source = [](const std::string& path) { return formats::OpenSource(path); };
+      // cpu: no staging (null); host or cuda[:N]: arrays are saved from device memory.
+      OCKPT_ASSIGN_OR_RETURN(std::shared_ptr<staging::DeviceRun> device, staging::DeviceRun::Open(o->device));
+      if (device) {
+        s.open_source = [inner = s.open_source, device](const std::string& path) -> Result<std::unique_ptr<CheckpointSource>> {
+          OCKPT_ASSIGN_OR_RETURN(auto src, inner(path));
+          return device->WrapSource(std::move(src));
+        };
+      }
       OCKPT_ASSIGN_OR_RETURN(s.retention, o->retention.Policy());
       OCKPT_RETURN_IF_ERROR(orbax::Save(s, ctx.LibContext()));
+      if (device && !ctx.quiet) *ctx.err << device->Report("save");
       return 0;
     };
   });
