@@ -92,13 +92,18 @@ class CudaBackend final : public CopyBackend {
   }
 
   BackendStatus CopyToDeviceAsync(void* dst, const char* src, size_t n, int stream) override {
-    cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, streams_[stream]);
+    // The calling thread may not be the one that opened the device.
+    cudaError_t e = cudaSetDevice(ordinal_);
+    if (e == cudaSuccess)
+      e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, streams_[stream]);
     if (e != cudaSuccess) return Fail(Name() + ": cudaMemcpyAsync (host to device)", e);
     return BackendStatus::Ok();
   }
 
   BackendStatus CopyToHostAsync(char* dst, const void* src, size_t n, int stream) override {
-    cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, streams_[stream]);
+    cudaError_t e = cudaSetDevice(ordinal_);
+    if (e == cudaSuccess)
+      e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, streams_[stream]);
     if (e != cudaSuccess) return Fail(Name() + ": cudaMemcpyAsync (device to host)", e);
     return BackendStatus::Ok();
   }
