@@ -7,8 +7,10 @@
 #include "apps/ockpt/app_context.h"
 #include "apps/ockpt/commands.h"
 #include "apps/ockpt/exit_codes.h"
+#include "lib/base/allocator.h"
 
 int main(int argc, char** argv) {
+  ockpt::TuneAllocatorForChunkBuffers();  // chunk buffers: reuse, no page-fault churn
   ockpt::AppContext ctx;
   CLI::App app{"ockpt: create, inspect and convert Orbax checkpoints", "ockpt"};
   app.set_version_flag("--version", std::string("ockpt ") + OCKPT_VERSION);
