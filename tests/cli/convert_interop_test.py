@@ -15,6 +15,7 @@ usage: convert_interop_test.py OCKPT GOLDEN_DIR
   corrupt zips, non-HDF5 files) fail with exit 4 and name the file.
 Prints `N passed, M failed`; exits 1 on any failure.
 """
+from clitest import Checks
 import json
 import os
 import struct
@@ -28,16 +29,7 @@ import numpy as np
 ockpt, golden = sys.argv[1], sys.argv[2]
 START = os.path.join(golden, "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
                      "pytree_checkpointable_has_metadata")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, flush=True)
+check = Checks()
 
 
 def run(*args, ok=True):
@@ -295,5 +287,4 @@ with tempfile.TemporaryDirectory() as tmp:
         expect_fail(4, ["convert", T(name), T("out_" + name + ".h5")], name)
         check(not any(e.startswith("out_" + name + ".h5") for e in os.listdir(tmp)), "no temp file left for %s" % name)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+check.exit()

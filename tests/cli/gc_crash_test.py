@@ -7,6 +7,7 @@ killed one).
 
 usage: gc_crash_test.py OCKPT GOLDEN_DIR [ITERATIONS]
 """
+from clitest import Checks
 import json
 import os
 import random
@@ -29,16 +30,7 @@ STEPS = list(range(24))
 GC_ARGS = ["--max-to-keep", "2", "--keep-period", "10", "--clean-tmp", "--tmp-older-than", "1h"]
 KEPT = {0, 10, 20, 22, 23}
 TMP = {"24.orbax-checkpoint-tmp", "25.orbax-checkpoint-tmp-1700000000"}
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, flush=True)
+check = Checks()
 
 
 def copy_item(dst):
@@ -172,6 +164,6 @@ with tempfile.TemporaryDirectory() as tmp:
               "iteration %d: after the second gc: %s" % (i, sorted(names)))
         shutil.rmtree(root)
 
-    print("gc crash test: %d iterations (%s), full gc %.3fs: %d checks passed, %d failed" %
-          (iterations, ", ".join("%s %d" % kv for kv in outcomes.items()), full, passed, failed))
-sys.exit(1 if failed else 0)
+    print("gc crash test: %d iterations (%s), full gc %.3fs" %
+          (iterations, ", ".join("%s %d" % kv for kv in outcomes.items()), full), file=sys.stderr)
+check.exit()

@@ -4,6 +4,7 @@ name either does not exist or holds a complete checkpoint that restores.
 
 usage: save_crash_test.py OCKPT [ITERATIONS]
 """
+from clitest import Checks
 import os
 import random
 import signal
@@ -17,16 +18,7 @@ import numpy as np
 ockpt = sys.argv[1]
 iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 40
 random.seed(1234)
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, flush=True)
+check = Checks()
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -73,5 +65,4 @@ with tempfile.TemporaryDirectory() as tmp:
                 import shutil
                 shutil.rmtree(dest)
     print("outcomes:", outcomes, file=sys.stderr)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+check.exit()

@@ -11,6 +11,7 @@ usage: save_interop_test.py OCKPT NGOCDBT_RUN_SH
 * python3-zarr opens every leaf of a --no-ocdbt zarr v2 checkpoint.
 Prints `N passed, M failed`; exits 1 on any failure.
 """
+from clitest import Checks
 import json
 import os
 import subprocess
@@ -21,16 +22,7 @@ import numpy as np
 import zarr
 
 ockpt, run_sh = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, flush=True)
+check = Checks()
 
 
 def run(*args, ok=True):
@@ -116,5 +108,4 @@ with tempfile.TemporaryDirectory() as tmp:
                 z = zarr.open(os.path.join(extracted, name.replace("/", ".")), mode="r")
                 check(np.array_equal(z[...], a), "python3-zarr on ngocdbt-extracted %s" % name)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+check.exit()

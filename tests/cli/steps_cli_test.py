@@ -5,6 +5,7 @@ writer lock (a second writer with --no-wait gets exit 5), --dry-run,
 
 usage: steps_cli_test.py OCKPT GOLDEN_DIR
 """
+from clitest import Checks
 import fcntl
 import json
 import os
@@ -18,16 +19,7 @@ ockpt = sys.argv[1]
 golden = sys.argv[2]
 ITEM = os.path.join(golden, "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
                     "pytree_checkpointable_has_metadata")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, flush=True)
+check = Checks()
 
 
 def run(*args):
@@ -209,5 +201,4 @@ with tempfile.TemporaryDirectory() as tmp:
     os.close(lock_fd)
     check(saver.wait(timeout=60) == 0 and os.path.exists(os.path.join(managed, "7")), "save --step after the lock")
 
-print("steps cli test: %d checks passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+check.exit()

@@ -10,6 +10,7 @@ usage: verify_corruption_test.py OCKPT [FLIPS]
 * `diff` exits 0 on the checkpoint and its copy, 1 after one value changes,
   and names the leaf and the index.
 """
+from clitest import Checks
 import json
 import os
 import random
@@ -23,16 +24,7 @@ import numpy as np
 ockpt = sys.argv[1]
 flips = int(sys.argv[2]) if len(sys.argv) > 2 else 80
 random.seed(99)
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, flush=True)
+check = Checks()
 
 
 def verify(path, *flags):
@@ -117,5 +109,4 @@ with tempfile.TemporaryDirectory() as tmp:
     d = subprocess.run([ockpt, "diff", ckpt, out, "--atol", "1.5"], stdout=subprocess.PIPE)
     check(d.returncode == 0, "diff within --atol exits 0")
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+check.exit()
