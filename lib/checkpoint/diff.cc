@@ -24,6 +24,14 @@ Shape Unravel(uint64_t flat, const Shape& shape) {
   return idx;
 }
 
+LeafDiff Difference(std::string name, std::string kind, std::string detail) {
+  LeafDiff d;
+  d.name = std::move(name);
+  d.kind = std::move(kind);
+  d.detail = std::move(detail);
+  return d;
+}
+
 bool IsNaN(double re, double im) { return std::isnan(re) || std::isnan(im); }
 
 Status CompareValues(const LeafRecord& la, const ArraySource& a, const ArraySource& b, const DiffOptions& opt,
@@ -76,10 +84,10 @@ Result<DiffResult> DiffTrees(const CheckpointSource& a, const CheckpointSource& 
   for (size_t i = 0; i < b.leaves().size(); ++i) ib[b.leaves()[i].name()] = i;
   DiffResult result;
   for (const auto& [name, i] : ia) {
-    if (!ib.count(name)) result.differences.push_back({name, "only_in_a", "leaf only in A"});
+    if (!ib.count(name)) result.differences.push_back(Difference(name, "only_in_a", "leaf only in A"));
   }
   for (const auto& [name, j] : ib) {
-    if (!ia.count(name)) result.differences.push_back({name, "only_in_b", "leaf only in B"});
+    if (!ia.count(name)) result.differences.push_back(Difference(name, "only_in_b", "leaf only in B"));
   }
   for (const auto& [name, i] : ia) {
     auto it = ib.find(name);
@@ -89,27 +97,27 @@ Result<DiffResult> DiffTrees(const CheckpointSource& a, const CheckpointSource& 
     ++result.leaves_compared;
     bool da = la.HasArrayData(), db = lb.HasArrayData();
     if (da != db || (!da && la.value_type != lb.value_type)) {
-      result.differences.push_back({name, "node_type", fmt::format("{} vs {}", la.value_type, lb.value_type)});
+      result.differences.push_back(Difference(name, "node_type", fmt::format("{} vs {}", la.value_type, lb.value_type)));
       continue;
     }
     if (!da) {
       if (la.string_value != lb.string_value) {
-        result.differences.push_back({name, "string", fmt::format("{} vs {}", Json(la.string_value.value_or("")).dump(),
-                                                                   Json(lb.string_value.value_or("")).dump())});
+        result.differences.push_back(Difference(name, "string", fmt::format("{} vs {}", Json(la.string_value.value_or("")).dump(),
+                                                                   Json(lb.string_value.value_or("")).dump())));
       }
       continue;
     }
     if (*la.dtype != *lb.dtype) {
-      result.differences.push_back({name, "dtype", fmt::format("{} vs {}", Name(*la.dtype), Name(*lb.dtype))});
+      result.differences.push_back(Difference(name, "dtype", fmt::format("{} vs {}", Name(*la.dtype), Name(*lb.dtype))));
       continue;
     }
     if (*la.shape != *lb.shape) {
-      result.differences.push_back({name, "shape", fmt::format("{} vs {}", ShapeString(*la.shape), ShapeString(*lb.shape))});
+      result.differences.push_back(Difference(name, "shape", fmt::format("{} vs {}", ShapeString(*la.shape), ShapeString(*lb.shape))));
       continue;
     }
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> sa, a.OpenArray(i));
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> sb, b.OpenArray(it->second));
-    LeafDiff d{name, "values", ""};
+    LeafDiff d = Difference(name, "values", "");
     Status s = CompareValues(la, *sa, *sb, opt, &d);
     if (!s.ok()) return std::move(s).WithContext(fmt::format("comparing leaf '{}'", name));
     if (d.differing_elements > 0) {
