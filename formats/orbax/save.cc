@@ -132,6 +132,7 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
     };
   }
 
+  std::vector<zarr::ArrayToWrite> arrays;
   Json tree_metadata = Json::object();
   Json sharding = nlohmann::json::object();  // sorted keys, as TensorStore's json driver writes
   Json array_metadatas = Json::array();
@@ -183,12 +184,8 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       }
       OCKPT_RETURN_IF_ERROR(zarr::ValidateWriteSpec(spec));
       std::string prefix = name.empty() ? "" : name + "/";
-      OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> array, source.OpenArray(i));
-      OCKPT_RETURN_IF_ERROR(sink(zarr::MetadataKey(spec, prefix), zarr::EncodeMetadata(spec)));
-      zarr::WriteOptions write_options;
-      write_options.threads = ctx.threads;
-      Status s = zarr::WriteArray(spec, prefix, *array, sink, write_options);
-      if (!s.ok()) return std::move(s).WithContext(fmt::format("writing leaf '{}'", name));
+      // Written after the loop, all leaves in one pipeline (in this order).
+      arrays.push_back({spec, prefix, name, [&source, i] { return source.OpenArray(i); }});
       if (r.value_type == kJaxArray) {
         Json sh = r.sharding;
         if (!sh.is_object()) {
@@ -224,6 +221,10 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
     entry["value_metadata"] = ValueMetadata(r, write_shape);
     tree_metadata[TreeMetadataKey(r.keypath)] = std::move(entry);
   }
+
+  zarr::WriteOptions write_options;
+  write_options.threads = ctx.threads;
+  OCKPT_RETURN_IF_ERROR(zarr::WriteArrays(arrays, sink, write_options));
 
   int64_t commit_time = NowNs();
   if (writer) {

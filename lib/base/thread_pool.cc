@@ -137,10 +137,22 @@ Status RunOrderedPipelineCore(
     }
   } drain{*shared};
 
+  // Bytes held by tasks [next_consume, next_produce) (with task_bytes).
+  const bool by_bytes = options.task_bytes && options.max_bytes_in_flight;
+  std::vector<uint64_t> slot_bytes(by_bytes ? window : 0);
+  uint64_t in_flight_bytes = 0;
   size_t next_produce = 0;
   for (size_t next_consume = 0; next_consume < count; ++next_consume) {
     while (next_produce < count && next_produce - next_consume < window) {
       const size_t slot = next_produce % window;
+      if (by_bytes) {
+        const uint64_t bytes = options.task_bytes(next_produce);
+        if (next_produce > next_consume && in_flight_bytes + bytes > options.max_bytes_in_flight) {
+          break;  // wait until it fits
+        }
+        slot_bytes[slot] = bytes;
+        in_flight_bytes += bytes;
+      }
       Result<std::function<Status()>> work = produce(next_produce, slot);
       if (!work.ok()) return work.status();
       {
@@ -181,6 +193,7 @@ Status RunOrderedPipelineCore(
       if (!shared->status[slot].ok()) return std::move(shared->status[slot]);
     }
     OCKPT_RETURN_IF_ERROR(consume(next_consume, slot));
+    if (by_bytes) in_flight_bytes -= slot_bytes[slot];
   }
   return Status::Ok();
 }

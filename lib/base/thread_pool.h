@@ -76,6 +76,11 @@ struct PipelineOptions {
   // max(1, max_bytes_in_flight / bytes_per_task). 0 = no byte bound.
   uint64_t max_bytes_in_flight = 0;
   uint64_t bytes_per_task = 0;
+  // For tasks of different sizes: the memory task i holds. With
+  // max_bytes_in_flight, task i is produced only when it fits beside the
+  // tasks in flight, or when none is (so one task larger than the bound
+  // still runs, alone).
+  std::function<uint64_t(size_t i)> task_bytes = nullptr;
 };
 
 // How many tasks RunOrderedPipeline keeps in flight for these options (>= 1).

@@ -169,6 +169,22 @@ Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const
   return chunk;
 }
 
+// The i-th chunk index in C order of the grid.
+Shape GridIndex(const Shape& grid, uint64_t i) {
+  Shape index(grid.size());
+  for (size_t d = grid.size(); d-- > 0;) {
+    index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
+    i /= static_cast<uint64_t>(grid[d]);
+  }
+  return index;
+}
+
+uint64_t NumChunks(const Shape& grid) {
+  uint64_t n = 1;
+  for (int64_t g : grid) n *= static_cast<uint64_t>(g);
+  return n;
+}
+
 Result<Bytes> EncodeValidated(const WriteSpec& spec, Bytes chunk) {
   Bytes encoded;
   if (spec.zstd_level) {
@@ -273,17 +289,8 @@ Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySou
   OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
   OCKPT_RETURN_IF_ERROR(CheckSource(spec, src));
   const Shape grid = ChunkGridShape(spec);
-  uint64_t count = 1;
-  for (int64_t g : grid) count *= static_cast<uint64_t>(g);
-  // The i-th chunk index in C order of the grid.
-  auto grid_index = [&grid](uint64_t i) {
-    Shape index(grid.size());
-    for (size_t d = grid.size(); d-- > 0;) {
-      index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
-      i /= static_cast<uint64_t>(grid[d]);
-    }
-    return index;
-  };
+  const uint64_t count = NumChunks(grid);
+  auto grid_index = [&grid](uint64_t i) { return GridIndex(grid, i); };
   // Gathering reads src, which need not be thread-safe: it stays on this
   // thread with the sink; only the codec work runs on workers.
   PipelineOptions pipeline;
@@ -302,6 +309,72 @@ Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySou
         const std::string key = ChunkKeyFor(spec, prefix, grid_index(i));
         Status st = sink(key, encoded);
         if (!st.ok()) return std::move(st).WithContext(fmt::format("writing zarr chunk '{}'", key));
+        return Status::Ok();
+      });
+}
+
+Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
+                   const std::function<Status(const std::string& key, ByteView value)>& sink,
+                   const WriteOptions& options) {
+  // starts[a]: the pipeline index of array a's first chunk.
+  std::vector<uint64_t> starts;
+  std::vector<Shape> grids;
+  uint64_t count = 0;
+  for (const ArrayToWrite& a : arrays) {
+    Status st = ValidateWriteSpec(a.spec);
+    if (!st.ok()) return std::move(st).WithContext(fmt::format("writing leaf '{}'", a.name));
+    starts.push_back(count);
+    grids.push_back(ChunkGridShape(a.spec));
+    count += NumChunks(grids.back());
+  }
+  auto array_of = [&](uint64_t i) {
+    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), i) - starts.begin() - 1);
+  };
+  // The source being gathered from (calling thread only).
+  size_t open_index = arrays.size();
+  std::unique_ptr<ArraySource> open_source;
+  PipelineOptions pipeline;
+  pipeline.threads = options.threads;
+  pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
+  pipeline.task_bytes = [&](size_t i) {
+    return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[array_of(i)].spec), 1);  // chunk + encoding
+  };
+  return RunOrderedPipeline<Bytes>(
+      count, pipeline,
+      [&](size_t i) -> Result<PipelineWork<Bytes>> {
+        const size_t a = array_of(i);
+        const ArrayToWrite& array = arrays[a];
+        if (a != open_index) {
+          open_source.reset();
+          auto src = array.open();
+          if (!src.ok()) return src.status().WithContext(fmt::format("writing leaf '{}'", array.name));
+          open_source = std::move(src).value();
+          open_index = a;
+          Status st = CheckSource(array.spec, *open_source);
+          if (!st.ok()) return std::move(st).WithContext(fmt::format("writing leaf '{}'", array.name));
+        }
+        auto chunk = GatherChunk(array.spec, GridIndex(grids[a], i - starts[a]), *open_source);
+        if (!chunk.ok()) return chunk.status().WithContext(fmt::format("writing leaf '{}'", array.name));
+        if (i + 1 == starts[a] + NumChunks(grids[a])) {
+          open_source.reset();  // its last chunk
+          open_index = arrays.size();
+        }
+        return PipelineWork<Bytes>([&spec = array.spec, c = std::move(chunk).value()]() mutable {
+          return EncodeValidated(spec, std::move(c));
+        });
+      },
+      [&](size_t i, Bytes encoded) -> Status {
+        const size_t a = array_of(i);
+        const ArrayToWrite& array = arrays[a];
+        if (i == starts[a]) {
+          OCKPT_RETURN_IF_ERROR(sink(MetadataKey(array.spec, array.prefix), EncodeMetadata(array.spec)));
+        }
+        const std::string key = ChunkKeyFor(array.spec, array.prefix, GridIndex(grids[a], i - starts[a]));
+        Status st = sink(key, encoded);
+        if (!st.ok()) {
+          return std::move(st).WithContext(
+              fmt::format("writing leaf '{}': writing zarr chunk '{}'", array.name, key));
+        }
         return Status::Ok();
       });
 }

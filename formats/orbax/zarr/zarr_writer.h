@@ -8,9 +8,11 @@
 #define OCKPT_FORMATS_ORBAX_ZARR_ZARR_WRITER_H_
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/checkpoint/array_io.h"
 #include "lib/checkpoint/tree.h"
@@ -75,6 +77,27 @@ struct WriteOptions {
 Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
                   const std::function<Status(const std::string& key, ByteView value)>& sink,
                   const WriteOptions& options = {});
+
+// One array of a WriteArrays call.
+struct ArrayToWrite {
+  WriteSpec spec;
+  std::string prefix;  // "" or ending in '/'
+  std::string name;    // for messages: "writing leaf '<name>'"
+  // Opened on the calling thread when the array's first chunk is gathered;
+  // released after its last.
+  std::function<Result<std::unique_ptr<ArraySource>>()> open;
+};
+
+// Writes several arrays as one pipeline, so that small arrays (one chunk
+// each, Orbax's default) are encoded in parallel too: for each array in
+// order, its metadata (EncodeMetadata at MetadataKey) and then its chunks in
+// C order of the grid go to sink, exactly as a loop of sink(metadata) +
+// WriteArray would. Every spec is validated before anything is written.
+// Memory: options.max_bytes_in_flight over the chunks of all arrays (an
+// array whose chunk is larger runs alone).
+Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
+                   const std::function<Status(const std::string& key, ByteView value)>& sink,
+                   const WriteOptions& options = {});
 
 }  // namespace ockpt::zarr
 

@@ -143,6 +143,41 @@ TEST_CASE("tasks in flight and concurrent work stay within the bounds") {
   }
 }
 
+TEST_CASE("tasks of different sizes stay within the byte bound") {
+  // Sizes 1..9 bytes-units; a task of 20 exceeds the bound and runs alone.
+  std::vector<uint64_t> cost(200);
+  for (size_t i = 0; i < cost.size(); ++i) cost[i] = i == 77 ? 20 : 1 + (i * 7) % 9;
+  PipelineOptions opt{.threads = 4, .max_tasks_in_flight = 16, .max_bytes_in_flight = 12};
+  opt.task_bytes = [&](size_t i) { return cost[i]; };
+  std::atomic<uint64_t> held{0}, max_held{0};
+  std::atomic<int> in_flight{0};
+  bool alone = true;
+  Status s = RunOrderedPipeline<int>(
+      cost.size(), opt,
+      [&](size_t i) -> Result<PipelineWork<int>> {
+        uint64_t h = held += cost[i];
+        ++in_flight;
+        if (i == 77 && in_flight != 1) alone = false;
+        uint64_t m = max_held.load();
+        while (h > m && !max_held.compare_exchange_weak(m, h)) {
+        }
+        return PipelineWork<int>([i]() -> Result<int> {
+          SleepUs(static_cast<int>(50 + (i % 5) * 100));
+          return static_cast<int>(i);
+        });
+      },
+      [&](size_t i, int v) -> Status {
+        CHECK(static_cast<size_t>(v) == i);
+        held -= cost[i];
+        --in_flight;
+        return Status::Ok();
+      });
+  REQUIRE(s.ok());
+  CHECK(max_held <= 20);  // the big task alone
+  CHECK(alone);
+  CHECK(held == 0);
+}
+
 TEST_CASE("a failing task stops the pipeline and its error is returned") {
   for (int threads : {1, 2, 4}) {
     INFO("threads " << threads);
