@@ -16,6 +16,7 @@
 #include "formats/orbax/zarr/zarr_array.h"
 #include "lib/base/base64.h"
 #include "lib/base/file.h"
+#include "lib/base/thread_pool.h"
 
 namespace ockpt::orbax {
 
@@ -410,6 +411,139 @@ Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i) const 
   }
   if (!leaf_error_.ok()) return leaf_error_;
   return NotFoundError("leaf '{}' in {} has no array data", leaves_[i].name(), dir_);
+}
+
+// --- LeafStream ---
+
+class LeafStream::Impl {
+ public:
+  Impl(const PyTreeItem& item, std::vector<size_t> order, int threads,
+       const std::vector<const PyTreeItem::LeafSource*>& sources, bool missing_chunks_are_errors,
+       std::string store)
+      : item_(item), order_(std::move(order)), store_(std::move(store)) {
+    opts_.missing_chunks_are_errors = missing_chunks_are_errors;
+    for (size_t i : order_) {
+      Entry e;
+      e.leaf = i;
+      e.first = count_;
+      if (i < sources.size() && sources[i]->kind == PyTreeItem::LeafSource::Kind::kZarr) {
+        e.array = &*sources[i]->array;
+        e.grid = e.array->ChunkGridShape();
+        e.chunks = 1;
+        for (int64_t g : e.grid) e.chunks *= static_cast<uint64_t>(g);
+        const zarr::ArraySummary& sum = e.array->summary();
+        e.chunk_bytes = static_cast<uint64_t>(NumElements(sum.chunk_shape)) * SizeOf(sum.dtype);
+      }
+      count_ += e.chunks;
+      entries_.push_back(std::move(e));
+    }
+    PipelineOptions po;
+    po.threads = threads;
+    po.max_bytes_in_flight = uint64_t{128} << 20;
+    po.task_bytes = [this](size_t t) { return 2 * std::max<uint64_t>(entries_[EntryOf(t)].chunk_bytes, 1); };
+    // Chunk errors travel as values, so that each is reported with its own
+    // leaf, in order, as a serial read would.
+    reader_ = std::make_unique<OrderedPipelineReader<Result<Bytes>>>(
+        count_, po, [this](size_t t) -> Result<PipelineWork<Result<Bytes>>> {
+          const Entry& e = entries_[EntryOf(t)];
+          Shape index = GridIndex(e.grid, t - e.first);
+          return PipelineWork<Result<Bytes>>(
+              [this, array = e.array, index = std::move(index)]() -> Result<Result<Bytes>> {
+                return Result<Result<Bytes>>(array->ReadChunk(index, opts_));
+              });
+        });
+  }
+
+  Status ReadLeaf(size_t i, ArrayWriter& out) {
+    if (!error_.ok()) return error_;
+    Status st = Read(i, out);
+    if (!st.ok()) error_ = st;
+    return st;
+  }
+
+ private:
+  struct Entry {
+    size_t leaf = 0;
+    uint64_t first = 0, chunks = 0, chunk_bytes = 0;
+    const zarr::ZarrArray* array = nullptr;
+    Shape grid;
+  };
+
+  size_t EntryOf(uint64_t task) const {
+    // The last entry with chunks whose first task is <= task.
+    size_t lo = 0, hi = entries_.size();
+    while (hi - lo > 1) {
+      size_t mid = (lo + hi) / 2;
+      if (entries_[mid].first <= task) lo = mid; else hi = mid;
+    }
+    while (entries_[lo].chunks == 0 || entries_[lo].first + entries_[lo].chunks <= task) ++lo;
+    return lo;
+  }
+
+  static Shape GridIndex(const Shape& grid, uint64_t i) {
+    Shape index(grid.size());
+    for (size_t d = grid.size(); d-- > 0;) {
+      index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
+      i /= static_cast<uint64_t>(grid[d]);
+    }
+    return index;
+  }
+
+  Status Read(size_t i, ArrayWriter& out) {
+    // Skip the leaves before i (and what is left of a leaf read partly).
+    while (next_ < entries_.size() && entries_[next_].leaf != i) {
+      for (; taken_ < entries_[next_].chunks; ++taken_) {
+        Result<Result<Bytes>> r = reader_->Next();
+        if (!r.ok()) return r.status();
+      }
+      ++next_;
+      taken_ = 0;
+    }
+    if (next_ == entries_.size()) return InternalError("leaf {} read out of the stream's order", i);
+    const Entry& e = entries_[next_];
+    if (!e.array) {
+      ++next_;
+      return item_.ReadLeaf(i, out);  // inline or no data: nothing to decode
+    }
+    const zarr::ArraySummary& sum = e.array->summary();
+    const LeafRecord& leaf = item_.leaves()[i];
+    for (; taken_ < e.chunks;) {
+      Result<Result<Bytes>> r = reader_->Next();
+      if (!r.ok()) return r.status();
+      const Shape index = GridIndex(e.grid, taken_++);
+      Status st = r->ok() ? zarr::ScatterChunk(sum.shape, sum.chunk_shape, index, SizeOf(sum.dtype), **r, out)
+                          : r->status();
+      if (!st.ok()) {
+        return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
+      }
+    }
+    ++next_;
+    taken_ = 0;
+    return Status::Ok();
+  }
+
+  const PyTreeItem& item_;
+  std::vector<size_t> order_;
+  std::string store_;  // for messages
+  std::vector<Entry> entries_;
+  uint64_t count_ = 0;
+  zarr::ReadOptions opts_;
+  std::unique_ptr<OrderedPipelineReader<Result<Bytes>>> reader_;
+  size_t next_ = 0;      // entry being read
+  uint64_t taken_ = 0;   // its chunks taken from the reader
+  Status error_;
+};
+
+LeafStream::LeafStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LeafStream::~LeafStream() = default;
+Status LeafStream::ReadLeaf(size_t i, ArrayWriter& out) { return impl_->ReadLeaf(i, out); }
+
+std::unique_ptr<LeafStream> PyTreeItem::StreamLeaves(std::vector<size_t> order, int threads) const {
+  std::vector<const LeafSource*> sources;
+  for (const auto& s : sources_) sources.push_back(s.get());
+  return std::make_unique<LeafStream>(
+      std::make_unique<LeafStream::Impl>(*this, std::move(order), threads, sources, missing_chunks_are_errors_,
+                                         store_ ? store_->Describe() : dir_));
 }
 
 // --- Discovery ---

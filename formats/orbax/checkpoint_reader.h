@@ -44,6 +44,11 @@ class PyTreeItem {
   // Random access to leaf i's values, decoding chunks on demand (a few
   // recently used chunks are cached). REQUIRES: leaves()[i].HasArrayData().
   Result<std::unique_ptr<ArraySource>> OpenLeafSource(size_t i) const;
+  // Reads the leaves `order` (indices into leaves()) one after the other,
+  // decoding the chunks of the coming leaves on `threads` workers (0 = all
+  // cores) while the current one is written: many small one-chunk leaves
+  // are then read in parallel too. The item must outlive the stream.
+  std::unique_ptr<class LeafStream> StreamLeaves(std::vector<size_t> order, int threads) const;
 
   struct LeafSource;
 
@@ -59,6 +64,22 @@ class PyTreeItem {
   bool has_tree_metadata_ = false;
   bool missing_chunks_are_errors_ = false;
   Status leaf_error_;
+};
+
+// See PyTreeItem::StreamLeaves. Not thread-safe.
+class LeafStream {
+ public:
+  ~LeafStream();
+  // Streams leaf i into out as PyTreeItem::ReadLeaf does (out.WriteAt on
+  // the calling thread, chunk by chunk). Leaves come in the stream's order;
+  // those passed over are skipped. After a failure, every call fails.
+  Status ReadLeaf(size_t i, ArrayWriter& out);
+
+  class Impl;
+  explicit LeafStream(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 enum class PathKind { kItem, kCheckpoint, kRoot };

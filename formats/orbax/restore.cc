@@ -51,6 +51,13 @@ class CastingWriter final : public ArrayWriter {
 Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& prefix,
                    const RestoreOptions& opt, const Context& ctx, size_t* selected) {
   const auto& records = item.leaves();
+  // The leaves whose data is read, in order: their chunks are decoded ahead
+  // on ctx.threads workers while earlier leaves are written.
+  std::vector<size_t> reads;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (MatchesSelect(opt.select, records[i].name()) && records[i].HasArrayData()) reads.push_back(i);
+  }
+  std::unique_ptr<LeafStream> stream = item.StreamLeaves(std::move(reads), ctx.threads);
   for (size_t i = 0; i < records.size(); ++i) {
     const LeafRecord& r = records[i];
     std::string name = r.name();
@@ -77,9 +84,9 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       out.dtype = target;
     }
     OCKPT_RETURN_IF_ERROR(sink.WriteArray(out, [&](ArrayWriter& w) -> Status {
-      if (target == stored) return item.ReadLeaf(i, w, ctx.threads);
+      if (target == stored) return stream->ReadLeaf(i, w);
       CastingWriter caster(&w, stored, target);
-      return item.ReadLeaf(i, caster, ctx.threads);
+      return stream->ReadLeaf(i, caster);
     }));
   }
   return Status::Ok();

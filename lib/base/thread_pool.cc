@@ -85,11 +85,11 @@ Status RunGuarded(const std::function<Status()>& fn) {
   }
 }
 
-// What the calling thread and the workers share; workers hold a reference
-// so it outlives the last of them.
-struct Shared {
+}  // namespace
+
+struct PipelineCore::State {
   enum class SlotState { kFree, kQueued, kDone };
-  explicit Shared(size_t window) : state(window, SlotState::kFree), status(window), skipped(window) {}
+  explicit State(size_t window) : state(window, SlotState::kFree), status(window), skipped(window) {}
   std::mutex mu;
   std::condition_variable cv;
   std::vector<SlotState> state;
@@ -100,100 +100,121 @@ struct Shared {
   size_t pending = 0;  // submitted, not yet finished
 };
 
-}  // namespace
-
-Status RunOrderedPipelineCore(
-    size_t count, const PipelineOptions& options, size_t window,
-    const std::function<Result<std::function<Status()>>(size_t i, size_t slot)>& produce,
-    const std::function<Status(size_t i, size_t slot)>& consume) {
+PipelineCore::PipelineCore(size_t count, const PipelineOptions& options, size_t window, Produce produce)
+    : count_(count),
+      window_(window),
+      produce_(std::move(produce)),
+      task_bytes_(options.max_bytes_in_flight ? options.task_bytes : nullptr),
+      max_bytes_(options.max_bytes_in_flight) {
   const int workers = options.pool ? options.pool->size() : ResolveThreads(options.threads);
-  if (workers <= 1 || window <= 1 || count <= 1) {
-    for (size_t i = 0; i < count; ++i) {
-      Result<std::function<Status()>> work = produce(i, 0);
-      if (!work.ok()) return work.status();
-      OCKPT_RETURN_IF_ERROR(RunGuarded(*work));
-      OCKPT_RETURN_IF_ERROR(consume(i, 0));
-    }
-    return Status::Ok();
-  }
-
-  std::unique_ptr<ThreadPool> own_pool;
-  ThreadPool* pool = options.pool;
-  if (!pool) {
-    own_pool = std::make_unique<ThreadPool>(
+  serial_ = workers <= 1 || window <= 1 || count <= 1;
+  if (serial_) return;
+  pool_ = options.pool;
+  if (!pool_) {
+    own_pool_ = std::make_unique<ThreadPool>(
         static_cast<int>(std::min<size_t>(static_cast<size_t>(workers), std::min(window, count))));
-    pool = own_pool.get();
+    pool_ = own_pool_.get();
   }
-  auto shared = std::make_shared<Shared>(window);
+  state_ = std::make_shared<State>(window);
+  if (task_bytes_) slot_bytes_.resize(window);
+}
 
-  // On every way out: skip queued work and wait for started work, so that
-  // no worker touches the caller's state after we return.
-  struct Drain {
-    Shared& s;
-    ~Drain() {
-      std::unique_lock<std::mutex> lock(s.mu);
-      s.cancel = true;
-      s.cv.wait(lock, [&] { return s.pending == 0; });
-    }
-  } drain{*shared};
+PipelineCore::~PipelineCore() {
+  // Skip queued work and wait for started work, so that no worker touches
+  // the caller's state after this returns.
+  if (!state_) return;
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->cancel = true;
+  state_->cv.wait(lock, [&] { return state_->pending == 0; });
+}
 
-  // Bytes held by tasks [next_consume, next_produce) (with task_bytes).
-  const bool by_bytes = options.task_bytes && options.max_bytes_in_flight;
-  std::vector<uint64_t> slot_bytes(by_bytes ? window : 0);
-  uint64_t in_flight_bytes = 0;
-  size_t next_produce = 0;
-  for (size_t next_consume = 0; next_consume < count; ++next_consume) {
-    while (next_produce < count && next_produce - next_consume < window) {
-      const size_t slot = next_produce % window;
-      if (by_bytes) {
-        const uint64_t bytes = options.task_bytes(next_produce);
-        if (next_produce > next_consume && in_flight_bytes + bytes > options.max_bytes_in_flight) {
-          break;  // wait until it fits
-        }
-        slot_bytes[slot] = bytes;
-        in_flight_bytes += bytes;
-      }
-      Result<std::function<Status()>> work = produce(next_produce, slot);
-      if (!work.ok()) return work.status();
-      {
-        std::lock_guard<std::mutex> lock(shared->mu);
-        shared->state[slot] = Shared::SlotState::kQueued;
-        ++shared->pending;
-      }
-      pool->Submit([shared, slot, fn = std::move(work).value()]() mutable {
-        bool skip;
-        {
-          std::lock_guard<std::mutex> lock(shared->mu);
-          skip = shared->cancel;
-        }
-        Status st = skip ? Status::Ok() : RunGuarded(fn);
-        fn = nullptr;  // nothing of the task outlives its report
-        std::lock_guard<std::mutex> lock(shared->mu);
-        shared->status[slot] = std::move(st);
-        shared->skipped[slot] = skip;
-        if (!skip && !shared->status[slot].ok() && shared->first_error.ok()) {
-          shared->first_error = shared->status[slot];
-          shared->cancel = true;
-        }
-        shared->state[slot] = Shared::SlotState::kDone;
-        --shared->pending;
-        shared->cv.notify_all();  // under the lock: the waiter may free cv next
-      });
-      ++next_produce;
+Result<size_t> PipelineCore::Next() {
+  if (!error_.ok()) return error_;
+  if (next_consume_ >= count_) return InternalError("pipeline read past its {} tasks", count_);
+  Result<size_t> slot = serial_ ? NextSerial() : NextParallel();
+  if (!slot.ok()) {
+    error_ = slot.status();
+    if (state_) {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->cancel = true;
     }
-    const size_t slot = next_consume % window;
+  }
+  return slot;
+}
+
+Result<size_t> PipelineCore::NextSerial() {
+  Result<std::function<Status()>> work = produce_(next_consume_, 0);
+  if (!work.ok()) return work.status();
+  OCKPT_RETURN_IF_ERROR(RunGuarded(*work));
+  ++next_consume_;
+  return size_t{0};
+}
+
+Result<size_t> PipelineCore::NextParallel() {
+  // The task handed out by the previous call is finished with.
+  if (handed_out_) {
+    if (task_bytes_) in_flight_bytes_ -= slot_bytes_[(next_consume_ - 1) % window_];
+    handed_out_ = false;
+  }
+  State& st = *state_;
+  while (next_produce_ < count_ && next_produce_ - next_consume_ < window_) {
+    const size_t slot = next_produce_ % window_;
+    if (task_bytes_) {
+      const uint64_t bytes = task_bytes_(next_produce_);
+      if (next_produce_ > next_consume_ && in_flight_bytes_ + bytes > max_bytes_) {
+        break;  // wait until it fits
+      }
+      slot_bytes_[slot] = bytes;
+      in_flight_bytes_ += bytes;
+    }
+    Result<std::function<Status()>> work = produce_(next_produce_, slot);
+    if (!work.ok()) return work.status();
     {
-      std::unique_lock<std::mutex> lock(shared->mu);
-      shared->cv.wait(lock, [&] { return shared->state[slot] == Shared::SlotState::kDone; });
-      shared->state[slot] = Shared::SlotState::kFree;
-      if (shared->skipped[slot]) {
-        return shared->first_error.ok() ? InternalError("pipeline task skipped without an error")
-                                        : shared->first_error;
-      }
-      if (!shared->status[slot].ok()) return std::move(shared->status[slot]);
+      std::lock_guard<std::mutex> lock(st.mu);
+      st.state[slot] = State::SlotState::kQueued;
+      ++st.pending;
     }
-    OCKPT_RETURN_IF_ERROR(consume(next_consume, slot));
-    if (by_bytes) in_flight_bytes -= slot_bytes[slot];
+    pool_->Submit([state = state_, slot, fn = std::move(work).value()]() mutable {
+      bool skip;
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        skip = state->cancel;
+      }
+      Status result = skip ? Status::Ok() : RunGuarded(fn);
+      fn = nullptr;  // nothing of the task outlives its report
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->status[slot] = std::move(result);
+      state->skipped[slot] = skip;
+      if (!skip && !state->status[slot].ok() && state->first_error.ok()) {
+        state->first_error = state->status[slot];
+        state->cancel = true;
+      }
+      state->state[slot] = State::SlotState::kDone;
+      --state->pending;
+      state->cv.notify_all();  // under the lock: the waiter may free cv next
+    });
+    ++next_produce_;
+  }
+  const size_t slot = next_consume_ % window_;
+  std::unique_lock<std::mutex> lock(st.mu);
+  st.cv.wait(lock, [&] { return st.state[slot] == State::SlotState::kDone; });
+  st.state[slot] = State::SlotState::kFree;
+  if (st.skipped[slot]) {
+    return st.first_error.ok() ? InternalError("pipeline task skipped without an error") : st.first_error;
+  }
+  if (!st.status[slot].ok()) return std::move(st.status[slot]);
+  ++next_consume_;
+  handed_out_ = true;
+  return slot;
+}
+
+Status RunOrderedPipelineCore(size_t count, const PipelineOptions& options, size_t window,
+                              const PipelineCore::Produce& produce,
+                              const std::function<Status(size_t i, size_t slot)>& consume) {
+  PipelineCore core(count, options, window, produce);
+  for (size_t i = 0; i < count; ++i) {
+    OCKPT_ASSIGN_OR_RETURN(size_t slot, core.Next());
+    OCKPT_RETURN_IF_ERROR(consume(i, slot));
   }
   return Status::Ok();
 }

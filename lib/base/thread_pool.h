@@ -91,12 +91,47 @@ template <typename T>
 using PipelineWork = std::function<Result<T>()>;
 
 namespace internal {
-// Type-erased core of RunOrderedPipeline: `slot` (< window) names where
-// task i keeps its result until consume(i, slot).
-Status RunOrderedPipelineCore(
-    size_t count, const PipelineOptions& options, size_t window,
-    const std::function<Result<std::function<Status()>>(size_t i, size_t slot)>& produce,
-    const std::function<Status(size_t i, size_t slot)>& consume);
+// Type-erased core of the pipelines: produce(i, slot) returns task i's work,
+// which leaves its result in `slot` (< window); Next() returns the slot of
+// the next task in order once its work is done.
+class PipelineCore {
+ public:
+  using Produce = std::function<Result<std::function<Status()>>(size_t i, size_t slot)>;
+  PipelineCore(size_t count, const PipelineOptions& options, size_t window, Produce produce);
+  // Skips queued work, waits for started work.
+  ~PipelineCore();
+  PipelineCore(const PipelineCore&) = delete;
+  PipelineCore& operator=(const PipelineCore&) = delete;
+
+  // Tops up the tasks in flight, waits for the next task in order and
+  // returns its slot; the slot's result stays valid until the next call.
+  // After a failure, that failure again.
+  Result<size_t> Next();
+
+  struct State;
+
+ private:
+  Result<size_t> NextSerial();
+  Result<size_t> NextParallel();
+
+  size_t count_, window_;
+  Produce produce_;
+  std::function<uint64_t(size_t)> task_bytes_;
+  uint64_t max_bytes_;
+  bool serial_ = true;
+  ThreadPool* pool_ = nullptr;
+  std::unique_ptr<ThreadPool> own_pool_;
+  std::shared_ptr<State> state_;
+  std::vector<uint64_t> slot_bytes_;
+  uint64_t in_flight_bytes_ = 0;
+  size_t next_produce_ = 0, next_consume_ = 0;
+  bool handed_out_ = false;
+  Status error_;
+};
+
+Status RunOrderedPipelineCore(size_t count, const PipelineOptions& options, size_t window,
+                              const PipelineCore::Produce& produce,
+                              const std::function<Status(size_t i, size_t slot)>& consume);
 }  // namespace internal
 
 // For i in [0, count): produce(i) on the calling thread, in order, returns
@@ -136,6 +171,50 @@ Status RunOrderedPipeline(size_t count, const PipelineOptions& options,
         return consume(i, std::move(value));
       });
 }
+
+// The same pipeline, pulled: the caller asks for results one by one (e.g.
+// from inside callbacks of its own loop). Next() produces tasks up to the
+// bounds, then returns task i's result, i = 0, 1, ...; the previous result
+// counts as in flight until the next call. Errors as for RunOrderedPipeline:
+// the first failure is returned by that Next() and every later one.
+// Destroying the reader skips queued work and waits for started work.
+template <typename T>
+class OrderedPipelineReader {
+ public:
+  OrderedPipelineReader(size_t count, const PipelineOptions& options,
+                        std::function<Result<PipelineWork<T>>(size_t i)> produce)
+      : produce_(std::move(produce)),
+        results_(PipelineWindow(options)),
+        core_(count, options, results_.size(), [this](size_t i, size_t slot) {
+          return Wrap(i, slot);
+        }) {}
+  OrderedPipelineReader(const OrderedPipelineReader&) = delete;
+  OrderedPipelineReader& operator=(const OrderedPipelineReader&) = delete;
+
+  Result<T> Next() {
+    OCKPT_ASSIGN_OR_RETURN(size_t slot, core_.Next());
+    T value = std::move(*results_[slot]);
+    results_[slot].reset();
+    return value;
+  }
+
+ private:
+  Result<std::function<Status()>> Wrap(size_t i, size_t slot) {
+    Result<PipelineWork<T>> work = produce_(i);
+    if (!work.ok()) return work.status();
+    return std::function<Status()>([this, slot, w = std::move(work).value()]() mutable -> Status {
+      Result<T> r = w();
+      w = nullptr;  // release what the work captured before reporting
+      if (!r.ok()) return r.status();
+      results_[slot].emplace(std::move(r).value());
+      return Status::Ok();
+    });
+  }
+
+  std::function<Result<PipelineWork<T>>(size_t)> produce_;
+  std::vector<std::optional<T>> results_;
+  internal::PipelineCore core_;  // last: drained before the rest goes
+};
 
 }  // namespace ockpt
 

@@ -340,5 +340,53 @@ TEST_CASE("one pool serves many pipelines; move-only results") {
   }
 }
 
+TEST_CASE("OrderedPipelineReader: pulled results in order, errors, early destruction") {
+  for (int threads : {1, 2, 4}) {
+    INFO("threads " << threads);
+    std::atomic<int> started{0}, finished{0};
+    auto produce = [&](size_t i) -> Result<PipelineWork<std::string>> {
+      if (i == 90) return InvalidArgumentError("bad {}", i);
+      return PipelineWork<std::string>([&, i]() -> Result<std::string> {
+        ++started;
+        SleepUs(static_cast<int>((i * 37) % 200));
+        ++finished;
+        if (i == 60) return DataLossError("damaged {}", i);
+        return std::to_string(i);
+      });
+    };
+    {
+      OrderedPipelineReader<std::string> reader(50, {.threads = threads}, produce);
+      for (size_t i = 0; i < 50; ++i) {
+        Result<std::string> r = reader.Next();
+        REQUIRE(r.ok());
+        CHECK(*r == std::to_string(i));
+      }
+      CHECK(reader.Next().status().code() == StatusCode::kInternal);  // read past the end
+    }
+    {
+      OrderedPipelineReader<std::string> reader(100, {.threads = threads}, produce);
+      size_t i = 0;
+      Status s;
+      while (true) {
+        Result<std::string> r = reader.Next();
+        if (!r.ok()) {
+          s = r.status();
+          break;
+        }
+        CHECK(*r == std::to_string(i++));
+      }
+      CHECK(i == 60);
+      CHECK(s.message() == "damaged 60");
+      CHECK(reader.Next().status().message() == "damaged 60");  // sticky
+    }
+    {
+      // Destroyed after a few results: queued work is skipped, started work awaited.
+      OrderedPipelineReader<std::string> reader(1000, {.threads = threads}, produce);
+      for (int k = 0; k < 3; ++k) REQUIRE(reader.Next().ok());
+    }
+    CHECK(started == finished);
+  }
+}
+
 }  // namespace
 }  // namespace ockpt
