@@ -2,7 +2,32 @@
 
 #include "lib/base/bytes.h"
 
+#include <algorithm>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace ockpt {
+
+Bytes ZeroedBytes(size_t size, size_t capacity) {
+  Bytes b;
+  b.reserve(std::max(size, capacity));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Large blocks are mmap()ed by malloc, untouched so far: advise the whole
+  // page-aligned span. Smaller ones live in the heap, where advice would
+  // split its mapping; they are reused and rarely fault.
+  constexpr size_t kLarge = size_t{32} << 20;
+  if (b.capacity() >= kLarge) {
+    const uintptr_t page = 4096;
+    uintptr_t start = (reinterpret_cast<uintptr_t>(b.data()) + page - 1) & ~(page - 1);
+    uintptr_t end = (reinterpret_cast<uintptr_t>(b.data()) + b.capacity()) & ~(page - 1);
+    if (end > start) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+  }
+#endif
+  b.resize(size);
+  return b;
+}
 
 void PutU32LE(Bytes* dst, uint32_t v) {
   char b[4];

@@ -211,7 +211,7 @@ Result<Bytes> RandomAccessFile::Read(uint64_t offset, uint64_t length) const {
     return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", path_, size_,
                          length, offset);
   }
-  Bytes out(length, '\0');
+  Bytes out = ZeroedBytes(length);
   uint64_t done = 0;
   while (done < length) {
     ssize_t n = ::pread(fd_, out.data() + done, length - done, offset + done);

@@ -28,7 +28,7 @@ Result<Bytes> ZstdDecompress(ByteView input, size_t max_size) {
       return DataLossError("zstd frame declares {} bytes, more than the {} expected",
                            content, max_size);
     }
-    out.resize(content);
+    out = ZeroedBytes(content);
   }
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!dctx) return InternalError("ZSTD_createDCtx failed");
@@ -67,7 +67,7 @@ Result<Bytes> ZstdDecompress(ByteView input, size_t max_size) {
 }
 
 Result<Bytes> ZstdCompress(ByteView input, int level) {
-  Bytes out(ZSTD_compressBound(input.size()), '\0');
+  Bytes out = ZeroedBytes(ZSTD_compressBound(input.size()));
   size_t n = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), level);
   if (ZSTD_isError(n)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);

@@ -146,9 +146,7 @@ Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const
   const size_t esize = SizeOf(spec.dtype);
   // Room for a shard index, so that an uncompressed v3 chunk becomes its
   // shard without another copy.
-  Bytes chunk;
-  chunk.reserve(ChunkBytesOf(spec) + kShardIndexBytes);
-  chunk.resize(ChunkBytesOf(spec), '\0');
+  Bytes chunk = ZeroedBytes(ChunkBytesOf(spec), ChunkBytesOf(spec) + kShardIndexBytes);
   Shape origin(rank), extent(rank);
   for (size_t d = 0; d < rank; ++d) {
     origin[d] = chunk_index[d] * spec.chunk_shape[d];

@@ -1,5 +1,6 @@
 #include "lib/base/bytes.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 namespace ockpt {
@@ -51,6 +52,16 @@ TEST_CASE("fixed-width encodings") {
   ByteReader r(b);
   CHECK(*r.ReadU32BE("magic") == 0x0cdb3a2a);
   CHECK(*r.ReadU64LE("len") == 110);
+}
+
+TEST_CASE("ZeroedBytes: zeros of the size asked, room for the capacity") {
+  for (size_t n : {size_t{0}, size_t{10}, size_t{40} << 20}) {
+    Bytes b = ZeroedBytes(n, n + 20);
+    CHECK(b.size() == n);
+    CHECK(b.capacity() >= n + 20);
+    CHECK(std::count(b.begin(), b.end(), '\0') == static_cast<std::ptrdiff_t>(n));
+  }
+  CHECK(ZeroedBytes(5).size() == 5);
 }
 
 }  // namespace
