@@ -422,6 +422,7 @@ class LeafStream::Impl {
        std::string store)
       : item_(item), order_(std::move(order)), store_(std::move(store)) {
     opts_.missing_chunks_are_errors = missing_chunks_are_errors;
+    bool any_compressed = false;
     for (size_t i : order_) {
       Entry e;
       e.leaf = i;
@@ -433,12 +434,15 @@ class LeafStream::Impl {
         for (int64_t g : e.grid) e.chunks *= static_cast<uint64_t>(g);
         const zarr::ArraySummary& sum = e.array->summary();
         e.chunk_bytes = static_cast<uint64_t>(NumElements(sum.chunk_shape)) * SizeOf(sum.dtype);
+        if (sum.compressor != "none") any_compressed = true;
       }
       count_ += e.chunks;
       entries_.push_back(std::move(e));
     }
     PipelineOptions po;
-    po.threads = threads;
+    // Uncompressed chunks are plain copies: workers would only add buffers
+    // and cache traffic (measured: slower than one thread on warm caches).
+    po.threads = any_compressed ? threads : 1;
     po.max_bytes_in_flight = uint64_t{128} << 20;
     po.task_bytes = [this](size_t t) { return 2 * std::max<uint64_t>(entries_[EntryOf(t)].chunk_bytes, 1); };
     // Chunk errors travel as values, so that each is reported with its own

@@ -72,7 +72,9 @@ class ZarrArray::Impl {
     OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes, CheckedByteCount(md_.chunk_shape, element_.size,
                                                                   kMaxChunkBytes, "chunk shape"));
     PipelineOptions pipeline;
-    pipeline.threads = options.threads;
+    // Uncompressed chunks are plain copies: workers would only add buffers
+    // and cache traffic (measured: slower than one thread on warm caches).
+    pipeline.threads = summary_.compressor == "none" ? 1 : options.threads;
     pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
     pipeline.bytes_per_task = 2 * std::max<uint64_t>(chunk_bytes, 1);  // encoded + decoded
     return RunOrderedPipeline<Bytes>(

@@ -44,8 +44,9 @@ struct ReadOptions {
   // Orbax writes every chunk; a missing one then means damage (kDataLoss).
   bool missing_chunks_are_errors = false;
   // Read: chunks read and decoded at once (0 = all cores; 1 = one at a time
-  // on the calling thread). Whatever the count, out.WriteAt is called from
-  // the calling thread only, chunk by chunk in C order of the chunk grid.
+  // on the calling thread; uncompressed arrays always use 1). Whatever the
+  // count, out.WriteAt is called from the calling thread only, chunk by
+  // chunk in C order of the chunk grid.
   int threads = 1;
   // Read: at most this many bytes of encoded + decoded chunks in flight
   // (always room for one chunk, however large).
