@@ -13,6 +13,7 @@
 #include "formats/orbax/restore.h"
 #include "formats/safetensors/safetensors.h"
 #include "lib/base/file.h"
+#include "lib/checkpoint/casting_writer.h"
 #include "lib/dtype/cast.h"
 
 namespace ockpt::formats {
@@ -41,21 +42,6 @@ bool IsCheckpointDir(const std::string& path) {
   return orbax::LooksLikeItem(path) || orbax::LooksLikeCheckpoint(path) ||
          orbax::LooksLikeRoot(path);
 }
-
-// Casts each piece before passing it on.
-class CastingWriter final : public ArrayWriter {
- public:
-  CastingWriter(ArrayWriter* next, DType from, DType to) : next_(next), from_(from), to_(to) {}
-  Status WriteAt(uint64_t offset, ByteView data) override {
-    Bytes out;
-    OCKPT_RETURN_IF_ERROR(CastElements(from_, to_, data, &out));
-    return next_->WriteAt(offset / SizeOf(from_) * SizeOf(to_), out);
-  }
-
- private:
-  ArrayWriter* next_;
-  DType from_, to_;
-};
 
 Status StreamArray(const ArraySource& src, ArrayWriter& w, size_t elem, const std::string& name) {
   uint64_t size = src.size();

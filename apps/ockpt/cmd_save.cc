@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "apps/ockpt/layout_flags.h"
 #include "apps/ockpt/retention_flags.h"
 #include "formats/orbax/save.h"
 #include "formats/orbax/tree_metadata.h"
@@ -36,11 +37,8 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
     std::vector<std::string> positional;
     std::optional<int64_t> step;
     std::vector<std::string> items, json_items;
-    bool zarr3 = false, no_ocdbt = false;
-    std::string compression;
-    std::optional<uint64_t> chunk_bytes;
+    LayoutFlags layout;
     RetentionFlags retention;  // with --step: prune old steps after the save
-    std::string chunk_shape;
     std::string custom_metadata, metrics;
     std::string device = "cpu";
   };
@@ -52,12 +50,12 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--step", o->step, "Save as step N of the manager root DEST");
   cmd->add_option("--item", o->items, "NAME=SRC: a PyTree item of a composite checkpoint (repeatable)");
   cmd->add_option("--json-item", o->json_items, "NAME=FILE: a JSON item (repeatable)");
-  cmd->add_flag("--zarr3", o->zarr3, "zarr v3 with sharding_indexed (Orbax's v1 API layout)");
-  cmd->add_flag("--no-ocdbt", o->no_ocdbt, "One zarr directory per leaf instead of OCDBT");
-  cmd->add_option("--compression", o->compression, "zstd[:LEVEL] (default zstd:1, zstd:3 with --zarr3) or none");
-  cmd->add_option("--chunk-bytes", o->chunk_bytes, "Split arrays into chunks of at most N bytes (Orbax's choice)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--chunk-shape", o->chunk_shape, "Force a chunk shape A,B,... (edge chunks may be partial)");
+  AddLayoutFlags(cmd, o->layout,
+                 {.zarr3 = "zarr v3 with sharding_indexed (Orbax's v1 API layout)",
+                  .no_ocdbt = "One zarr directory per leaf instead of OCDBT",
+                  .compression = "zstd[:LEVEL] (default zstd:1, zstd:3 with --zarr3) or none",
+                  .chunk_bytes = "Split arrays into chunks of at most N bytes (Orbax's choice)",
+                  .chunk_shape = "Force a chunk shape A,B,... (edge chunks may be partial)"});
   cmd->add_option("--custom-metadata", o->custom_metadata, "JSON for _CHECKPOINT_METADATA custom_metadata");
   cmd->add_option("--metrics", o->metrics, "JSON metrics for the step (with --step)");
   AddRetentionFlags(cmd, o->retention);  // --max-to-keep, --keep-period, ... (as `gc`)
@@ -85,45 +83,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
         OCKPT_ASSIGN_OR_RETURN(auto kv, SplitAssignment(a, "--json-item"));
         s.json_items.push_back(kv);
       }
-      s.layout.zarr3 = o->zarr3;
-      s.layout.ocdbt = !o->no_ocdbt;
-      if (!o->compression.empty()) {
-        if (o->compression == "none") {
-          s.layout.compress = false;
-        } else if (o->compression == "zstd") {
-        } else if (o->compression.rfind("zstd:", 0) == 0) {
-          try {
-            size_t used = 0;
-            int level = std::stoi(o->compression.substr(5), &used);
-            if (used != o->compression.size() - 5 || level < -131072 || level > 22) throw std::out_of_range("");
-            s.layout.zstd_level = level;
-          } catch (const std::exception&) {
-            return InvalidArgumentError("--compression: bad zstd level in '{}'", o->compression);
-          }
-        } else {
-          return InvalidArgumentError("--compression must be zstd[:LEVEL] or none, not '{}'", o->compression);
-        }
-      }
-      s.layout.chunk_bytes = o->chunk_bytes;
-      if (!o->chunk_shape.empty()) {
-        Shape shape;
-        std::string_view rest = o->chunk_shape;
-        while (!rest.empty()) {
-          size_t comma = rest.find(',');
-          std::string part(rest.substr(0, comma));
-          try {
-            size_t used = 0;
-            long long v = std::stoll(part, &used);
-            if (used != part.size() || v <= 0) throw std::out_of_range("");
-            shape.push_back(v);
-          } catch (const std::exception&) {
-            return InvalidArgumentError("--chunk-shape: '{}' is not a list of positive integers", o->chunk_shape);
-          }
-          if (comma == std::string_view::npos) break;
-          rest.remove_prefix(comma + 1);
-        }
-        s.layout.chunk_shape = shape;
-      }
+      OCKPT_ASSIGN_OR_RETURN(s.layout, o->layout.Layout());
       if (!o->custom_metadata.empty()) {
         OCKPT_ASSIGN_OR_RETURN(s.custom_metadata, JsonArg(o->custom_metadata, "--custom-metadata"));
       }

@@ -10,6 +10,7 @@
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
 #include "lib/base/file.h"
+#include "lib/checkpoint/casting_writer.h"
 #include "lib/dtype/cast.h"
 
 namespace ockpt::orbax {
@@ -30,21 +31,6 @@ Status CheckItemName(const std::string& name) {
   }
   return Status::Ok();
 }
-
-// Casts each piece before passing it on.
-class CastingWriter final : public ArrayWriter {
- public:
-  CastingWriter(ArrayWriter* next, DType from, DType to) : next_(next), from_(from), to_(to) {}
-  Status WriteAt(uint64_t offset, ByteView data) override {
-    Bytes out;
-    OCKPT_RETURN_IF_ERROR(CastElements(from_, to_, data, &out));
-    return next_->WriteAt(offset / SizeOf(from_) * SizeOf(to_), out);
-  }
-
- private:
-  ArrayWriter* next_;
-  DType from_, to_;
-};
 
 // Streams the selected leaves of one item into sink. `prefix` is prepended to
 // every key path (the item name when several items share one file).

@@ -3,29 +3,17 @@
 #include <catch2/catch.hpp>
 
 #include "lib/base/file.h"
+#include "tests/formats/orbax/orbax_test_util.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/testdata.h"
 
 namespace ockpt::orbax {
 namespace {
 
+using testing::ReadLeafBytes;
+
 const std::string kV0 = "orbax_compat/v0_checkpoints/";
 const std::string kV1 = "orbax_compat/v1_checkpoints/";
-
-Bytes ReadAll(const PyTreeItem& item, const std::string& name) {
-  for (size_t i = 0; i < item.leaves().size(); ++i) {
-    const LeafRecord& r = item.leaves()[i];
-    if (r.name() != name) continue;
-    REQUIRE(r.HasArrayData());
-    MemoryArrayWriter w(NumElements(*r.shape) * SizeOf(*r.dtype));
-    Status s = item.ReadLeaf(i, w);
-    INFO(s.ToString());
-    REQUIRE(s.ok());
-    return w.data();
-  }
-  FAIL("no leaf " << name);
-  return {};
-}
 
 Bytes Int32s(std::initializer_list<int32_t> v) {
   Bytes b;
@@ -40,8 +28,8 @@ void CheckCompatTree(const PyTreeItem& item) {
   CHECK(a.dtype == DType::kInt32);
   CHECK(a.shape == Shape{8});
   CHECK(item.leaves()[1].name() == "b.c");
-  CHECK(ReadAll(item, "a") == Int32s({0, 1, 2, 3, 4, 5, 6, 7}));
-  CHECK(ReadAll(item, "b.c") == Int32s({1, 2, 3}));
+  CHECK(ReadLeafBytes(item, "a") == Int32s({0, 1, 2, 3, 4, 5, 6, 7}));
+  CHECK(ReadLeafBytes(item, "b.c") == Int32s({1, 2, 3}));
 }
 
 TEST_CASE("direct v0 checkpoint (StandardCheckpointer, zarr2)") {
@@ -116,10 +104,10 @@ TEST_CASE("legacy aggregate and tunix multi-chunk arrays") {
   auto item = PyTreeItem::Open(testing::Golden("orbax_legacy_aggregate/aggregate_some.checkpoint"));
   REQUIRE(item.ok());
   REQUIRE((*item)->leaves().size() == 4);
-  Bytes b = ReadAll(**item, "b");
+  Bytes b = ReadLeafBytes(**item, "b");
   REQUIRE(b.size() == 16 * 8);
   CHECK(LoadU64LE(b.data() + 8 * 15) == 30);
-  Bytes ce = ReadAll(**item, "c.e");
+  Bytes ce = ReadLeafBytes(**item, "c.e");
   CHECK(LoadU64LE(ce.data() + 8 * 15) == 60);
 
   auto tunix = OpenCheckpoint(testing::Golden("tunix_sft_sharded/checkpoints/1"));

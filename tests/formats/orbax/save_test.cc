@@ -8,44 +8,23 @@
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/restore.h"
 #include "lib/base/file.h"
+#include "tests/formats/orbax/orbax_test_util.h"
+#include "tests/support/pattern.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/testdata.h"
 
 namespace ockpt::orbax {
 namespace {
 
+using testing::Pattern;
+using testing::ReadLeafBytes;
+
 const std::string kDirectV0 = "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
                               "pytree_checkpointable_has_metadata";
-
-// A deterministic byte pattern of n bytes.
-Bytes Pattern(size_t n, uint32_t seed) {
-  Bytes b(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    b[i] = static_cast<char>(x >> 24);
-  }
-  return b;
-}
 
 void WriteNpy(const std::string& path, const std::string& descr, const Shape& shape, const Bytes& data) {
   REQUIRE(MakeDirectories(Dirname(path)).ok());
   REQUIRE(WriteFile(path, npy::EncodeNpyHeader({descr, false, shape}) + data).ok());
-}
-
-Bytes ReadLeafBytes(const PyTreeItem& item, const std::string& name) {
-  for (size_t i = 0; i < item.leaves().size(); ++i) {
-    const LeafRecord& r = item.leaves()[i];
-    if (r.name() != name) continue;
-    REQUIRE(r.HasArrayData());
-    MemoryArrayWriter w(NumElements(*r.shape) * SizeOf(*r.dtype));
-    Status s = item.ReadLeaf(i, w);
-    INFO(s.ToString());
-    REQUIRE(s.ok());
-    return w.data();
-  }
-  FAIL("no leaf " << name);
-  return {};
 }
 
 TEST_CASE("Orbax's chunk shape choice") {

@@ -4,10 +4,6 @@
 // and v3. The GPU test binary compiles this file again with
 // OCKPT_STAGING_TEST_DEVICE="cuda:0".
 
-#ifndef OCKPT_STAGING_TEST_DEVICE
-#define OCKPT_STAGING_TEST_DEVICE "host"
-#endif
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
@@ -17,20 +13,16 @@
 #include "formats/orbax/save.h"
 #include "formats/orbax/zarr/zarr_writer.h"
 #include "lib/staging/staging.h"
+#include "tests/lib/staging/staging_test_util.h"
+#include "tests/support/pattern.h"
 #include "tests/support/temp_dir.h"
 
 namespace ockpt::staging {
 namespace {
 
-Bytes Pattern(size_t n, uint32_t seed) {
-  Bytes b(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    b[i] = static_cast<char>(x >> 24);
-  }
-  return b;
-}
+using testing::Download;
+using testing::OpenTestDevice;
+using testing::Pattern;
 
 // Bytes that are valid values of d (bool: 0/1; sub-byte types: low bits).
 Bytes Values(DType d, size_t n, uint32_t seed) {
@@ -118,10 +110,7 @@ std::unique_ptr<DeviceContext> SmallRing() {
   StagingOptions opt;
   opt.buffer_bytes = 333;  // many buffers per leaf, pieces straddling them
   opt.buffers = 3;
-  auto dev = DeviceContext::Open(OCKPT_STAGING_TEST_DEVICE, opt);
-  INFO(dev.status().ToString());
-  REQUIRE(dev.ok());
-  return std::move(dev).value();
+  return OpenTestDevice(opt);
 }
 
 std::string SaveCheckpoint(
@@ -209,9 +198,7 @@ TEST_CASE("restore into device memory equals the host path, every dtype and layo
     REQUIRE(device.size() == want.size());
     for (auto& [name, a] : device) {
       INFO(name);
-      Bytes back(a.size(), '\0');
-      REQUIRE(dev->CopyToHost(a, 0, a.size(), back.data()).ok());
-      CHECK(back == want[name]);
+      CHECK(Download(*dev, a) == want[name]);
     }
     CHECK(stats.leaves == want.size());
     CHECK(stats.verified_leaves == want.size());
@@ -336,9 +323,7 @@ TEST_CASE("restore one leaf straight into device memory (library API)") {
         LeafBytes(leaf), [&](ArrayWriter& w) { return (*item)->ReadLeaf(i, w); }, &digests);
     REQUIRE(a.ok());
     CHECK(dev->Verify(*a, digests).ok());
-    Bytes back(a->size(), '\0');
-    REQUIRE(dev->CopyToHost(*a, 0, a->size(), back.data()).ok());
-    CHECK(back == want[leaf.name()]);
+    CHECK(Download(*dev, *a) == want[leaf.name()]);
   }
 }
 

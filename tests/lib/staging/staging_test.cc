@@ -4,10 +4,6 @@
 // OCKPT_STAGING_TEST_DEVICE="cuda:0"; tests of host-only knobs (injected
 // failures, memory limits) use the host backend in both.
 
-#ifndef OCKPT_STAGING_TEST_DEVICE
-#define OCKPT_STAGING_TEST_DEVICE "host"
-#endif
-
 #include "lib/staging/staging.h"
 
 #include <algorithm>
@@ -18,42 +14,22 @@
 #include <thread>
 
 #include "lib/base/sha256.h"
+#include "tests/lib/staging/staging_test_util.h"
+#include "tests/support/pattern.h"
 
 namespace ockpt::staging {
 namespace {
 
-Bytes Pattern(size_t n, uint32_t seed) {
-  Bytes b(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    b[i] = static_cast<char>(x >> 24);
-  }
-  return b;
-}
+using testing::Download;
+using testing::kTestDevice;
+using testing::OpenTestDevice;
+using testing::Pattern;
 
 std::unique_ptr<DeviceContext> Host(StagingOptions opt = {}, HostBackendOptions host = {}) {
   auto dev = DeviceContext::OpenHost(opt, host);
   INFO(dev.status().ToString());
   REQUIRE(dev.ok());
   return std::move(dev).value();
-}
-
-constexpr std::string_view kTestDevice = OCKPT_STAGING_TEST_DEVICE;
-
-std::unique_ptr<DeviceContext> Dev(StagingOptions opt = {}) {
-  auto dev = DeviceContext::Open(kTestDevice, opt);
-  INFO(dev.status().ToString());
-  REQUIRE(dev.ok());
-  return std::move(dev).value();
-}
-
-Bytes Download(DeviceContext& dev, const DeviceArray& a) {
-  Bytes out(a.size(), '\0');
-  Status s = dev.CopyToHost(a, 0, a.size(), out.data());
-  INFO(s.ToString());
-  REQUIRE(s.ok());
-  return out;
 }
 
 // Pieces of random sizes covering [0, n), in a shuffled order.
@@ -87,7 +63,7 @@ TEST_CASE("every dtype goes through device memory and back unchanged") {
   opt.buffer_bytes = 1000;  // not a multiple of any element size: pieces straddle buffers
   opt.buffers = 3;
   opt.streams = 2;
-  auto dev = Dev(opt);
+  auto dev = OpenTestDevice(opt);
   uint32_t seed = 1;
   for (DType d : kAllDTypes) {
     INFO(Name(d));
@@ -137,7 +113,7 @@ TEST_CASE("uploads and sequential reads with prefetch") {
   StagingOptions opt;
   opt.buffer_bytes = 4096;
   opt.buffers = 4;
-  auto dev = Dev(opt);
+  auto dev = OpenTestDevice(opt);
   const size_t n = 300000;
   Bytes host = Pattern(n, 7);
   MemoryArraySource mem(host);
@@ -184,7 +160,7 @@ TEST_CASE("the ring never holds more copies in flight than its buffers") {
   HostBackendOptions host;
   host.copy_delay = std::chrono::microseconds(300);  // a slow link: the producer outruns it
   const bool on_host = kTestDevice == "host";
-  auto dev = on_host ? Host(opt, host) : Dev(opt);
+  auto dev = on_host ? Host(opt, host) : OpenTestDevice(opt);
   CHECK(dev->stats().pinned_bytes == 3 * 4096);
   const size_t n = 1 << 20;
   Bytes data = Pattern(n, 3);
@@ -326,7 +302,7 @@ TEST_CASE("device names") {
 TEST_CASE("threads share one context") {
   StagingOptions opt;
   opt.buffer_bytes = 512;
-  auto dev = Dev(opt);
+  auto dev = OpenTestDevice(opt);
   std::atomic<int> bad{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -354,7 +330,7 @@ TEST_CASE("threads share one context") {
 }
 
 TEST_CASE("bandwidth measurement") {
-  auto dev = Dev();
+  auto dev = OpenTestDevice();
   auto up = dev->MeasureBandwidth(true, 1 << 20, 2);
   REQUIRE(up.ok());
   CHECK(*up > 0);
