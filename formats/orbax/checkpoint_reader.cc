@@ -320,6 +320,7 @@ class ZarrArraySource final : public ArraySource {
     for (size_t d = 1; d < shape_.size(); ++d) {
       if (chunk_[d] < shape_[d]) full_trailing_ = false;
     }
+    stream_ = array->StreamsChunks(options_);
   }
   uint64_t size() const override { return size_; }
 
@@ -340,7 +341,6 @@ class ZarrArraySource final : public ArraySource {
         cidx[d] = idx[d] / chunk_[d];
         inner[d] = idx[d] % chunk_[d];
       }
-      OCKPT_ASSIGN_OR_RETURN(const Bytes* chunk, Chunk(cidx));
       uint64_t run;
       uint64_t inner_off = 0;
       for (size_t d = 0; d < rank; ++d) inner_off = inner_off * chunk_[d] + inner[d];
@@ -357,7 +357,12 @@ class ZarrArraySource final : public ArraySource {
                                                       shape_[rank - 1] - idx[rank - 1]));
       }
       run = std::min(run, end - pos);
-      std::memcpy(dst, chunk->data() + inner_off * elem_, run * elem_);
+      if (stream_) {
+        OCKPT_RETURN_IF_ERROR(ReadStreamed(cidx, inner_off * elem_, run * elem_, dst));
+      } else {
+        OCKPT_ASSIGN_OR_RETURN(const Bytes* chunk, Chunk(cidx));
+        std::memcpy(dst, chunk->data() + inner_off * elem_, run * elem_);
+      }
       dst += run * elem_;
       pos += run;
     }
@@ -382,13 +387,50 @@ class ZarrArraySource final : public ArraySource {
     return &cache_.front().second;
   }
 
+  // Streamed chunks (huge or uncompressed, see zarr::ReadOptions) are read
+  // through a few cursors that only move forward: sequential reads, and
+  // reads that walk a few regions of a chunk side by side, decode each
+  // byte once; a read behind every cursor starts a new one.
+  struct Cursor {
+    Shape chunk;
+    std::unique_ptr<zarr::ChunkReader> reader;
+    uint64_t last_use = 0;
+  };
+  Status ReadStreamed(const Shape& cidx, uint64_t at, uint64_t n, char* dst) const {
+    Cursor* best = nullptr;
+    for (Cursor& c : cursors_) {
+      if (c.chunk == cidx && c.reader->position() <= at &&
+          (best == nullptr || c.reader->position() > best->reader->position())) {
+        best = &c;
+      }
+    }
+    if (best == nullptr) {
+      if (cursors_.size() >= kMaxCursors) {
+        auto lru = std::min_element(cursors_.begin(), cursors_.end(),
+                                    [](const Cursor& a, const Cursor& b) { return a.last_use < b.last_use; });
+        cursors_.erase(lru);
+      }
+      OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<zarr::ChunkReader> reader,
+                             array_->OpenChunkReader(cidx, options_));
+      cursors_.push_back(Cursor{cidx, std::move(reader), 0});
+      best = &cursors_.back();
+    }
+    best->last_use = ++clock_;
+    OCKPT_RETURN_IF_ERROR(best->reader->Skip(at - best->reader->position()));
+    return best->reader->Read(dst, n);
+  }
+
   static constexpr uint64_t kCacheBytes = uint64_t{256} << 20;
+  static constexpr size_t kMaxCursors = 4;
   const zarr::ZarrArray* array_;
   zarr::ReadOptions options_;
   Shape shape_, chunk_;
   size_t elem_ = 1;
   uint64_t size_ = 0;
   bool full_trailing_ = true;
+  bool stream_ = false;
+  mutable std::vector<Cursor> cursors_;
+  mutable uint64_t clock_ = 0;
   mutable std::list<std::pair<Shape, Bytes>> cache_;
   mutable uint64_t cached_bytes_ = 0;
 };
@@ -432,11 +474,16 @@ class LeafStream::Impl {
         e.grid = e.array->ChunkGridShape();
         e.chunks = 1;
         for (int64_t g : e.grid) e.chunks *= static_cast<uint64_t>(g);
-        const zarr::ArraySummary& sum = e.array->summary();
-        e.chunk_bytes = static_cast<uint64_t>(NumElements(sum.chunk_shape)) * SizeOf(sum.dtype);
-        if (sum.compressor != "none") any_compressed = true;
+        e.chunk_bytes = e.array->ChunkBytes();
+        // Streamed chunks (huge or uncompressed) are decoded on the calling
+        // thread as they are written: they take no pipeline task.
+        e.stream = e.array->StreamsChunks(opts_);
+        if (!e.stream) {
+          e.tasks = e.chunks;
+          if (e.array->summary().compressor != "none") any_compressed = true;
+        }
       }
-      count_ += e.chunks;
+      count_ += e.tasks;
       entries_.push_back(std::move(e));
     }
     PipelineOptions po;
@@ -469,18 +516,20 @@ class LeafStream::Impl {
   struct Entry {
     size_t leaf = 0;
     uint64_t first = 0, chunks = 0, chunk_bytes = 0;
+    uint64_t tasks = 0;   // pipeline tasks: chunks, or 0 when streamed
+    bool stream = false;  // chunks decoded by StreamChunk on the calling thread
     const zarr::ZarrArray* array = nullptr;
     Shape grid;
   };
 
   size_t EntryOf(uint64_t task) const {
-    // The last entry with chunks whose first task is <= task.
+    // The last entry with tasks whose first task is <= task.
     size_t lo = 0, hi = entries_.size();
     while (hi - lo > 1) {
       size_t mid = (lo + hi) / 2;
       if (entries_[mid].first <= task) lo = mid; else hi = mid;
     }
-    while (entries_[lo].chunks == 0 || entries_[lo].first + entries_[lo].chunks <= task) ++lo;
+    while (entries_[lo].tasks == 0 || entries_[lo].first + entries_[lo].tasks <= task) ++lo;
     return lo;
   }
 
@@ -496,7 +545,7 @@ class LeafStream::Impl {
   Status Read(size_t i, ArrayWriter& out) {
     // Skip the leaves before i (and what is left of a leaf read partly).
     while (next_ < entries_.size() && entries_[next_].leaf != i) {
-      for (; taken_ < entries_[next_].chunks; ++taken_) {
+      for (; taken_ < entries_[next_].tasks; ++taken_) {
         Result<Result<Bytes>> r = reader_->Next();
         if (!r.ok()) return r.status();
       }
@@ -511,7 +560,18 @@ class LeafStream::Impl {
     }
     const zarr::ArraySummary& sum = e.array->summary();
     const LeafRecord& leaf = item_.leaves()[i];
-    for (; taken_ < e.chunks;) {
+    if (e.stream) {
+      for (uint64_t c = 0; c < e.chunks; ++c) {
+        Status st = e.array->StreamChunk(GridIndex(e.grid, c), out, opts_);
+        if (!st.ok()) {
+          return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
+        }
+      }
+      ++next_;
+      taken_ = 0;
+      return Status::Ok();
+    }
+    for (; taken_ < e.tasks;) {
       Result<Result<Bytes>> r = reader_->Next();
       if (!r.ok()) return r.status();
       const Shape index = GridIndex(e.grid, taken_++);

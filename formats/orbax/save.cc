@@ -120,15 +120,29 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
   if (layout.ocdbt) {
     OCKPT_ASSIGN_OR_RETURN(writer, ocdbt::OcdbtWriter::Create(JoinPath(dir, kProcessDir), wopts));
   }
-  std::function<Status(const std::string&, ByteView)> sink;
+  zarr::ValueSink sink;
   if (writer) {
-    sink = [&](const std::string& key, ByteView value) { return writer->Put(key, value); };
+    sink.put = [&](const std::string& key, ByteView value) { return writer->Put(key, value); };
+    sink.put_streamed = [&](const std::string& key, uint64_t size_bound,
+                            const std::function<Status(const zarr::ValueSink::Append&)>& produce) {
+      return writer->PutStreamed(key, size_bound, produce);
+    };
   } else {
-    sink = [&](const std::string& key, ByteView value) -> Status {
+    sink.put = [&](const std::string& key, ByteView value) -> Status {
       OCKPT_RETURN_IF_ERROR(CheckFileKey(key));
       std::string path = JoinPath(dir, key);
       OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
       return WriteFile(path, value);
+    };
+    sink.put_streamed = [&](const std::string& key, uint64_t,
+                            const std::function<Status(const zarr::ValueSink::Append&)>& produce)
+        -> Status {
+      OCKPT_RETURN_IF_ERROR(CheckFileKey(key));
+      std::string path = JoinPath(dir, key);
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
+      OCKPT_ASSIGN_OR_RETURN(WritableFile file, WritableFile::Create(path));
+      OCKPT_RETURN_IF_ERROR(produce([&](ByteView piece) { return file.Append(piece); }));
+      return file.Close();
     };
   }
 

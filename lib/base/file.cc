@@ -212,9 +212,18 @@ Result<Bytes> RandomAccessFile::Read(uint64_t offset, uint64_t length) const {
                          length, offset);
   }
   Bytes out = ZeroedBytes(length);
+  OCKPT_RETURN_IF_ERROR(ReadInto(offset, length, out.data()));
+  return out;
+}
+
+Status RandomAccessFile::ReadInto(uint64_t offset, size_t length, char* dst) const {
+  if (offset > size_ || length > size_ - offset) {
+    return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", path_, size_,
+                         length, offset);
+  }
   uint64_t done = 0;
   while (done < length) {
-    ssize_t n = ::pread(fd_, out.data() + done, length - done, offset + done);
+    ssize_t n = ::pread(fd_, dst + done, length - done, offset + done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return StatusFromErrno(errno, "read", path_);
@@ -222,7 +231,7 @@ Result<Bytes> RandomAccessFile::Read(uint64_t offset, uint64_t length) const {
     if (n == 0) return DataLossError("{} ended early at offset {}", path_, offset + done);
     done += static_cast<uint64_t>(n);
   }
-  return out;
+  return Status::Ok();
 }
 
 // --- WritableFile ---

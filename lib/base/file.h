@@ -59,6 +59,8 @@ class RandomAccessFile {
   const std::string& path() const { return path_; }
   // Exactly `length` bytes at `offset`, or kDataLoss naming the file.
   Result<Bytes> Read(uint64_t offset, uint64_t length) const;
+  // The same into caller memory (no allocation, no zero fill).
+  Status ReadInto(uint64_t offset, size_t length, char* dst) const;
 
  private:
   RandomAccessFile(int fd, uint64_t size, std::string path)

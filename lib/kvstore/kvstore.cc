@@ -3,6 +3,7 @@
 #include "lib/kvstore/kvstore.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "lib/base/file.h"
@@ -14,6 +15,49 @@ Result<bool> KvStore::Contains(std::string_view key) const {
   if (r.ok()) return true;
   if (r.status().code() == StatusCode::kNotFound) return false;
   return r.status();
+}
+
+Result<std::unique_ptr<ValueReader>> KvStore::OpenValue(std::string_view key) const {
+  OCKPT_ASSIGN_OR_RETURN(Bytes value, Read(key));
+  return std::unique_ptr<ValueReader>(new MemoryValueReader(std::move(value)));
+}
+
+Status MemoryValueReader::ReadAt(uint64_t offset, size_t n, char* dst) const {
+  if (offset > data_.size() || n > data_.size() - offset) {
+    return DataLossError("cannot read {} bytes at offset {} of a {}-byte value", n, offset,
+                         data_.size());
+  }
+  std::memcpy(dst, data_.data() + offset, n);
+  return Status::Ok();
+}
+
+namespace {
+
+// A byte range of a file: a whole file of a FileKvStore, or an OCDBT value
+// inside a data file.
+class FileRangeReader final : public ValueReader {
+ public:
+  FileRangeReader(std::shared_ptr<const RandomAccessFile> file, uint64_t offset, uint64_t size)
+      : file_(std::move(file)), offset_(offset), size_(size) {}
+  uint64_t size() const override { return size_; }
+  Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
+    if (offset > size_ || n > size_ - offset) {
+      return DataLossError("cannot read {} bytes at offset {} of a {}-byte value in {}", n, offset,
+                           size_, file_->path());
+    }
+    return file_->ReadInto(offset_ + offset, n, dst);
+  }
+
+ private:
+  std::shared_ptr<const RandomAccessFile> file_;
+  uint64_t offset_, size_;
+};
+
+}  // namespace
+
+std::unique_ptr<ValueReader> MakeFileRangeReader(std::shared_ptr<const RandomAccessFile> file,
+                                                 uint64_t offset, uint64_t size) {
+  return std::make_unique<FileRangeReader>(std::move(file), offset, size);
 }
 
 bool IsSafeRelativeKey(std::string_view key) {
@@ -40,6 +84,14 @@ Result<std::string> FileKvStore::PathOf(std::string_view key) const {
 Result<Bytes> FileKvStore::Read(std::string_view key) const {
   OCKPT_ASSIGN_OR_RETURN(std::string path, PathOf(key));
   return ReadFile(path);
+}
+
+Result<std::unique_ptr<ValueReader>> FileKvStore::OpenValue(std::string_view key) const {
+  OCKPT_ASSIGN_OR_RETURN(std::string path, PathOf(key));
+  OCKPT_ASSIGN_OR_RETURN(RandomAccessFile file, RandomAccessFile::Open(path));
+  auto shared = std::make_shared<const RandomAccessFile>(std::move(file));
+  const uint64_t size = shared->size();
+  return MakeFileRangeReader(std::move(shared), 0, size);
 }
 
 Result<bool> FileKvStore::Contains(std::string_view key) const {

@@ -17,6 +17,29 @@
 
 namespace ockpt {
 
+// One value opened for reading in pieces (e.g. a chunk of several GiB that
+// is decoded as it streams), so that nobody has to hold it whole.
+// Thread-safe for concurrent ReadAt calls.
+class ValueReader {
+ public:
+  virtual ~ValueReader() = default;
+  virtual uint64_t size() const = 0;
+  // Copies bytes [offset, offset + n) of the value into dst; a range beyond
+  // the value, or storage that ends early, is kDataLoss.
+  virtual Status ReadAt(uint64_t offset, size_t n, char* dst) const = 0;
+};
+
+// A value held in memory (inline values, small stores).
+class MemoryValueReader final : public ValueReader {
+ public:
+  explicit MemoryValueReader(Bytes data) : data_(std::move(data)) {}
+  uint64_t size() const override { return data_.size(); }
+  Status ReadAt(uint64_t offset, size_t n, char* dst) const override;
+
+ private:
+  Bytes data_;
+};
+
 struct KeyInfo {
   std::string key;
   uint64_t size = 0;
@@ -32,6 +55,11 @@ class KvStore {
 
   // Whether the key exists, without reading its value where possible.
   virtual Result<bool> Contains(std::string_view key) const;
+
+  // Opens key's value for reading in pieces; kNotFound when absent. The
+  // default reads the whole value; stores that keep values in files
+  // override it to read from the file as asked.
+  virtual Result<std::unique_ptr<ValueReader>> OpenValue(std::string_view key) const;
 
   // Every key that starts with prefix, sorted bytewise, with value sizes.
   virtual Result<std::vector<KeyInfo>> List(std::string_view prefix) const = 0;
@@ -49,6 +77,7 @@ class FileKvStore final : public KvStore {
 
   Result<Bytes> Read(std::string_view key) const override;
   Result<bool> Contains(std::string_view key) const override;
+  Result<std::unique_ptr<ValueReader>> OpenValue(std::string_view key) const override;
   Result<std::vector<KeyInfo>> List(std::string_view prefix) const override;
   std::string Describe() const override { return root_; }
 
@@ -58,6 +87,12 @@ class FileKvStore final : public KvStore {
   Result<std::string> PathOf(std::string_view key) const;
   std::string root_;
 };
+
+class RandomAccessFile;
+// Bytes [offset, offset + size) of file as a ValueReader (range checked on
+// every read; the file's own size is checked by the reads).
+std::unique_ptr<ValueReader> MakeFileRangeReader(std::shared_ptr<const RandomAccessFile> file,
+                                                 uint64_t offset, uint64_t size);
 
 // True when key is a safe relative path (no empty/./.. parts, not absolute).
 bool IsSafeRelativeKey(std::string_view key);

@@ -571,6 +571,31 @@ Result<Bytes> OcdbtKvStore::Read(std::string_view key) const {
   return ReadEntry(*entry);
 }
 
+Result<std::unique_ptr<ValueReader>> OcdbtKvStore::OpenValue(std::string_view key) const {
+  OCKPT_ASSIGN_OR_RETURN(std::optional<EntryInfo> entry, impl_->Find(key, /*with_value=*/true));
+  if (!entry) {
+    return NotFoundError("key \"{}\" not found in OCDBT database {} (generation {})",
+                         EscapeKey(key), impl_->dir, impl_->version.generation);
+  }
+  if (entry->is_inline) {
+    return std::unique_ptr<ValueReader>(new MemoryValueReader(std::move(entry->inline_value)));
+  }
+  if (!IsSafeRelativeKey(entry->file)) {
+    return DataLossError("value of key \"{}\": data file path \"{}\" is not a safe relative path",
+                         EscapeKey(entry->key), EscapeKey(entry->file));
+  }
+  auto file = impl_->OpenDataFile(entry->file);
+  if (!file.ok()) {
+    return file.status().WithContext(fmt::format("value of key \"{}\"", EscapeKey(entry->key)));
+  }
+  if (entry->offset > (*file)->size() || entry->size > (*file)->size() - entry->offset) {
+    return DataLossError("value of key \"{}\": {} is {} bytes; cannot read {} bytes at offset {}",
+                         EscapeKey(entry->key), (*file)->path(), (*file)->size(), entry->size,
+                         entry->offset);
+  }
+  return MakeFileRangeReader(std::move(file).value(), entry->offset, entry->size);
+}
+
 Result<bool> OcdbtKvStore::Contains(std::string_view key) const {
   OCKPT_ASSIGN_OR_RETURN(std::optional<EntryInfo> entry, impl_->Find(key, /*with_value=*/false));
   return entry.has_value();

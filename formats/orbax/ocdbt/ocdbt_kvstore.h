@@ -52,6 +52,8 @@ class OcdbtKvStore final : public KvStore {
 
   Result<Bytes> Read(std::string_view key) const override;
   Result<bool> Contains(std::string_view key) const override;
+  // Out-of-line values are read from their data file as asked.
+  Result<std::unique_ptr<ValueReader>> OpenValue(std::string_view key) const override;
   Result<std::vector<KeyInfo>> List(std::string_view prefix) const override;
   std::string Describe() const override;
 

@@ -155,6 +155,8 @@ class OcdbtWriter::Impl {
       : dir_(std::move(dir)), options_(options), config_(config) {}
 
   Status Put(std::string key, ByteView value);
+  Status PutStreamed(std::string key, uint64_t size_bound,
+                     const std::function<Status(const std::function<Status(ByteView)>&)>& produce);
   Status PutReference(std::string key, std::string base_path, std::string relative_path,
                       uint64_t offset, uint64_t length);
   Status Commit(uint64_t commit_time_ns);
@@ -282,6 +284,51 @@ Status OcdbtWriter::Impl::Put(std::string key, ByteView value) {
     e.file = written->first;
     e.offset = written->second;
   }
+  entries_.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Status OcdbtWriter::Impl::PutStreamed(
+    std::string key, uint64_t size_bound,
+    const std::function<Status(const std::function<Status(ByteView)>&)>& produce) {
+  OCKPT_RETURN_IF_ERROR(CheckUsable());
+  OCKPT_RETURN_IF_ERROR(CheckKey(key));
+  Entry e;
+  e.key = std::move(key);
+  // The first bytes stay here until the value outgrows the inline limit.
+  Bytes head;
+  bool in_file = false;
+  auto to_file = [&](ByteView piece) -> Status {
+    OCKPT_RETURN_IF_ERROR(current_->Append(piece));
+    current_size_ += piece.size();
+    return Status::Ok();
+  };
+  auto append = [&](ByteView piece) -> Status {
+    e.length += piece.size();
+    if (in_file) return to_file(piece);
+    head.append(piece.data(), piece.size());
+    if (head.size() <= options_.max_inline_value_bytes) return Status::Ok();
+    if (current_ && current_size_ > 0 &&
+        size_bound > options_.target_data_file_size -
+                         std::min(options_.target_data_file_size, current_size_)) {
+      OCKPT_RETURN_IF_ERROR(FinishDataFile());
+    }
+    if (!current_) OCKPT_RETURN_IF_ERROR(StartDataFile());
+    in_file = true;
+    e.is_inline = false;
+    e.file = current_file_;
+    e.offset = current_size_;
+    Status st = to_file(head);
+    Bytes().swap(head);
+    return st;
+  };
+  Status st = produce(append);
+  if (!st.ok()) {
+    // Bytes of a value that will never be referenced are in the data file.
+    if (in_file) error_ = st;
+    return st;
+  }
+  if (!in_file) e.value = std::move(head);
   entries_.push_back(std::move(e));
   return Status::Ok();
 }
@@ -591,6 +638,12 @@ Result<std::unique_ptr<OcdbtWriter>> OcdbtWriter::Create(const std::string& dir,
 
 Status OcdbtWriter::Put(std::string key, ByteView value) {
   return impl_->Put(std::move(key), value);
+}
+
+Status OcdbtWriter::PutStreamed(
+    std::string key, uint64_t size_bound,
+    const std::function<Status(const std::function<Status(ByteView)>& append)>& produce) {
+  return impl_->PutStreamed(std::move(key), size_bound, produce);
 }
 
 Status OcdbtWriter::PutReference(std::string key, std::string base_path, std::string relative_path,

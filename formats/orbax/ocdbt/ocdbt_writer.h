@@ -20,6 +20,7 @@
 #define OCKPT_FORMATS_ORBAX_OCDBT_OCDBT_WRITER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -50,6 +51,13 @@ class OcdbtWriter {
   // max_inline_value_bytes is written to the current data file now; a
   // failed write is returned by every later call.
   Status Put(std::string key, ByteView value);
+  // Adds a key whose value `produce` hands over in pieces through append
+  // (a chunk encoded as it streams). size_bound, an upper bound of the
+  // value's size, decides whether a new data file starts first. A value
+  // that ends up within max_inline_value_bytes is stored inline, as Put
+  // would. A failure after bytes reached the data file is sticky.
+  Status PutStreamed(std::string key, uint64_t size_bound,
+                     const std::function<Status(const std::function<Status(ByteView)>& append)>& produce);
   // Adds a key whose value stays in another database's data file:
   // `base_path` + `relative_path` relative to this database's directory
   // (a safe relative path, else kInvalidArgument).

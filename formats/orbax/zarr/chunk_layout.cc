@@ -100,10 +100,11 @@ Bytes UndoTranspose(ByteView encoded, const Shape& decoded_shape, const std::vec
   return out;
 }
 
-void SwapBytes(Bytes* data, size_t unit) {
+void SwapBytes(Bytes* data, size_t unit) { SwapBytes(data->data(), data->size(), unit); }
+
+void SwapBytes(char* p, size_t size, size_t unit) {
   if (unit <= 1) return;
-  char* p = data->data();
-  const size_t n = data->size() / unit * unit;
+  const size_t n = size / unit * unit;
   for (size_t i = 0; i < n; i += unit) std::reverse(p + i, p + i + unit);
 }
 

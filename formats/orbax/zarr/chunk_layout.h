@@ -49,6 +49,7 @@ Bytes UndoTranspose(ByteView encoded, const Shape& decoded_shape, const std::vec
 
 // Reverses the bytes of every `unit`-byte group of data (unit 1: no-op).
 void SwapBytes(Bytes* data, size_t unit);
+void SwapBytes(char* data, size_t size, size_t unit);
 
 // `count` copies of `element`.
 Bytes RepeatElement(ByteView element, uint64_t count);

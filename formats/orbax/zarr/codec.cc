@@ -271,4 +271,32 @@ Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element,
   return UndoTranspose(array, shape, chain.permutation, element.size);
 }
 
+Result<std::optional<std::pair<uint64_t, uint64_t>>> LocateSingleInnerChunk(
+    const ShardingCodec& sh, const Shape& shard_shape, uint64_t shard_size,
+    const std::function<Status(uint64_t offset, size_t n, char* dst)>& read) {
+  const Shape grid = InnerGrid(sh, shard_shape);
+  for (int64_t g : grid) {
+    if (g != 1) return InternalError("shard {} holds more than one inner chunk", ShapeString(shard_shape));
+  }
+  OCKPT_ASSIGN_OR_RETURN(uint64_t index_size, FixedEncodedSize(sh.index_codecs, 16));
+  if (shard_size < index_size) {
+    return DataLossError("shard of {} bytes is shorter than its {}-byte index", shard_size,
+                         index_size);
+  }
+  Bytes index_bytes = ZeroedBytes(static_cast<size_t>(index_size));
+  OCKPT_RETURN_IF_ERROR(
+      read(sh.index_at_end ? shard_size - index_size : 0, index_bytes.size(), index_bytes.data()));
+  ElementFormat u64{8, 8, Bytes(8, '\0')};
+  auto index = DecodeChunk(sh.index_codecs, u64, IndexShape(grid), std::move(index_bytes));
+  if (!index.ok()) return std::move(index).status().WithContext("shard index");
+  const uint64_t offset = LoadU64LE(index->data());
+  const uint64_t nbytes = LoadU64LE(index->data() + 8);
+  if (offset == kMissing && nbytes == kMissing) return std::nullopt;
+  if (offset > shard_size || nbytes > shard_size - offset) {
+    return DataLossError("inner chunk 0 (offset {}, {} bytes) lies outside the {}-byte shard",
+                         offset, nbytes, shard_size);
+  }
+  return std::make_pair(offset, nbytes);
+}
+
 }  // namespace ockpt::zarr

@@ -14,7 +14,10 @@
 #ifndef OCKPT_FORMATS_ORBAX_ZARR_CODEC_H_
 #define OCKPT_FORMATS_ORBAX_ZARR_CODEC_H_
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -80,6 +83,15 @@ Status ValidateChain(const CodecChain& chain, const Shape& chunk_shape, size_t e
 // REQUIRES: ValidateChain(chain, shape, element.size) is OK.
 Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element, const Shape& shape,
                           Bytes encoded);
+
+// Where the one inner chunk of a shard lies: reads the shard index
+// (sh.index_at_end or not) of a shard of shard_size bytes through `read`
+// and returns (offset, nbytes) within the shard, or nullopt when the inner
+// chunk is missing. kDataLoss for a damaged index or a range outside the
+// shard. REQUIRES: the inner chunk shape of sh equals `shard_shape`.
+Result<std::optional<std::pair<uint64_t, uint64_t>>> LocateSingleInnerChunk(
+    const ShardingCodec& sh, const Shape& shard_shape, uint64_t shard_size,
+    const std::function<Status(uint64_t offset, size_t n, char* dst)>& read);
 
 }  // namespace ockpt::zarr
 

@@ -3,14 +3,110 @@
 #include "formats/orbax/zarr/zarr_array.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 #include "formats/orbax/zarr/chunk_layout.h"
 #include "formats/orbax/zarr/metadata.h"
 #include "formats/orbax/zarr/metadata_v2.h"
 #include "formats/orbax/zarr/metadata_v3.h"
 #include "lib/base/thread_pool.h"
+#include "lib/compression/stream_decoder.h"
 
 namespace ockpt::zarr {
+
+namespace {
+
+// Piece size of streamed chunks: small enough to stay in cache between the
+// decoder and the writer.
+constexpr size_t kStreamPieceBytes = size_t{1} << 20;
+
+class StreamingChunkReader final : public ChunkReader {
+ public:
+  // A stored chunk: `decoder` yields chunk_bytes bytes, elements in the
+  // stored byte order (swapped when swap_unit > 1).
+  StreamingChunkReader(std::unique_ptr<ValueReader> value, std::unique_ptr<StreamDecoder> decoder,
+                       uint64_t chunk_bytes, size_t element_size, size_t swap_unit,
+                       std::string where)
+      : value_(std::move(value)),
+        decoder_(std::move(decoder)),
+        size_(chunk_bytes),
+        element_size_(element_size),
+        swap_unit_(swap_unit),
+        where_(std::move(where)) {}
+  // A missing chunk: the fill element repeated.
+  StreamingChunkReader(Bytes fill, uint64_t chunk_bytes, std::string where)
+      : size_(chunk_bytes), element_size_(fill.size()), fill_(std::move(fill)),
+        where_(std::move(where)) {}
+
+  uint64_t size() const override { return size_; }
+  uint64_t position() const override { return position_; }
+
+  Status Read(char* dst, size_t n) override {
+    OCKPT_RETURN_IF_ERROR(CheckRequest(n));
+    n = static_cast<size_t>(std::min<uint64_t>(n, size_ - position_));
+    if (!decoder_) {
+      for (size_t i = 0; i < n; i += element_size_) std::memcpy(dst + i, fill_.data(), element_size_);
+      position_ += n;
+      return Status::Ok();
+    }
+    Result<size_t> got = decoder_->Read(dst, n);
+    if (!got.ok()) return Fail(got.status());
+    if (*got < n) return Fail(DataLossError("chunk decodes to {} bytes, its shape needs {}",
+                                            position_ + *got, size_));
+    SwapBytes(dst, n, swap_unit_);
+    position_ += n;
+    return CheckEnd();
+  }
+
+  Status Skip(uint64_t n) override {
+    OCKPT_RETURN_IF_ERROR(CheckRequest(n));
+    n = std::min<uint64_t>(n, size_ - position_);
+    if (decoder_) {
+      Result<uint64_t> got = decoder_->Skip(n);
+      if (!got.ok()) return Fail(got.status());
+      if (*got < n) return Fail(DataLossError("chunk decodes to {} bytes, its shape needs {}",
+                                              position_ + *got, size_));
+    }
+    position_ += n;
+    return CheckEnd();
+  }
+
+ private:
+  Status CheckRequest(uint64_t n) const {
+    if (!error_.ok()) return error_;
+    if (n % element_size_ != 0) {
+      return InternalError("chunk read of {} bytes is not a whole number of {}-byte elements", n,
+                           element_size_);
+    }
+    return Status::Ok();
+  }
+  // At the chunk's end the stored stream must end too.
+  Status CheckEnd() {
+    if (position_ != size_ || !decoder_) return Status::Ok();
+    char probe;
+    Result<size_t> more = decoder_->Read(&probe, 1);
+    if (!more.ok()) return Fail(more.status());
+    if (*more != 0) return Fail(DataLossError("chunk decodes to more than the {} bytes its shape needs", size_));
+    return Status::Ok();
+  }
+  Status Fail(Status s) {
+    error_ = std::move(s).WithContext(where_);
+    return error_;
+  }
+
+  std::unique_ptr<ValueReader> value_;
+  std::unique_ptr<StreamDecoder> decoder_;
+  uint64_t size_;
+  size_t element_size_;
+  size_t swap_unit_ = 1;
+  Bytes fill_;
+  std::string where_;
+  uint64_t position_ = 0;
+  Status error_;
+};
+
+}  // namespace
 
 class ZarrArray::Impl {
  public:
@@ -26,15 +122,59 @@ class ZarrArray::Impl {
     for (size_t d = 0; d < md_.shape.size(); ++d) {
       grid_.push_back(md_.shape[d] == 0 ? 0 : (md_.shape[d] - 1) / md_.chunk_shape[d] + 1);
     }
+    Result<uint64_t> chunk_bytes =
+        CheckedByteCount(md_.chunk_shape, element_.size, kMaxChunkBytes, "chunk shape");
+    chunk_bytes_ = chunk_bytes.ok() ? *chunk_bytes : 0;
+    FindStreamCodec();
   }
 
-  const ArraySummary& summary() const { return summary_; }
-  const Shape& grid() const { return grid_; }
-  std::string ChunkKey(const Shape& index) const {
-    return zarr::ChunkKey(prefix_, md_.key_encoding, index);
+  // The stream codec when chunks can be streamed (see CanStreamChunks).
+  static std::optional<StreamDecoder::Codec> PlainStreamCodec(const CodecChain& c) {
+    if (c.sharding) return std::nullopt;
+    for (size_t i = 0; i < c.permutation.size(); ++i) {
+      if (c.permutation[i] != static_cast<int>(i)) return std::nullopt;
+    }
+    if (c.bytes_codecs.empty()) return StreamDecoder::Codec::kNone;
+    if (c.bytes_codecs.size() != 1) return std::nullopt;
+    switch (c.bytes_codecs[0].kind) {
+      case BytesCodec::Kind::kZstd: return StreamDecoder::Codec::kZstd;
+      case BytesCodec::Kind::kZlib: return StreamDecoder::Codec::kZlib;
+      case BytesCodec::Kind::kGzip: return StreamDecoder::Codec::kGzip;
+      default: return std::nullopt;
+    }
   }
 
-  Result<Bytes> ReadChunk(const Shape& index, const ReadOptions& options) const {
+  // Sets stream_codec_ (and the chain whose byte order applies) when chunks
+  // can be streamed: a plain chain, or a shard holding one inner chunk with
+  // a plain chain (Orbax's zarr3 layout).
+  void FindStreamCodec() {
+    for (size_t d = 1; d < md_.shape.size(); ++d) {
+      if (md_.chunk_shape[d] != md_.shape[d]) return;
+    }
+    const CodecChain& c = md_.codecs;
+    if (!c.sharding) {
+      stream_codec_ = PlainStreamCodec(c);
+      stream_big_endian_ = c.big_endian;
+      return;
+    }
+    if (!c.bytes_codecs.empty()) return;
+    for (size_t i = 0; i < c.permutation.size(); ++i) {
+      if (c.permutation[i] != static_cast<int>(i)) return;
+    }
+    if (c.sharding->inner_chunk_shape != md_.chunk_shape) return;
+    stream_codec_ = PlainStreamCodec(c.sharding->codecs);
+    stream_big_endian_ = c.sharding->codecs.big_endian;
+    stream_sharded_ = true;
+  }
+
+  uint64_t chunk_bytes() const { return chunk_bytes_; }
+  bool CanStreamChunks() const { return stream_codec_.has_value() && chunk_bytes_ > 0; }
+  bool StreamsChunks(const ReadOptions& options) const {
+    return CanStreamChunks() && (*stream_codec_ == StreamDecoder::Codec::kNone ||
+                                 chunk_bytes_ > options.stream_chunks_above);
+  }
+
+  Status CheckIndex(const Shape& index) const {
     if (index.size() != grid_.size()) {
       return InvalidArgumentError("chunk index {} has rank {}, the array has rank {}",
                                   ShapeString(index), index.size(), grid_.size());
@@ -45,6 +185,96 @@ class ZarrArray::Impl {
                                     ShapeString(index), ShapeString(grid_));
       }
     }
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& index,
+                                                       const ReadOptions& options) const {
+    if (!CanStreamChunks()) {
+      return InternalError("chunks of the zarr array at '{}' in {} cannot be streamed", prefix_,
+                           store_->Describe());
+    }
+    OCKPT_RETURN_IF_ERROR(CheckIndex(index));
+    const std::string key = ChunkKey(index);
+    std::string where = fmt::format("decoding zarr chunk '{}' in {}", key, store_->Describe());
+    Result<std::unique_ptr<ValueReader>> value = store_->OpenValue(key);
+    if (!value.ok()) {
+      if (value.status().code() != StatusCode::kNotFound) {
+        return std::move(value).status().WithContext(
+            fmt::format("reading zarr chunk '{}' in {}", key, store_->Describe()));
+      }
+      if (options.missing_chunks_are_errors) {
+        return DataLossError("zarr chunk '{}' is missing from {}", key, store_->Describe());
+      }
+      return std::unique_ptr<ChunkReader>(
+          new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(where)));
+    }
+    const ValueReader* raw = value->get();
+    // The stored bytes of the chunk: the whole value, or a shard's one
+    // inner chunk.
+    uint64_t begin = 0, stored = raw->size();
+    if (stream_sharded_) {
+      auto located = LocateSingleInnerChunk(
+          *md_.codecs.sharding, md_.chunk_shape, stored,
+          [raw](uint64_t off, size_t n, char* dst) { return raw->ReadAt(off, n, dst); });
+      if (!located.ok()) return std::move(located).status().WithContext(where);
+      if (!*located) {  // missing inner chunks read as the fill value
+        return std::unique_ptr<ChunkReader>(
+            new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(where)));
+      }
+      begin = (*located)->first;
+      stored = (*located)->second;
+    }
+    if (*stream_codec_ == StreamDecoder::Codec::kNone && stored != chunk_bytes_) {
+      return DataLossError("uncompressed chunk has {} bytes, its shape needs {}", stored,
+                           chunk_bytes_)
+          .WithContext(where);
+    }
+    OCKPT_ASSIGN_OR_RETURN(
+        std::unique_ptr<StreamDecoder> decoder,
+        StreamDecoder::Create(*stream_codec_, stored,
+                              [raw, begin](uint64_t off, size_t n, char* dst) {
+                                return raw->ReadAt(begin + off, n, dst);
+                              }));
+    size_t swap = stream_big_endian_ ? element_.swap_unit : 1;
+    return std::unique_ptr<ChunkReader>(new StreamingChunkReader(
+        std::move(value).value(), std::move(decoder), chunk_bytes_, element_.size, swap,
+        std::move(where)));
+  }
+
+  Status StreamChunk(const Shape& index, ArrayWriter& out, const ReadOptions& options) const {
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader, OpenChunkReader(index, options));
+    // The chunk's part inside the array: its first `valid` bytes, which go
+    // to one run of the array starting at `dst`.
+    uint64_t row_bytes = element_.size;
+    for (size_t d = 1; d < md_.shape.size(); ++d) row_bytes *= static_cast<uint64_t>(md_.shape[d]);
+    uint64_t valid = chunk_bytes_, dst = 0;
+    if (!md_.shape.empty()) {
+      const int64_t first_row = index[0] * md_.chunk_shape[0];
+      const int64_t rows = std::min(md_.chunk_shape[0], md_.shape[0] - first_row);
+      valid = static_cast<uint64_t>(rows) * row_bytes;
+      dst = static_cast<uint64_t>(first_row) * row_bytes;
+    }
+    const size_t piece = std::max<size_t>(kStreamPieceBytes / element_.size, 1) * element_.size;
+    Bytes buffer = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(piece, chunk_bytes_)));
+    while (reader->position() < valid) {
+      const uint64_t pos = reader->position();
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), valid - pos));
+      OCKPT_RETURN_IF_ERROR(reader->Read(buffer.data(), n));
+      OCKPT_RETURN_IF_ERROR(out.WriteAt(dst + pos, ByteView(buffer.data(), n)));
+    }
+    // Edge chunks: the padding is decoded too, to check the stream.
+    return reader->Skip(chunk_bytes_ - reader->position());
+  }
+
+  const ArraySummary& summary() const { return summary_; }
+  const Shape& grid() const { return grid_; }
+  std::string ChunkKey(const Shape& index) const {
+    return zarr::ChunkKey(prefix_, md_.key_encoding, index);
+  }
+
+  Result<Bytes> ReadChunk(const Shape& index, const ReadOptions& options) const {
+    OCKPT_RETURN_IF_ERROR(CheckIndex(index));
     const std::string key = ChunkKey(index);
     Result<Bytes> stored = store_->Read(key);
     if (!stored.ok()) {
@@ -69,6 +299,12 @@ class ZarrArray::Impl {
     uint64_t count = 1;
     for (int64_t g : grid_) count *= static_cast<uint64_t>(g);
     if (count == 0) return Status::Ok();
+    if (StreamsChunks(options)) {
+      for (uint64_t i = 0; i < count; ++i) {
+        OCKPT_RETURN_IF_ERROR(StreamChunk(GridIndex(i), out, options));
+      }
+      return Status::Ok();
+    }
     OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes, CheckedByteCount(md_.chunk_shape, element_.size,
                                                                   kMaxChunkBytes, "chunk shape"));
     PipelineOptions pipeline;
@@ -105,6 +341,10 @@ class ZarrArray::Impl {
   ArraySummary summary_;
   ElementFormat element_;
   Shape grid_;
+  uint64_t chunk_bytes_ = 0;
+  std::optional<StreamDecoder::Codec> stream_codec_;
+  bool stream_big_endian_ = false;
+  bool stream_sharded_ = false;
 };
 
 ZarrArray::ZarrArray(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -150,6 +390,19 @@ Result<Bytes> ZarrArray::ReadChunk(const Shape& chunk_index, const ReadOptions& 
 }
 Status ZarrArray::Read(ArrayWriter& out, const ReadOptions& options) const {
   return impl_->Read(out, options);
+}
+uint64_t ZarrArray::ChunkBytes() const { return impl_->chunk_bytes(); }
+bool ZarrArray::CanStreamChunks() const { return impl_->CanStreamChunks(); }
+bool ZarrArray::StreamsChunks(const ReadOptions& options) const {
+  return impl_->StreamsChunks(options);
+}
+Result<std::unique_ptr<ChunkReader>> ZarrArray::OpenChunkReader(const Shape& chunk_index,
+                                                                const ReadOptions& options) const {
+  return impl_->OpenChunkReader(chunk_index, options);
+}
+Status ZarrArray::StreamChunk(const Shape& chunk_index, ArrayWriter& out,
+                              const ReadOptions& options) const {
+  return impl_->StreamChunk(chunk_index, out, options);
 }
 
 Status ScatterChunk(const Shape& array_shape, const Shape& chunk_shape, const Shape& chunk_index,

@@ -51,6 +51,31 @@ struct ReadOptions {
   // Read: at most this many bytes of encoded + decoded chunks in flight
   // (always room for one chunk, however large).
   uint64_t max_bytes_in_flight = uint64_t{128} << 20;
+  // Where the layout allows (ZarrArray::CanStreamChunks), chunks larger than
+  // this, and every uncompressed chunk, are decoded straight into `out` in
+  // pieces of at most a MiB on the calling thread (StreamChunk) instead of
+  // being held whole: an array stored as one chunk of several GiB (Orbax's
+  // default) is read with fixed memory.
+  uint64_t stream_chunks_above = uint64_t{64} << 20;
+};
+
+// One chunk's decoded bytes (C order, little-endian elements), read from the
+// front to the back in pieces: memory is the codec's window and one input
+// buffer, whatever the chunk size. See ZarrArray::OpenChunkReader.
+class ChunkReader {
+ public:
+  virtual ~ChunkReader() = default;
+  // Bytes of the whole decoded chunk.
+  virtual uint64_t size() const = 0;
+  // Decoded bytes handed out or skipped so far.
+  virtual uint64_t position() const = 0;
+  // The next min(n, size() - position()) bytes into dst. n and position()
+  // are multiples of the element size. When the last byte is read the
+  // stored stream must end too (kDataLoss otherwise); a stream that ends
+  // early is kDataLoss.
+  virtual Status Read(char* dst, size_t n) = 0;
+  // Passes over the next n bytes (element multiple, within the chunk).
+  virtual Status Skip(uint64_t n) = 0;
 };
 
 class ZarrArray {
@@ -80,6 +105,25 @@ class ZarrArray {
   // Streams the whole array into out, chunk by chunk; options.threads
   // decodes chunks in parallel (see ReadOptions).
   Status Read(ArrayWriter& out, const ReadOptions& options = {}) const;
+
+  // Bytes of one decoded (full, padded) chunk.
+  uint64_t ChunkBytes() const;
+  // Whether chunks can be decoded as a stream: the codecs are a plain byte
+  // stream (no sharding or transpose; none, zstd, zlib or gzip) and every
+  // chunk's part inside the array is one run, in the chunk and in the array
+  // (chunks span every dimension but the first whole).
+  bool CanStreamChunks() const;
+  // Whether Read streams this array's chunks under these options.
+  bool StreamsChunks(const ReadOptions& options) const;
+  // Opens one chunk for reading in pieces (fill value where it is missing,
+  // unless options say that is an error). REQUIRES: CanStreamChunks().
+  Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& chunk_index,
+                                                       const ReadOptions& options = {}) const;
+  // Decodes one chunk into its place in out in pieces of at most a MiB
+  // (calling thread; out.WriteAt in increasing offsets). REQUIRES:
+  // CanStreamChunks().
+  Status StreamChunk(const Shape& chunk_index, ArrayWriter& out,
+                     const ReadOptions& options = {}) const;
 
   class Impl;
 

@@ -3,6 +3,7 @@
 #include "formats/orbax/zarr/zarr_writer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "formats/orbax/zarr/chunk_layout.h"
@@ -10,6 +11,8 @@
 #include "lib/base/crc32c.h"
 #include "lib/base/thread_pool.h"
 #include "lib/compression/compression.h"
+
+#include <zstd.h>
 
 namespace ockpt::zarr {
 namespace {
@@ -311,12 +314,123 @@ Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySou
       });
 }
 
+bool CanStreamEncode(const WriteSpec& spec) {
+  if (spec.shape.empty() || spec.chunk_shape.size() != spec.shape.size()) return false;
+  for (size_t d = 1; d < spec.shape.size(); ++d) {
+    if (spec.chunk_shape[d] != spec.shape[d]) return false;
+  }
+  return true;
+}
+
+uint64_t EncodedChunkBound(const WriteSpec& spec) {
+  const uint64_t raw = ChunkBytesOf(spec);
+  uint64_t bound = spec.zstd_level ? ZSTD_compressBound(raw) : raw;
+  return spec.zarr_format == 3 ? bound + kShardIndexBytes : bound;
+}
+
+Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src,
+                         int threads, const ValueSink::Append& append) {
+  OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
+  OCKPT_RETURN_IF_ERROR(CheckSource(spec, src));
+  OCKPT_RETURN_IF_ERROR(CheckChunkIndex(spec, chunk_index));
+  if (!CanStreamEncode(spec)) {
+    return InternalError("chunks {} of {} cannot be streamed", ShapeString(spec.chunk_shape),
+                         ShapeString(spec.shape));
+  }
+  // The chunk's first `valid` bytes are array bytes [first, first + valid);
+  // the rest is padding (zeros).
+  const uint64_t chunk_bytes = ChunkBytesOf(spec);
+  uint64_t row_bytes = SizeOf(spec.dtype);
+  for (size_t d = 1; d < spec.shape.size(); ++d) row_bytes *= static_cast<uint64_t>(spec.shape[d]);
+  const int64_t first_row = chunk_index[0] * spec.chunk_shape[0];
+  const int64_t rows = std::min(spec.chunk_shape[0], spec.shape[0] - first_row);
+  const uint64_t valid = static_cast<uint64_t>(rows) * row_bytes;
+  const uint64_t first = static_cast<uint64_t>(first_row) * row_bytes;
+
+  constexpr size_t kPiece = size_t{1} << 20;
+  Bytes input = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(kPiece, chunk_bytes)));
+  // Fills `input` with chunk bytes [pos, pos + n).
+  auto gather = [&](uint64_t pos, size_t n) -> Status {
+    size_t from_src = pos < valid ? static_cast<size_t>(std::min<uint64_t>(n, valid - pos)) : 0;
+    if (from_src > 0) {
+      Status st = src.ReadAt(first + pos, from_src, input.data());
+      if (!st.ok()) {
+        return st.WithContext(fmt::format("reading {} bytes at {} for chunk {}", from_src,
+                                          first + pos, ShapeString(chunk_index)));
+      }
+    }
+    if (from_src < n) std::memset(input.data() + from_src, 0, n - from_src);
+    return Status::Ok();
+  };
+
+  uint64_t nbytes = 0;
+  auto emit = [&](ByteView piece) -> Status {
+    nbytes += piece.size();
+    return append(piece);
+  };
+  if (!spec.zstd_level) {
+    for (uint64_t pos = 0; pos < chunk_bytes;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(input.size(), chunk_bytes - pos));
+      OCKPT_RETURN_IF_ERROR(gather(pos, n));
+      OCKPT_RETURN_IF_ERROR(emit(ByteView(input.data(), n)));
+      pos += n;
+    }
+  } else {
+    std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    if (!cctx) return InternalError("ZSTD_createCCtx failed");
+    auto check = [](size_t r) -> Status {
+      if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
+      return Status::Ok();
+    };
+    OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, *spec.zstd_level)));
+    // Workers of zstd's own (ignored by a libzstd built without them); any
+    // count >= 1 gives the same frame.
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_nbWorkers, ResolveThreads(threads));
+    OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setPledgedSrcSize(cctx.get(), chunk_bytes)));
+    Bytes output = ZeroedBytes(ZSTD_CStreamOutSize());
+    uint64_t pos = 0;
+    bool done = false;
+    while (!done) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(input.size(), chunk_bytes - pos));
+      OCKPT_RETURN_IF_ERROR(gather(pos, n));
+      pos += n;
+      const ZSTD_EndDirective mode = pos == chunk_bytes ? ZSTD_e_end : ZSTD_e_continue;
+      ZSTD_inBuffer in{input.data(), n, 0};
+      while (true) {
+        ZSTD_outBuffer out{output.data(), output.size(), 0};
+        size_t left = ZSTD_compressStream2(cctx.get(), &out, &in, mode);
+        OCKPT_RETURN_IF_ERROR(check(left));
+        if (out.pos > 0) OCKPT_RETURN_IF_ERROR(emit(ByteView(output.data(), out.pos)));
+        if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) break;
+      }
+      done = mode == ZSTD_e_end;
+    }
+  }
+  if (spec.zarr_format == 2) return Status::Ok();
+  // One inner chunk at offset 0, then the shard index (see EncodeValidated).
+  const uint64_t inner = nbytes;
+  Bytes index;
+  PutU64LE(&index, 0);
+  PutU64LE(&index, inner);
+  PutU32LE(&index, Crc32c(ByteView(index).substr(0, 16)));
+  return append(index);
+}
+
 Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
                    const std::function<Status(const std::string& key, ByteView value)>& sink,
                    const WriteOptions& options) {
+  ValueSink values;
+  values.put = sink;
+  return WriteArrays(arrays, values, options);
+}
+
+Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sink,
+                   const WriteOptions& options) {
+  const auto& put = sink.put;
   // starts[a]: the pipeline index of array a's first chunk.
   std::vector<uint64_t> starts;
   std::vector<Shape> grids;
+  std::vector<bool> streamed;
   uint64_t count = 0;
   for (const ArrayToWrite& a : arrays) {
     Status st = ValidateWriteSpec(a.spec);
@@ -324,6 +438,8 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
     starts.push_back(count);
     grids.push_back(ChunkGridShape(a.spec));
     count += NumChunks(grids.back());
+    streamed.push_back(sink.put_streamed && ChunkBytesOf(a.spec) > options.stream_chunks_above &&
+                       CanStreamEncode(a.spec));
   }
   auto array_of = [&](uint64_t i) {
     return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), i) - starts.begin() - 1);
@@ -331,17 +447,25 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
   // The source being gathered from (calling thread only).
   size_t open_index = arrays.size();
   std::unique_ptr<ArraySource> open_source;
+  // The source of the streamed array being written (calling thread only).
+  std::unique_ptr<ArraySource> streamed_source;
   PipelineOptions pipeline;
   pipeline.threads = options.threads;
   pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
-  pipeline.task_bytes = [&](size_t i) {
-    return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[array_of(i)].spec), 1);  // chunk + encoding
+  pipeline.task_bytes = [&](size_t i) -> uint64_t {
+    const size_t a = array_of(i);
+    if (streamed[a]) return uint64_t{4} << 20;  // pieces only, while it is written
+    return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[a].spec), 1);  // chunk + encoding
   };
   return RunOrderedPipeline<Bytes>(
       count, pipeline,
       [&](size_t i) -> Result<PipelineWork<Bytes>> {
         const size_t a = array_of(i);
         const ArrayToWrite& array = arrays[a];
+        if (streamed[a]) {
+          // Encoded while it is consumed, on the calling thread.
+          return PipelineWork<Bytes>([] { return Result<Bytes>(Bytes()); });
+        }
         if (a != open_index) {
           open_source.reset();
           auto src = array.open();
@@ -365,10 +489,26 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
         const size_t a = array_of(i);
         const ArrayToWrite& array = arrays[a];
         if (i == starts[a]) {
-          OCKPT_RETURN_IF_ERROR(sink(MetadataKey(array.spec, array.prefix), EncodeMetadata(array.spec)));
+          OCKPT_RETURN_IF_ERROR(put(MetadataKey(array.spec, array.prefix), EncodeMetadata(array.spec)));
         }
-        const std::string key = ChunkKeyFor(array.spec, array.prefix, GridIndex(grids[a], i - starts[a]));
-        Status st = sink(key, encoded);
+        const Shape index = GridIndex(grids[a], i - starts[a]);
+        const std::string key = ChunkKeyFor(array.spec, array.prefix, index);
+        Status st;
+        if (streamed[a]) {
+          if (i == starts[a]) {
+            auto src = array.open();
+            if (!src.ok()) return src.status().WithContext(fmt::format("writing leaf '{}'", array.name));
+            streamed_source = std::move(src).value();
+          }
+          st = sink.put_streamed(key, EncodedChunkBound(array.spec),
+                                 [&](const ValueSink::Append& append) {
+                                   return StreamEncodeChunk(array.spec, index, *streamed_source,
+                                                            options.threads, append);
+                                 });
+          if (i + 1 == starts[a] + NumChunks(grids[a])) streamed_source.reset();
+        } else {
+          st = put(key, encoded);
+        }
         if (!st.ok()) {
           return std::move(st).WithContext(
               fmt::format("writing leaf '{}': writing zarr chunk '{}'", array.name, key));

@@ -69,7 +69,40 @@ struct WriteOptions {
   // At most this many bytes of gathered + encoded chunks in flight (always
   // room for one chunk, however large).
   uint64_t max_bytes_in_flight = uint64_t{128} << 20;
+  // With a ValueSink that takes streamed values: chunks larger than this
+  // whose layout allows it (CanStreamEncode) are encoded from the source
+  // straight into the sink in pieces, on the calling thread (zstd's own
+  // workers compress one chunk on `threads` cores), so that an array stored
+  // as one chunk of several GiB (Orbax's default) is written with fixed
+  // memory.
+  uint64_t stream_chunks_above = uint64_t{64} << 20;
 };
+
+// Receives the encoded values.
+struct ValueSink {
+  using Append = std::function<Status(ByteView piece)>;
+  // A whole value.
+  std::function<Status(const std::string& key, ByteView value)> put;
+  // Optional: a value given in pieces: `produce` calls append with the
+  // value's bytes in order. size_bound is an upper bound of its size.
+  std::function<Status(const std::string& key, uint64_t size_bound,
+                       const std::function<Status(const Append& append)>& produce)>
+      put_streamed;
+};
+
+// Whether the chunks of spec can be encoded as a stream: each chunk's part
+// inside the array is one run of it (chunks span every dimension but the
+// first whole, rank >= 1).
+bool CanStreamEncode(const WriteSpec& spec);
+// Upper bound of an encoded chunk's size.
+uint64_t EncodedChunkBound(const WriteSpec& spec);
+// Encodes one chunk from src into append, in pieces: the bytes are those of
+// EncodeChunk, except that a zstd frame may be cut into blocks differently
+// (it decodes to the same bytes). zstd compresses on `threads` workers of
+// its own (0 = all cores; the output does not depend on the count).
+// REQUIRES: CanStreamEncode(spec).
+Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src,
+                         int threads, const ValueSink::Append& append);
 
 // Encodes every chunk (all-zero ones too, as Orbax stores them) in C order of
 // the chunk grid and hands each to sink; stops at the first error. The
@@ -97,6 +130,10 @@ struct ArrayToWrite {
 // array whose chunk is larger runs alone).
 Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
                    const std::function<Status(const std::string& key, ByteView value)>& sink,
+                   const WriteOptions& options = {});
+// The same into a ValueSink: with put_streamed, large chunks are streamed
+// (WriteOptions::stream_chunks_above).
+Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sink,
                    const WriteOptions& options = {});
 
 }  // namespace ockpt::zarr

@@ -340,6 +340,81 @@ TEST_CASE("writer: out-of-line values go to the data file as they are put", "[oc
   CHECK(writer->Commit(kCommitTime).code() == StatusCode::kFailedPrecondition);
 }
 
+// Hands `value` to append in pieces of `piece` bytes.
+std::function<Status(const std::function<Status(ByteView)>&)> Pieces(const Bytes& value,
+                                                                      size_t piece) {
+  return [&value, piece](const std::function<Status(ByteView)>& append) -> Status {
+    for (size_t pos = 0; pos < value.size(); pos += piece) {
+      OCKPT_RETURN_IF_ERROR(append(ByteView(value).substr(pos, piece)));
+    }
+    return Status::Ok();
+  };
+}
+
+TEST_CASE("writer: streamed values are stored as Put stores them", "[ocdbt][writer]") {
+  TempDir tmp;
+  KeyValues kvs = {
+      {"a_small", MakeValue(1024, 1)},     // stays inline, like Put
+      {"b_big", MakeValue(300000, 2)},     // several pieces, out of line
+      {"c_empty", ""},
+      {"d_put", MakeValue(5000, 3)},
+      {"e_one_over", MakeValue(1025, 4)},  // the piece that crosses the limit
+  };
+  auto writer = OcdbtWriter::Create(tmp.path()).value();
+  for (const auto& [key, value] : kvs) {
+    if (key == "d_put") {
+      REQUIRE(writer->Put(key, value).ok());
+    } else {
+      REQUIRE(writer->PutStreamed(key, value.size() + 100, Pieces(value, 1000)).ok());
+    }
+  }
+  REQUIRE(writer->Commit(kCommitTime).ok());
+  CheckReadBack(tmp.path(), kvs);
+  auto store = OcdbtKvStore::Open(tmp.path()).value();
+  std::map<std::string, bool> inline_of;
+  auto entries = store->ListEntries("").value();
+  for (const auto& e : entries) inline_of[e.key] = e.is_inline;
+  CHECK(inline_of["a_small"]);
+  CHECK(inline_of["c_empty"]);
+  CHECK(!inline_of["b_big"]);
+  CHECK(!inline_of["e_one_over"]);
+  // OpenValue reads an out-of-line value in pieces from its data file.
+  auto v = store->OpenValue("b_big");
+  REQUIRE(v.ok());
+  CHECK((*v)->size() == 300000);
+  Bytes part(1000, '\0');
+  REQUIRE((*v)->ReadAt(123456, part.size(), part.data()).ok());
+  CHECK(part == kvs[1].second.substr(123456, 1000));
+  CHECK((*v)->ReadAt(299500, 1000, part.data()).code() == StatusCode::kDataLoss);
+  auto small = store->OpenValue("a_small");
+  REQUIRE(small.ok());
+  CHECK((*small)->size() == 1024);
+  CHECK(store->OpenValue("zzz").status().code() == StatusCode::kNotFound);
+  LoadTree(tmp.path());
+}
+
+TEST_CASE("writer: a streamed value that fails after reaching the data file is sticky",
+          "[ocdbt][writer]") {
+  TempDir tmp;
+  auto writer = OcdbtWriter::Create(tmp.path()).value();
+  // Fails before anything reached the file: the writer stays usable.
+  Status early = writer->PutStreamed("x", 10, [](const std::function<Status(ByteView)>& append) {
+    OCKPT_RETURN_IF_ERROR(append("abc"));
+    return IoError("source went away");
+  });
+  CHECK(early.code() == StatusCode::kIoError);
+  REQUIRE(writer->Put("y", "1").ok());
+  const Bytes big = MakeValue(5000, 9);
+  Status late = writer->PutStreamed("z", 5000, [&](const std::function<Status(ByteView)>& append) {
+    OCKPT_RETURN_IF_ERROR(append(big));
+    return IoError("source went away");
+  });
+  CHECK(late.code() == StatusCode::kIoError);
+  CHECK(writer->Put("w", "2").code() == StatusCode::kIoError);
+  CHECK(writer->Commit(kCommitTime).code() == StatusCode::kIoError);
+  CHECK_FALSE(PathExists(tmp / "manifest.ocdbt"));
+}
+
 TEST_CASE("writer: tiny max_decoded_node_bytes gives a deep tree", "[ocdbt][writer]") {
   for (uint32_t max_node : {1u, 200u, 4096u}) {
     INFO("max_decoded_node_bytes " << max_node);

@@ -1,0 +1,45 @@
+// StreamDecoder: decodes a zstd frame, a zlib stream or a gzip member piece
+// by piece, pulling its input from a reader as it goes, so that a value of
+// any size (an Orbax array stored as one chunk of several GiB) is decoded
+// with fixed memory: the codec's window plus one input buffer. The checks
+// are those of the one-shot decoders in compression.h: a truncated stream,
+// corrupt data and trailing bytes after the stream are kDataLoss.
+
+#ifndef OCKPT_LIB_COMPRESSION_STREAM_DECODER_H_
+#define OCKPT_LIB_COMPRESSION_STREAM_DECODER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "lib/base/bytes.h"
+
+namespace ockpt {
+
+class StreamDecoder {
+ public:
+  enum class Codec { kNone, kZstd, kZlib, kGzip };
+  // Copies input bytes [offset, offset + n) into dst.
+  using ReadInput = std::function<Status(uint64_t offset, size_t n, char* dst)>;
+
+  // `input_size` bytes of input in `codec` (kNone: the bytes are the output).
+  static Result<std::unique_ptr<StreamDecoder>> Create(Codec codec, uint64_t input_size,
+                                                       ReadInput read);
+  virtual ~StreamDecoder() = default;
+
+  // Fills dst with the next decoded bytes: n of them, or fewer only when the
+  // stream ends; 0 once it has ended. Errors stick: every later call fails.
+  virtual Result<size_t> Read(char* dst, size_t n) = 0;
+  // Passes over the next n decoded bytes (fewer when the stream ends first);
+  // returns how many. Plain input is skipped without reading it.
+  virtual Result<uint64_t> Skip(uint64_t n);
+  // Decoded bytes handed out so far.
+  uint64_t position() const { return position_; }
+
+ protected:
+  uint64_t position_ = 0;
+};
+
+}  // namespace ockpt
+
+#endif  // OCKPT_LIB_COMPRESSION_STREAM_DECODER_H_
