@@ -35,6 +35,8 @@ class NpyFileWriter final : public ArrayWriter {
   static Result<NpyFileWriter> Create(const std::string& path, const NpyHeader& header,
                                       uint64_t data_bytes);
   Status WriteAt(uint64_t offset, ByteView data) override;
+  // pwrite at distinct offsets.
+  bool concurrent() const override { return true; }
   Status Close();
 
  private:

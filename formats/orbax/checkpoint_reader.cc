@@ -6,6 +6,8 @@
 #include <cstring>
 #include <list>
 #include <map>
+#include <mutex>
+#include <shared_mutex>
 
 #include <fmt/format.h>
 
@@ -494,13 +496,30 @@ class LeafStream::Impl {
     po.task_bytes = [this](size_t t) { return 2 * std::max<uint64_t>(entries_[EntryOf(t)].chunk_bytes, 1); };
     // Chunk errors travel as values, so that each is reported with its own
     // leaf, in order, as a serial read would.
-    reader_ = std::make_unique<OrderedPipelineReader<Result<Bytes>>>(
-        count_, po, [this](size_t t) -> Result<PipelineWork<Result<Bytes>>> {
+    reader_ = std::make_unique<OrderedPipelineReader<Decoded>>(
+        count_, po, [this](size_t t) -> Result<PipelineWork<Decoded>> {
           const Entry& e = entries_[EntryOf(t)];
           Shape index = GridIndex(e.grid, t - e.first);
-          return PipelineWork<Result<Bytes>>(
-              [this, array = e.array, index = std::move(index)]() -> Result<Result<Bytes>> {
-                return Result<Result<Bytes>>(array->ReadChunk(index, opts_));
+          return PipelineWork<Decoded>(
+              [this, array = e.array, leaf = e.leaf, index = std::move(index)]() -> Result<Decoded> {
+                Decoded d;
+                Result<Bytes> chunk = array->ReadChunk(index, opts_);
+                if (!chunk.ok()) {
+                  d.status = chunk.status();
+                  return d;
+                }
+                // The leaf's writer takes pieces from any thread: write the
+                // chunk here, while it is in this core's cache.
+                std::shared_lock lock(direct_mu_);
+                if (direct_leaf_ == leaf && direct_out_ != nullptr) {
+                  const zarr::ArraySummary& sum = array->summary();
+                  d.status = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index,
+                                                SizeOf(sum.dtype), *chunk, *direct_out_);
+                  d.written = true;
+                  return d;
+                }
+                d.data = std::move(chunk).value();
+                return d;
               });
         });
   }
@@ -513,6 +532,35 @@ class LeafStream::Impl {
   }
 
  private:
+  // A decoded chunk, or its failure, or the news that a worker wrote it.
+  struct Decoded {
+    Status status;
+    Bytes data;
+    bool written = false;
+  };
+
+  // Lets workers write the chunks of leaf `leaf` into out while this
+  // object lives (when out is concurrent); the destructor waits for writes
+  // in progress, so out is never used after Read returns.
+  class DirectWrites {
+   public:
+    DirectWrites(Impl* impl, size_t leaf, ArrayWriter& out) : impl_(impl) {
+      if (!out.concurrent()) return;
+      std::unique_lock lock(impl_->direct_mu_);
+      impl_->direct_leaf_ = leaf;
+      impl_->direct_out_ = &out;
+    }
+    ~DirectWrites() {
+      std::unique_lock lock(impl_->direct_mu_);
+      impl_->direct_leaf_ = kNoLeaf;
+      impl_->direct_out_ = nullptr;
+    }
+
+   private:
+    Impl* impl_;
+  };
+  static constexpr size_t kNoLeaf = ~size_t{0};
+
   struct Entry {
     size_t leaf = 0;
     uint64_t first = 0, chunks = 0, chunk_bytes = 0;
@@ -546,7 +594,7 @@ class LeafStream::Impl {
     // Skip the leaves before i (and what is left of a leaf read partly).
     while (next_ < entries_.size() && entries_[next_].leaf != i) {
       for (; taken_ < entries_[next_].tasks; ++taken_) {
-        Result<Result<Bytes>> r = reader_->Next();
+        Result<Decoded> r = reader_->Next();
         if (!r.ok()) return r.status();
       }
       ++next_;
@@ -571,12 +619,15 @@ class LeafStream::Impl {
       taken_ = 0;
       return Status::Ok();
     }
+    DirectWrites direct(this, i, out);
     for (; taken_ < e.tasks;) {
-      Result<Result<Bytes>> r = reader_->Next();
+      Result<Decoded> r = reader_->Next();
       if (!r.ok()) return r.status();
       const Shape index = GridIndex(e.grid, taken_++);
-      Status st = r->ok() ? zarr::ScatterChunk(sum.shape, sum.chunk_shape, index, SizeOf(sum.dtype), **r, out)
-                          : r->status();
+      Status st = r->status;
+      if (st.ok() && !r->written) {
+        st = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index, SizeOf(sum.dtype), r->data, out);
+      }
       if (!st.ok()) {
         return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
       }
@@ -592,7 +643,11 @@ class LeafStream::Impl {
   std::vector<Entry> entries_;
   uint64_t count_ = 0;
   zarr::ReadOptions opts_;
-  std::unique_ptr<OrderedPipelineReader<Result<Bytes>>> reader_;
+  // The leaf whose writer workers may use (see DirectWrites).
+  std::shared_mutex direct_mu_;
+  size_t direct_leaf_ = kNoLeaf;
+  ArrayWriter* direct_out_ = nullptr;
+  std::unique_ptr<OrderedPipelineReader<Decoded>> reader_;  // last: stops first
   size_t next_ = 0;      // entry being read
   uint64_t taken_ = 0;   // its chunks taken from the reader
   Status error_;
@@ -677,7 +732,6 @@ std::string JsonItemFile(const std::string& dir) {
   return found;
 }
 
-bool IsItemSubdir(const std::string& dir) { return LooksLikeItem(dir) || !JsonItemFile(dir).empty(); }
 
 }  // namespace
 

@@ -288,6 +288,13 @@ Status WritableFile::Truncate(uint64_t size) {
   return Status::Ok();
 }
 
+Status WritableFile::StartWriteback(uint64_t offset, uint64_t length) {
+  // A hint: failure (e.g. a file system without it) only loses the overlap.
+  ::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
+                    SYNC_FILE_RANGE_WRITE);
+  return Status::Ok();
+}
+
 Status WritableFile::Sync() {
   if (::fsync(fd_) != 0) return StatusFromErrno(errno, "fsync", path_);
   return Status::Ok();

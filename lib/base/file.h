@@ -86,6 +86,9 @@ class WritableFile {
   Status Append(ByteView data);
   Status WriteAt(uint64_t offset, ByteView data);
   Status Truncate(uint64_t size);
+  // Starts writing bytes [offset, offset + length) to the device without
+  // waiting (sync_file_range), so that a later Sync has less left to do.
+  Status StartWriteback(uint64_t offset, uint64_t length);
   Status Sync();
   Status Close();
 

@@ -20,6 +20,10 @@ class ArrayWriter {
   // order with little-endian elements. Pieces arrive in any order and never
   // overlap; together they cover the whole array exactly once.
   virtual Status WriteAt(uint64_t offset, ByteView data) = 0;
+  // True when WriteAt may be called from several threads at once (e.g. a
+  // file written with pwrite): readers then let the workers that decode
+  // chunks write them too.
+  virtual bool concurrent() const { return false; }
 };
 
 // Gives random access to an array's bytes (C order, little-endian

@@ -20,6 +20,7 @@ class CastingWriter final : public ArrayWriter {
  public:
   CastingWriter(ArrayWriter* next, DType from, DType to) : next_(next), from_(from), to_(to) {}
   Status WriteAt(uint64_t offset, ByteView data) override;
+  bool concurrent() const override { return next_->concurrent(); }
 
  private:
   ArrayWriter* next_;

@@ -176,6 +176,10 @@ class OcdbtWriter::Impl {
   uint32_t FileIndex(const DataFileId& id);
   Status StartDataFile();
   Status FinishDataFile();
+  // With options_.sync: every kWritebackBytes appended, starts writing them
+  // to the device, so that the fsync at Commit overlaps with encoding
+  // instead of following it.
+  Status MaybeStartWriteback();
   // Appends blob to the current data file, starting a new one when the
   // blob would take it past the target size. Returns (file, offset).
   Result<std::pair<uint32_t, uint64_t>> AppendBlob(ByteView blob);
@@ -201,6 +205,7 @@ class OcdbtWriter::Impl {
   std::optional<WritableFile> current_;
   uint32_t current_file_ = 0;
   uint64_t current_size_ = 0;
+  uint64_t writeback_from_ = 0;  // current_'s bytes before this were handed to writeback
   bool made_data_dir_ = false;
 
   bool committed_ = false;
@@ -241,6 +246,15 @@ Status OcdbtWriter::Impl::StartDataFile() {
   current_.emplace(std::move(file));
   current_file_ = FileIndex(id);
   current_size_ = 0;
+  writeback_from_ = 0;
+  return Status::Ok();
+}
+
+Status OcdbtWriter::Impl::MaybeStartWriteback() {
+  constexpr uint64_t kWritebackBytes = uint64_t{16} << 20;
+  if (!options_.sync || current_size_ - writeback_from_ < kWritebackBytes) return Status::Ok();
+  OCKPT_RETURN_IF_ERROR(current_->StartWriteback(writeback_from_, current_size_ - writeback_from_));
+  writeback_from_ = current_size_;
   return Status::Ok();
 }
 
@@ -262,6 +276,7 @@ Result<std::pair<uint32_t, uint64_t>> OcdbtWriter::Impl::AppendBlob(ByteView blo
   OCKPT_RETURN_IF_ERROR(current_->Append(blob));
   uint64_t offset = current_size_;
   current_size_ += blob.size();
+  OCKPT_RETURN_IF_ERROR(MaybeStartWriteback());
   return std::make_pair(current_file_, offset);
 }
 
@@ -301,7 +316,7 @@ Status OcdbtWriter::Impl::PutStreamed(
   auto to_file = [&](ByteView piece) -> Status {
     OCKPT_RETURN_IF_ERROR(current_->Append(piece));
     current_size_ += piece.size();
-    return Status::Ok();
+    return MaybeStartWriteback();
   };
   auto append = [&](ByteView piece) -> Status {
     e.length += piece.size();
