@@ -104,6 +104,10 @@ elif op in ("zarr-save", "h5-save", "h5c-save"):
     if op != "zarr-save":
         h.close()
     fsync_tree(dst)
+elif op == "zarr-restore-whole":
+    # The usual way: load the whole array, then save it.
+    import zarr
+    np.save(dst, zarr.open(src, mode="r")[...])
 elif op in ("zarr-restore", "h5-restore"):
     if op == "zarr-restore":
         import zarr
@@ -207,11 +211,19 @@ for size in sizes:
         remove([P("out")])
         record(size, "restore", "ockpt uncompressed", t, timed(ock(t, "restore", P("ck_n1"), P("out")), [P("out")]))
     record(size, "restore", "zarr-python zstd:1", 1, timed([PY3, helper, "zarr-restore", P("z.zarr"), P("out.npy"), str(chunk_rows)], [P("out.npy")]))
+    record(size, "restore", "zarr-python zstd:1, whole array", 1, timed([PY3, helper, "zarr-restore-whole", P("z.zarr"), P("out.npy"), str(chunk_rows)], [P("out.npy")]))
     record(size, "restore", "h5py contiguous", 1, timed([PY3, helper, "h5-restore", P("x.h5"), P("out.npy"), str(chunk_rows)], [P("out.npy")]))
     record(size, "restore", "h5py chunked", 1, timed([PY3, helper, "h5-restore", P("xc.h5"), P("out.npy"), str(chunk_rows)], [P("out.npy")]))
     if default_chunks:
         warm(P("ck_d"))
         record(size, "restore", "ockpt zstd:1, Orbax default chunks", 2, timed(ock(2, "restore", P("ck_d"), P("out")), [P("out")]))
+    # Converts (checkpoint to safetensors and .npz).
+    for fmt in ("safetensors", "npz"):
+        record(size, "convert", f"ockpt zstd:1 -> {fmt}", 2,
+               timed(ock(2, "convert", P("ck_z1"), P(f"out.{fmt}")), [P(f"out.{fmt}")]))
+        if default_chunks:
+            record(size, "convert", f"ockpt zstd:1 -> {fmt}, Orbax default chunks", 2,
+                   timed(ock(2, "convert", P("ck_d"), P(f"out.{fmt}")), [P(f"out.{fmt}")]))
     # The compressed sizes.
     du = lambda p: int(subprocess.run(["du", "-sb", p], capture_output=True, text=True).stdout.split()[0])
     results.append(dict(size=size, op="ratio", tool="ockpt", threads=0, secs=du(P("ck_z1")) / du(npy), rss=0))
@@ -272,7 +284,7 @@ L.append(f"- Whole run: {elapsed / 60:.1f} minutes.\n")
 
 L.append("## Results\n")
 L.append("Throughput is array MiB / wall seconds.\n")
-for op in ("save", "restore"):
+for op in ("save", "restore", "convert"):
     L.append(f"### {op.capitalize()}\n")
     head = "| tool | threads | " + " | ".join(f"{s} MiB: s | MiB/s | RSS MiB" for s in sizes) + " |"
     L.append(head)
@@ -299,20 +311,32 @@ def ratio(op, a, ta, b, tb):
 checks = [
     ("save, zstd:1, 2 threads vs zarr-python", ratio("save", "ockpt zstd:1", 2, "zarr-python zstd:1", 1), 3.0, "x"),
     ("restore, zstd:1, 2 threads vs zarr-python", ratio("restore", "ockpt zstd:1", 2, "zarr-python zstd:1", 1), 4.0, "x"),
+    ("restore, zstd:1, 2 threads vs zarr-python whole array (`z[...]` + `np.save`)",
+     ratio("restore", "ockpt zstd:1", 2, "zarr-python zstd:1, whole array", 1), 4.0, "x"),
     ("restore, uncompressed, 2 threads vs cat", ratio("restore", "ockpt uncompressed", 2, "cat", 1), 0.8, "x"),
     ("save, zstd:1: 2 threads vs 1", ratio("save", "ockpt zstd:1", 2, "ockpt zstd:1", 1), 1.7, "x"),
     ("restore, zstd:1: 2 threads vs 1", ratio("restore", "ockpt zstd:1", 2, "ockpt zstd:1", 1), 1.7, "x"),
     (f"peak RSS of ockpt save/restore, {args.chunk_bytes >> 20} MiB chunks (MiB)",
      [max(get(s, op, tool, t)["rss"] for op in ("save", "restore")
           for tool in ("ockpt zstd:1", "ockpt uncompressed") for t in (1, 2)) for s in sizes], 256, "MiB"),
+    ("peak RSS of ockpt convert, 4 MiB chunks (MiB)",
+     [max(get(s, "convert", f"ockpt zstd:1 -> {f}", 2)["rss"] for f in ("safetensors", "npz")) for s in sizes], 256, "MiB"),
 ]
+if not args.no_default_chunks:
+    S = sizes[-1]
+    rows = [get(S, op, tool, 2) for op, tool in (
+        ("save", "ockpt zstd:1, Orbax default chunks"), ("restore", "ockpt zstd:1, Orbax default chunks"),
+        ("convert", "ockpt zstd:1 -> safetensors, Orbax default chunks"),
+        ("convert", "ockpt zstd:1 -> npz, Orbax default chunks"))]
+    checks.append((f"peak RSS of ockpt save/restore/convert, Orbax default chunks (one {S} MiB chunk) (MiB)",
+                   [float("nan")] * (len(sizes) - 1) + [max(r["rss"] for r in rows if r)], 256, "MiB"))
 L.append("## Targets\n")
 L.append("Met / not met is judged at the largest size measured; the goals are stated for 2 GiB.\n")
 L.append("| target | goal | " + " | ".join(f"{s} MiB" for s in sizes) + " | |")
 L.append("|---|---|" + "---|" * len(sizes) + "---|")
 for name, vals, goal, unit in checks:
     if unit == "MiB":
-        cells, ok, g = [f"{v:.0f}" for v in vals], vals[-1] < goal, f"< {goal}"
+        cells, ok, g = [f"{v:.0f}" if v == v else "" for v in vals], vals[-1] < goal, f"< {goal}"
     else:
         cells, ok, g = [f"{v:.2f}x" for v in vals], vals[-1] >= goal, f">= {goal}x"
     L.append(f"| {name} | {g} | " + " | ".join(cells) + f" | {'met' if ok else '**not met**'} |")
@@ -358,7 +382,7 @@ for ax, op in zip(axes[:2], ("save", "restore")):
     ax.legend(fontsize=7)
 ax = axes[2]
 labels, vals, colors = [], [], []
-for op in ("save", "restore"):
+for op in ("save", "restore", "convert"):
     for r in results:
         if r["size"] == S and r["op"] == op:
             labels.append(f"{op}: {r['tool']}" + (f" ({r['threads']} thr)" if r["tool"].startswith("ockpt") else ""))
