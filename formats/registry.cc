@@ -98,9 +98,10 @@ Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format,
 }
 
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
-                                                     const std::optional<std::string>& item) {
+                                                     const std::optional<std::string>& item,
+                                                     int threads) {
   if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
-  if (IsDirectory(path)) return orbax::OpenSource(path, item);
+  if (IsDirectory(path)) return orbax::OpenSource(path, item, threads);
   std::string format = FormatFromExtension(path);
   if (format.empty()) {
     if (npz::LooksLikeZip(path)) {
@@ -213,7 +214,9 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
     s.layout = opt.layout;
     s.custom_metadata = opt.custom_metadata;
     std::optional<std::string> item = opt.item;
-    s.open_source = [item](const std::string& path) { return OpenSource(path, item); };
+    s.open_source = [item, threads = ctx.threads](const std::string& path) {
+      return OpenSource(path, item, threads);
+    };
     return orbax::Save(s, ctx);
   }
 
@@ -243,7 +246,8 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   if (opt.step)
     return InvalidArgumentError("--step {}: {} is not a manager root", *opt.step, opt.src);
   OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.dst));
-  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSource> source, OpenSource(opt.src, opt.item));
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSource> source,
+                         OpenSource(opt.src, opt.item, ctx.threads));
   std::string out = StripSlashes(opt.dst);
   OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(out)));
   std::string tmp = fmt::format("{}.ockpt-tmp-{}", out, ::getpid());

@@ -42,9 +42,11 @@ Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format,
 
 // Opens any source: an .npz, .h5/.hdf5 or .safetensors file (by extension,
 // else by its first bytes), else orbax::OpenSource (a .npy directory or a
-// checkpoint; `item` picks one of a composite).
+// checkpoint; `item` picks one of a composite; its arrays decode ahead on
+// `threads` workers, 0 = all cores).
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
-                                                     const std::optional<std::string>& item = {});
+                                                     const std::optional<std::string>& item = {},
+                                                     int threads = 1);
 
 // Writes the leaves of `source` whose dotted names match `select` (globs;
 // empty = all) into sink: Begin, each leaf in order, Finish with the

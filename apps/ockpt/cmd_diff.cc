@@ -25,8 +25,8 @@ void RegisterDiff(CLI::App& app, AppContext& ctx) {
   cmd->add_flag("--json", o->json, "Print one JSON document");
   cmd->callback([o, &ctx] {
     ctx.action = [o, &ctx]() -> Result<int> {
-      OCKPT_ASSIGN_OR_RETURN(auto a, formats::OpenSource(o->a, o->item));
-      OCKPT_ASSIGN_OR_RETURN(auto b, formats::OpenSource(o->b, o->item));
+      OCKPT_ASSIGN_OR_RETURN(auto a, formats::OpenSource(o->a, o->item, ctx.threads));
+      OCKPT_ASSIGN_OR_RETURN(auto b, formats::OpenSource(o->b, o->item, ctx.threads));
       OCKPT_ASSIGN_OR_RETURN(DiffResult r, DiffTrees(*a, *b, o->diff));
       if (o->json) {
         *ctx.out << DiffToJson(r, o->a, o->b).dump(2) << "\n";

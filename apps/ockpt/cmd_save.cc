@@ -90,7 +90,9 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
       if (!o->metrics.empty()) {
         OCKPT_ASSIGN_OR_RETURN(s.metrics, JsonArg(o->metrics, "--metrics"));
       }
-      s.open_source = [](const std::string& path) { return formats::OpenSource(path); };
+      s.open_source = [threads = ctx.threads](const std::string& path) {
+        return formats::OpenSource(path, {}, threads);
+      };
       // cpu: no staging (null); host or cuda[:N]: arrays are saved from device memory.
       OCKPT_ASSIGN_OR_RETURN(std::shared_ptr<staging::DeviceRun> device, staging::DeviceRun::Open(o->device));
       if (device) {

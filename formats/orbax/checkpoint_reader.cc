@@ -3,10 +3,13 @@
 #include "formats/orbax/checkpoint_reader.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 
 #include <fmt/format.h>
@@ -307,7 +310,10 @@ Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out, int threads) const {
 namespace {
 
 // Serves C-order byte ranges of a zarr array by decoding the chunks they
-// touch; keeps the most recently used chunks up to a byte budget.
+// touch; keeps the most recently used chunks up to a byte budget. With
+// options.threads != 1, each chunk read also starts decoding the next few
+// chunks of the grid on workers of its own, so that sequential readers
+// (convert, diff, verify, re-layout saves) decode in parallel.
 class ZarrArraySource final : public ArraySource {
  public:
   ZarrArraySource(const zarr::ZarrArray* array, zarr::ReadOptions options)
@@ -323,6 +329,23 @@ class ZarrArraySource final : public ArraySource {
       if (chunk_[d] < shape_[d]) full_trailing_ = false;
     }
     stream_ = array->StreamsChunks(options_);
+    grid_ = array->ChunkGridShape();
+    chunks_ = 1;
+    for (int64_t g : grid_) chunks_ *= static_cast<uint64_t>(g);
+    const int threads = ResolveThreads(options_.threads);
+    const uint64_t chunk_bytes = std::max<uint64_t>(array->ChunkBytes(), 1);
+    if (!stream_ && threads > 1 && chunks_ > 1) {
+      // Ahead: two chunks per worker, within kPrefetchBytes (encoded +
+      // decoded) beside the cache.
+      prefetch_ = static_cast<size_t>(std::min<uint64_t>(
+          {uint64_t{2} * static_cast<uint64_t>(threads), kPrefetchBytes / (2 * chunk_bytes),
+           chunks_ - 1}));
+      if (prefetch_ > 0) pool_ = std::make_unique<ThreadPool>(threads);
+    }
+  }
+  ~ZarrArraySource() override {
+    // Waits for decodes in flight (they only touch their Pending).
+    pool_.reset();
   }
   uint64_t size() const override { return size_; }
 
@@ -372,17 +395,83 @@ class ZarrArraySource final : public ArraySource {
   }
 
  private:
+  // A chunk decoded ahead on a worker.
+  struct Pending {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<Bytes>> result;
+  };
+
+  uint64_t Linear(const Shape& cidx) const {
+    uint64_t l = 0;
+    for (size_t d = 0; d < cidx.size(); ++d) l = l * static_cast<uint64_t>(grid_[d]) + static_cast<uint64_t>(cidx[d]);
+    return l;
+  }
+  Shape GridIndex(uint64_t l) const {
+    Shape index(grid_.size());
+    for (size_t d = grid_.size(); d-- > 0;) {
+      index[d] = static_cast<int64_t>(l % static_cast<uint64_t>(grid_[d]));
+      l /= static_cast<uint64_t>(grid_[d]);
+    }
+    return index;
+  }
+  bool Cached(uint64_t l) const {
+    for (const auto& e : cache_) {
+      if (e.first == l) return true;
+    }
+    return false;
+  }
+
+  // Starts decoding the chunks after l (grid order) that are neither
+  // cached nor in flight; forgets chunks before l still in flight (a reader
+  // that skipped them).
+  void Prefetch(uint64_t l) const {
+    if (!pool_) return;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      it = it->first < l ? pending_.erase(it) : std::next(it);
+    }
+    for (uint64_t k = l + 1; k <= l + prefetch_ && k < chunks_; ++k) {
+      if (pending_.count(k) != 0 || Cached(k)) continue;
+      auto p = std::make_shared<Pending>();
+      pending_.emplace(k, p);
+      pool_->Submit([p, array = array_, options = options_, index = GridIndex(k)] {
+        Result<Bytes> r = array->ReadChunk(index, options);
+        std::lock_guard lock(p->mu);
+        p->result.emplace(std::move(r));
+        p->cv.notify_all();
+      });
+    }
+  }
+
   Result<const Bytes*> Chunk(const Shape& cidx) const {
+    const uint64_t l = Linear(cidx);
     for (auto it = cache_.begin(); it != cache_.end(); ++it) {
-      if (it->first == cidx) {
+      if (it->first == l) {
         cache_.splice(cache_.begin(), cache_, it);
+        Prefetch(l);
         return &cache_.front().second;
       }
     }
-    OCKPT_ASSIGN_OR_RETURN(Bytes data, array_->ReadChunk(cidx, options_));
-    cached_bytes_ += data.size();
-    cache_.emplace_front(cidx, std::move(data));
-    while (cache_.size() > 1 && cached_bytes_ > kCacheBytes) {
+    std::optional<Result<Bytes>> data;
+    auto pending = pending_.find(l);
+    if (pending != pending_.end()) {
+      std::shared_ptr<Pending> p = pending->second;
+      pending_.erase(pending);
+      std::unique_lock lock(p->mu);
+      p->cv.wait(lock, [&] { return p->result.has_value(); });
+      data.emplace(std::move(*p->result));
+    } else {
+      data.emplace(array_->ReadChunk(cidx, options_));
+    }
+    Prefetch(l);
+    if (!data->ok()) return data->status();
+    cached_bytes_ += (*data)->size();
+    cache_.emplace_front(l, std::move(**data));
+    // Chunks spanning the trailing dimensions are read once each by a
+    // sequential reader: keep only the latest. Tiles are revisited row by
+    // row across a band of the grid: keep up to kCacheBytes.
+    const uint64_t budget = full_trailing_ ? 0 : kCacheBytes;
+    while (cache_.size() > 1 && cached_bytes_ > budget) {
       cached_bytes_ -= cache_.back().second.size();
       cache_.pop_back();
     }
@@ -423,6 +512,7 @@ class ZarrArraySource final : public ArraySource {
   }
 
   static constexpr uint64_t kCacheBytes = uint64_t{256} << 20;
+  static constexpr uint64_t kPrefetchBytes = uint64_t{64} << 20;
   static constexpr size_t kMaxCursors = 4;
   const zarr::ZarrArray* array_;
   zarr::ReadOptions options_;
@@ -433,13 +523,18 @@ class ZarrArraySource final : public ArraySource {
   bool stream_ = false;
   mutable std::vector<Cursor> cursors_;
   mutable uint64_t clock_ = 0;
-  mutable std::list<std::pair<Shape, Bytes>> cache_;
+  mutable std::list<std::pair<uint64_t, Bytes>> cache_;  // by linear chunk index
   mutable uint64_t cached_bytes_ = 0;
+  Shape grid_;
+  uint64_t chunks_ = 0;
+  size_t prefetch_ = 0;  // chunks decoded ahead
+  mutable std::map<uint64_t, std::shared_ptr<Pending>> pending_;
+  std::unique_ptr<ThreadPool> pool_;  // last: its workers stop first
 };
 
 }  // namespace
 
-Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i) const {
+Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i, int threads) const {
   if (i >= leaves_.size()) return InternalError("leaf index {} out of range", i);
   const LeafSource& src = *sources_[i];
   switch (src.kind) {
@@ -448,6 +543,7 @@ Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i) const 
     case LeafSource::Kind::kZarr: {
       zarr::ReadOptions opts;
       opts.missing_chunks_are_errors = missing_chunks_are_errors_;
+      opts.threads = threads;
       return std::unique_ptr<ArraySource>(new ZarrArraySource(&*src.array, opts));
     }
     case LeafSource::Kind::kNone:

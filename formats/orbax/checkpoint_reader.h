@@ -42,8 +42,11 @@ class PyTreeItem {
   // the calling thread only. REQUIRES: leaves()[i].HasArrayData().
   Status ReadLeaf(size_t i, ArrayWriter& out, int threads = 1) const;
   // Random access to leaf i's values, decoding chunks on demand (a few
-  // recently used chunks are cached). REQUIRES: leaves()[i].HasArrayData().
-  Result<std::unique_ptr<ArraySource>> OpenLeafSource(size_t i) const;
+  // recently used chunks are cached). With threads != 1 (0 = all cores),
+  // every chunk read starts decoding the next chunks of the grid on that
+  // many workers of the source's own, for sequential readers.
+  // REQUIRES: leaves()[i].HasArrayData().
+  Result<std::unique_ptr<ArraySource>> OpenLeafSource(size_t i, int threads = 1) const;
   // Reads the leaves `order` (indices into leaves()) one after the other,
   // decoding the chunks of the coming leaves on `threads` workers (0 = all
   // cores) while the current one is written: many small one-chunk leaves

@@ -17,24 +17,27 @@ namespace {
 
 class CheckpointItemSource final : public CheckpointSource {
  public:
-  CheckpointItemSource(Checkpoint ckpt, size_t index) : ckpt_(std::move(ckpt)), index_(index) {}
+  CheckpointItemSource(Checkpoint ckpt, size_t index, int threads)
+      : ckpt_(std::move(ckpt)), index_(index), threads_(threads) {}
   const std::vector<LeafRecord>& leaves() const override { return item().leaves(); }
   const Json& custom_metadata() const override { return item().custom_metadata(); }
   std::string Describe() const override { return item().dir(); }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
-    return item().OpenLeafSource(i);
+    return item().OpenLeafSource(i, threads_);
   }
 
  private:
   const PyTreeItem& item() const { return *ckpt_.items[index_].pytree; }
   Checkpoint ckpt_;
   size_t index_;
+  int threads_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
-                                                     const std::optional<std::string>& item) {
+                                                     const std::optional<std::string>& item,
+                                                     int threads) {
   if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
   if (!IsDirectory(path)) {
     return UnimplementedError("source {}: only .npy directories and checkpoints are supported so far", path);
@@ -62,7 +65,7 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
   const ItemEntry& e = ckpt.items[pytrees[0]];
   if (!e.pytree) return e.error;
   if (!e.pytree->leaf_error().ok()) return e.pytree->leaf_error();
-  return std::unique_ptr<CheckpointSource>(new CheckpointItemSource(std::move(ckpt), pytrees[0]));
+  return std::unique_ptr<CheckpointSource>(new CheckpointItemSource(std::move(ckpt), pytrees[0], threads));
 }
 
 }  // namespace ockpt::orbax

@@ -61,8 +61,11 @@ Status Save(const SaveOptions& options, const Context& ctx);
 
 // Opens anything save accepts as a source: a .npy directory (restore's
 // layout) or a checkpoint (one PyTree item; `item` picks one of a composite).
+// A checkpoint's arrays decode chunks ahead on `threads` workers (0 = all
+// cores) while they are read in order.
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
-                                                     const std::optional<std::string>& item = {});
+                                                     const std::optional<std::string>& item = {},
+                                                     int threads = 1);
 
 // Writes one PyTree item into dir (which must exist and be empty).
 Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source,

@@ -74,9 +74,9 @@ void CheckDatabase(const std::string& dir, VerifyReport* r) {
 
 // Decodes every chunk of leaf i (through the item's streaming read) and,
 // when `sha` is given, hashes its C-order bytes.
-Status CheckLeaf(const PyTreeItem& item, size_t i, std::string* sha) {
+Status CheckLeaf(const PyTreeItem& item, size_t i, int threads, std::string* sha) {
   const LeafRecord& leaf = item.leaves()[i];
-  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> src, item.OpenLeafSource(i));
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> src, item.OpenLeafSource(i, threads));
   Sha256 h;
   Bytes buf;
   for (uint64_t off = 0; off < src->size(); off += kBlock) {
@@ -202,7 +202,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
       const LeafRecord& leaf = item.leaves()[i];
       if (!leaf.HasArrayData()) continue;
       std::string sha;
-      Status s = CheckLeaf(item, i, &sha);
+      Status s = CheckLeaf(item, i, ctx.threads, &sha);
       ++r.leaves_checked;
       if (!s.ok()) {
         r.problems.push_back(fmt::format("leaf '{}{}': {}", label, leaf.name(), s.message()));
@@ -267,7 +267,6 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
       }
     }
   }
-  (void)ctx;
   return r;
 }
 
