@@ -123,9 +123,11 @@ class Hdf5Sink final : public CheckpointSink {
           Handle dapl, Check(H5Pcreate(H5P_DATASET_ACCESS), StatusCode::kInternal, "H5Pcreate"));
       if (chunk_bytes > 0) {
         // Room for one whole chunk, so pieces smaller than a chunk collect in
-        // memory instead of being written and read back.
-        size_t cache =
-            static_cast<size_t>(std::clamp<uint64_t>(chunk_bytes, 1 << 20, uint64_t{1} << 30));
+        // memory instead of being written and read back. Chunks above
+        // 64 MiB (no filters) are written straight to the file instead, so
+        // that memory does not grow with them.
+        size_t cache = static_cast<size_t>(
+            std::clamp<uint64_t>(chunk_bytes, uint64_t{1} << 20, uint64_t{64} << 20));
         OCKPT_RETURN_IF_ERROR(Check(H5Pset_chunk_cache(dapl.get(), 521, cache, 1.0),
                                     StatusCode::kInternal, "H5Pset_chunk_cache"));
       }
@@ -256,7 +258,9 @@ class Hdf5Sink final : public CheckpointSink {
     return Status::Ok();
   }
 
-  // The leaf's chunk shape clipped to its shape, or nullopt for contiguous.
+  // The leaf's chunk shape clipped to its shape, or nullopt for contiguous
+  // (also when one chunk would hold the whole array, Orbax's default: a
+  // chunked layout would add nothing but cost).
   static std::optional<Shape> ChunkFor(const LeafRecord& leaf) {
     const Shape& shape = *leaf.shape;
     if (!leaf.chunk_shape || leaf.chunk_shape->size() != shape.size() || shape.empty())
@@ -270,6 +274,7 @@ class Hdf5Sink final : public CheckpointSink {
       elements *= static_cast<uint64_t>(c[i]);
       if (elements * SizeOf(*leaf.dtype) > kMaxChunkBytes) return std::nullopt;
     }
+    if (c == shape) return std::nullopt;
     return c;
   }
 

@@ -97,8 +97,16 @@ class DatasetSource final : public ArraySource {
 };
 
 struct Stored {
-  DType file_dtype;  // what the dataset's HDF5 type reads as
+  DType file_dtype;      // what the dataset's HDF5 type reads as
+  bool filtered = false;  // chunks pass through filters (compression, shuffle, ...)
 };
+
+// Chunk cache bounds. Filtered chunks are decoded whole, so the cache holds
+// one (up to 1 GiB) lest each read decode it again; unfiltered chunks are
+// read straight from the file when larger than the cache, so it stays small.
+constexpr uint64_t kMinChunkCache = uint64_t{1} << 20;
+constexpr uint64_t kMaxUnfilteredChunkCache = uint64_t{64} << 20;
+constexpr uint64_t kMaxFilteredChunkCache = uint64_t{1} << 30;
 
 class Hdf5Source final : public CheckpointSource {
  public:
@@ -127,8 +135,9 @@ class Hdf5Source final : public CheckpointSource {
       // Room for one whole chunk, so reading it row by row decodes it once.
       uint64_t chunk_bytes =
           static_cast<uint64_t>(NumElements(*r.chunk_shape)) * SizeOf(it->second.file_dtype);
-      size_t cache =
-          static_cast<size_t>(std::clamp<uint64_t>(chunk_bytes, 1 << 20, uint64_t{1} << 30));
+      size_t cache = static_cast<size_t>(std::clamp<uint64_t>(
+          chunk_bytes, kMinChunkCache,
+          it->second.filtered ? kMaxFilteredChunkCache : kMaxUnfilteredChunkCache));
       OCKPT_RETURN_IF_ERROR(Check(H5Pset_chunk_cache(dapl.get(), 521, cache, 1.0),
                                   StatusCode::kInternal, "H5Pset_chunk_cache"));
     }
@@ -281,6 +290,7 @@ class Hdf5Source final : public CheckpointSource {
     r.shape = shape;
     OCKPT_ASSIGN_OR_RETURN(Handle dcpl,
                            Check(H5Dget_create_plist(ds), kBad, "H5Dget_create_plist"));
+    const bool filtered = H5Pget_nfilters(dcpl.get()) > 0;
     if (!shape.empty() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
       std::vector<hsize_t> chunk(shape.size());
       if (H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) ==
@@ -299,7 +309,7 @@ class Hdf5Source final : public CheckpointSource {
       if (r.sharding.is_discarded())
         return DataLossError("attribute {} is not JSON", kAttrSharding);
     }
-    stored_[ObjectPath(kp)] = Stored{file_dtype};
+    stored_[ObjectPath(kp)] = Stored{file_dtype, filtered};
     leaves_.push_back(std::move(r));
     return Status::Ok();
   }

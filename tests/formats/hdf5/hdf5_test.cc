@@ -60,6 +60,36 @@ TEST_CASE("HDF5 sink and source round-trip a tree losslessly") {
   }
 }
 
+TEST_CASE("HDF5 sink: a chunk holding the whole array gives a contiguous dataset") {
+  TempDir dir;
+  testing::TestTree t;
+  LeafRecord w = testing::ArrayLeaf(testing::Keys({{"w", KeyType::kDict}}), DType::kFloat32,
+                                    {6, 4}, "jax.Array");
+  w.chunk_shape = Shape{6, 4};  // Orbax's default: one chunk
+  t.data[w.name()] = testing::PatternBytes(w, 1);
+  t.leaves.push_back(w);
+  LeafRecord v = testing::ArrayLeaf(testing::Keys({{"v", KeyType::kDict}}), DType::kFloat32,
+                                    {6, 4}, "jax.Array");
+  v.chunk_shape = Shape{3, 4};
+  t.data[v.name()] = testing::PatternBytes(v, 2);
+  t.leaves.push_back(v);
+  SortLeaves(&t.leaves);
+  const std::string path = dir / "c.h5";
+  {
+    auto sink = CreateHdf5Sink(path);
+    REQUIRE(sink.ok());
+    REQUIRE(testing::WriteTree(t, **sink).ok());
+  }
+  auto src = OpenHdf5File(path);
+  REQUIRE(src.ok());
+  testing::CheckSameTree(t, **src);
+  for (const LeafRecord& r : (*src)->leaves()) {
+    INFO(r.name());
+    if (r.name() == "w") CHECK_FALSE(r.chunk_shape.has_value());
+    if (r.name() == "v") CHECK(r.chunk_shape == Shape{3, 4});
+  }
+}
+
 TEST_CASE("HDF5 output is deterministic") {
   TempDir dir;
   testing::TestTree t = testing::SampleTree();
