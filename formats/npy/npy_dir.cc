@@ -85,6 +85,13 @@ class NpyDirSink final : public CheckpointSink {
   explicit NpyDirSink(std::string dir) : dir_(std::move(dir)) {}
 
   Status WriteArray(const LeafRecord& leaf, const std::function<Status(ArrayWriter&)>& fill) override {
+    OCKPT_RETURN_IF_ERROR(WriteArrayData(leaf, fill));
+    return RecordArray(leaf);
+  }
+  // Each array is a file of its own: several may be written at once.
+  bool concurrent_arrays() const override { return true; }
+  Status WriteArrayData(const LeafRecord& leaf,
+                        const std::function<Status(ArrayWriter&)>& fill) override {
     std::string name = leaf.name();
     if (leaf.keypath.empty()) return UnimplementedError("a bare top-level array cannot be written as .npy");
     for (const PathKey& k : leaf.keypath) {
@@ -98,7 +105,9 @@ class NpyDirSink final : public CheckpointSink {
     uint64_t bytes = static_cast<uint64_t>(NumElements(*leaf.shape)) * SizeOf(*leaf.dtype);
     OCKPT_ASSIGN_OR_RETURN(NpyFileWriter file, NpyFileWriter::Create(path, header, bytes));
     OCKPT_RETURN_IF_ERROR(fill(file));
-    OCKPT_RETURN_IF_ERROR(file.Close());
+    return file.Close();
+  }
+  Status RecordArray(const LeafRecord& leaf) override {
     leaves_.push_back(leaf.ToJson());
     return Status::Ok();
   }

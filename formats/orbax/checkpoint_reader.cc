@@ -307,6 +307,23 @@ Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out, int threads) const {
   return NotFoundError("leaf '{}' in {} has no array data", leaf.name(), dir_);
 }
 
+PyTreeItem::ReadPlan PyTreeItem::LeafReadPlan(size_t i) const {
+  ReadPlan plan;
+  if (i >= sources_.size()) return plan;
+  const LeafSource& src = *sources_[i];
+  if (src.kind == LeafSource::Kind::kInline) {
+    plan.chunks = 1;
+    plan.chunk_bytes = src.inline_data.size();
+  } else if (src.kind == LeafSource::Kind::kZarr) {
+    const Shape grid = src.array->ChunkGridShape();
+    plan.chunks = 1;
+    for (int64_t g : grid) plan.chunks *= static_cast<uint64_t>(g);
+    plan.streamed = src.array->StreamsChunks(zarr::ReadOptions{});
+    plan.chunk_bytes = src.array->ChunkBytes();
+  }
+  return plan;
+}
+
 namespace {
 
 // Serves C-order byte ranges of a zarr array by decoding the chunks they

@@ -41,6 +41,15 @@ class PyTreeItem {
   // chunks on `threads` workers (0 = all cores); out.WriteAt is called from
   // the calling thread only. REQUIRES: leaves()[i].HasArrayData().
   Status ReadLeaf(size_t i, ArrayWriter& out, int threads = 1) const;
+  // How ReadLeaf(i, out, 1) reads leaf i: how many chunks, whether they are
+  // streamed (zarr::ReadOptions defaults: then memory is a few MiB of
+  // pieces) and the decoded chunk size. Inline leaves: one chunk.
+  struct ReadPlan {
+    uint64_t chunks = 0;
+    bool streamed = false;
+    uint64_t chunk_bytes = 0;
+  };
+  ReadPlan LeafReadPlan(size_t i) const;
   // Random access to leaf i's values, decoding chunks on demand (a few
   // recently used chunks are cached). With threads != 1 (0 = all cores),
   // every chunk read starts decoding the next chunks of the grid on that

@@ -10,6 +10,7 @@
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
 #include "lib/base/file.h"
+#include "lib/base/thread_pool.h"
 #include "lib/checkpoint/casting_writer.h"
 #include "lib/dtype/cast.h"
 
@@ -34,48 +35,108 @@ Status CheckItemName(const std::string& name) {
 
 // Streams the selected leaves of one item into sink. `prefix` is prepended to
 // every key path (the item name when several items share one file).
+//
+// Leaves are written in tree order. Leaves of many chunks go through a
+// LeafStream (their chunks decoded on ctx.threads workers while earlier
+// leaves are written). When the sink takes several arrays at once
+// (concurrent_arrays: the .npy directory), leaves of one chunk or of
+// streamed chunks (Orbax's default one chunk per array) are each decoded and
+// written by one worker, several leaves at once, so that a checkpoint of many
+// large one-chunk arrays uses every core; their records are completed in
+// order.
 Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& prefix,
                    const RestoreOptions& opt, const Context& ctx, size_t* selected) {
   const auto& records = item.leaves();
-  // The leaves whose data is read, in order: their chunks are decoded ahead
-  // on ctx.threads workers while earlier leaves are written.
-  std::vector<size_t> reads;
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (MatchesSelect(opt.select, records[i].name()) && records[i].HasArrayData()) reads.push_back(i);
-  }
-  std::unique_ptr<LeafStream> stream = item.StreamLeaves(std::move(reads), ctx.threads);
+  enum class How { kLeaf, kStream, kByLeaf };
+  struct Step {
+    size_t i = 0;
+    LeafRecord out;
+    How how = How::kLeaf;
+    DType stored = DType::kUInt8, target = DType::kUInt8;
+    uint64_t bytes = 0;  // memory while a worker writes it (kByLeaf)
+  };
+  const bool by_leaf = sink.concurrent_arrays() && ResolveThreads(ctx.threads) > 1;
+  std::vector<Step> steps;
+  std::vector<size_t> stream_reads;
   for (size_t i = 0; i < records.size(); ++i) {
     const LeafRecord& r = records[i];
     std::string name = r.name();
     if (!MatchesSelect(opt.select, name)) continue;
     ++*selected;
-    LeafRecord out = r;
-    out.keypath.insert(out.keypath.begin(), prefix.begin(), prefix.end());
+    Step step;
+    step.i = i;
+    step.out = r;
+    step.out.keypath.insert(step.out.keypath.begin(), prefix.begin(), prefix.end());
     bool wants_data = r.HasArrayData() || (!IsEmptyNodeType(r.value_type) && r.value_type != kString);
     if (!wants_data) {
-      OCKPT_RETURN_IF_ERROR(sink.WriteLeaf(out));
+      steps.push_back(std::move(step));
       continue;
     }
     if (!r.HasArrayData()) {
       if (!item.leaf_error().ok()) return item.leaf_error();
       return DataLossError("leaf '{}' in {} has no readable array data", name, item.dir());
     }
-    DType stored = *r.dtype;
-    DType target = opt.dtype.value_or(stored);
-    if (target != stored) {
-      OCKPT_RETURN_IF_ERROR(CheckCast(stored, target));
-      if (CastIsLossy(stored, target)) {
-        ctx.Warn(fmt::format("leaf '{}': casting {} to {} may lose information", name, Name(stored), Name(target)));
+    step.stored = *r.dtype;
+    step.target = opt.dtype.value_or(step.stored);
+    if (step.target != step.stored) {
+      OCKPT_RETURN_IF_ERROR(CheckCast(step.stored, step.target));
+      if (CastIsLossy(step.stored, step.target)) {
+        ctx.Warn(fmt::format("leaf '{}': casting {} to {} may lose information", name,
+                             Name(step.stored), Name(step.target)));
       }
-      out.dtype = target;
+      step.out.dtype = step.target;
     }
-    OCKPT_RETURN_IF_ERROR(sink.WriteArray(out, [&](ArrayWriter& w) -> Status {
-      if (target == stored) return stream->ReadLeaf(i, w);
-      CastingWriter caster(&w, stored, target);
-      return stream->ReadLeaf(i, caster);
-    }));
+    const PyTreeItem::ReadPlan plan = item.LeafReadPlan(i);
+    if (by_leaf && (plan.chunks <= 1 || plan.streamed)) {
+      step.how = How::kByLeaf;
+      step.bytes = plan.streamed ? uint64_t{4} << 20 : 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
+    } else {
+      step.how = How::kStream;
+      stream_reads.push_back(i);
+    }
+    steps.push_back(std::move(step));
   }
-  return Status::Ok();
+  std::unique_ptr<LeafStream> stream = item.StreamLeaves(std::move(stream_reads), ctx.threads);
+  // Fills w with leaf `step`'s values, cast when asked.
+  auto fill_from = [](const Step& step, ArrayWriter& w, const std::function<Status(ArrayWriter&)>& read) {
+    if (step.target == step.stored) return read(w);
+    CastingWriter caster(&w, step.stored, step.target);
+    return read(caster);
+  };
+  auto write_in_order = [&](const Step& step) -> Status {
+    switch (step.how) {
+      case How::kLeaf:
+        return sink.WriteLeaf(step.out);
+      case How::kStream:
+        return sink.WriteArray(step.out, [&](ArrayWriter& w) {
+          return fill_from(step, w, [&](ArrayWriter& x) { return stream->ReadLeaf(step.i, x); });
+        });
+      case How::kByLeaf:
+        return sink.RecordArray(step.out);
+    }
+    return InternalError("unknown restore step");
+  };
+  if (!by_leaf) {
+    for (const Step& step : steps) OCKPT_RETURN_IF_ERROR(write_in_order(step));
+    return Status::Ok();
+  }
+  PipelineOptions po;
+  po.threads = ctx.threads;
+  po.max_bytes_in_flight = uint64_t{128} << 20;
+  po.task_bytes = [&](size_t k) { return steps[k].how == How::kByLeaf ? steps[k].bytes : 0; };
+  return RunOrderedPipeline<bool>(
+      steps.size(), po,
+      [&](size_t k) -> Result<PipelineWork<bool>> {
+        const Step& step = steps[k];
+        if (step.how != How::kByLeaf) return PipelineWork<bool>([] { return Result<bool>(true); });
+        return PipelineWork<bool>([&item, &sink, &step, &fill_from]() -> Result<bool> {
+          OCKPT_RETURN_IF_ERROR(sink.WriteArrayData(step.out, [&](ArrayWriter& w) {
+            return fill_from(step, w, [&](ArrayWriter& x) { return item.ReadLeaf(step.i, x, 1); });
+          }));
+          return true;
+        });
+      },
+      [&](size_t k, bool) -> Status { return write_in_order(steps[k]); });
 }
 
 Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt, const std::string& path) {

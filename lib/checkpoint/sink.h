@@ -25,6 +25,20 @@ class CheckpointSink {
   // (C order, little-endian) into the writer it is given.
   virtual Status WriteArray(const LeafRecord& leaf,
                             const std::function<Status(ArrayWriter&)>& fill) = 0;
+  // Optional, for sinks that keep each array in a file of its own: when
+  // concurrent_arrays() is true, WriteArrayData may run on several threads
+  // at once (for different leaves, while the calling thread goes on with
+  // WriteArray / WriteLeaf), and RecordArray then completes each such leaf
+  // in tree order on the calling thread. WriteArrayData + RecordArray has
+  // the effect of WriteArray.
+  virtual bool concurrent_arrays() const { return false; }
+  virtual Status WriteArrayData(const LeafRecord& leaf,
+                                const std::function<Status(ArrayWriter&)>& fill) {
+    return UnimplementedError("this sink writes one array at a time");
+  }
+  virtual Status RecordArray(const LeafRecord& leaf) {
+    return UnimplementedError("this sink writes one array at a time");
+  }
   // A leaf without array data: a string (string_value) or an empty node.
   virtual Status WriteLeaf(const LeafRecord& leaf) = 0;
   // Called once after the last leaf.

@@ -299,6 +299,56 @@ TEST_CASE("a missing chunk fails restore the same way with 1 and 4 threads") {
   CHECK(messages[0] == messages[1]);
 }
 
+TEST_CASE("restore writes one-chunk leaves on several workers: same files; first damaged leaf reported") {
+  testing::TempDir tmp;
+  const std::string src = MakeSource(tmp);
+  SaveOptions so;
+  so.src = src;
+  so.dest = tmp / "ckpt";  // one chunk per leaf (Orbax's default)
+  REQUIRE(Save(so, {}).ok());
+  std::map<std::string, Bytes> outputs[2];
+  int threads[2] = {1, 4};
+  for (int k = 0; k < 2; ++k) {
+    RestoreOptions ro;
+    ro.path = so.dest;
+    ro.out = tmp / fmt::format("out{}", k);
+    Context ctx;
+    ctx.threads = threads[k];
+    REQUIRE(Restore(ro, ctx).ok());
+    outputs[k] = Files(ro.out);
+  }
+  CHECK(outputs[0].size() == 6);  // five leaves and _tree.json
+  CHECK(outputs[0] == outputs[1]);
+  // The source's arrays come back.
+  for (const char* name : {"big", "odd", "vec"}) {
+    CHECK(outputs[1][fmt::format("params/{}.npy", name)] ==
+          *ReadFile(fmt::format("{}/params/{}.npy", src, name)));
+  }
+
+  // Two leaves damaged: the earlier one in tree order is reported, with 1
+  // and with 4 threads, and nothing is left under OUT.
+  so.dest = tmp / "ckpt2";
+  so.layout.ocdbt = false;
+  REQUIRE(Save(so, {}).ok());
+  REQUIRE(WriteFile(so.dest + "/params.vec/0", "garbage").ok());
+  REQUIRE(WriteFile(so.dest + "/params.odd/0.0.0", "garbage").ok());
+  std::string messages[2];
+  for (int k = 0; k < 2; ++k) {
+    RestoreOptions ro;
+    ro.path = so.dest;
+    ro.out = tmp / fmt::format("bad{}", k);
+    Context ctx;
+    ctx.threads = threads[k];
+    Status s = Restore(ro, ctx);
+    CHECK(s.code() == StatusCode::kDataLoss);
+    messages[k] = s.message();
+    CHECK_FALSE(PathExists(ro.out));
+  }
+  INFO(messages[0]);
+  CHECK(messages[0].find("params.odd") != std::string::npos);
+  CHECK(messages[0] == messages[1]);
+}
+
 TEST_CASE("a failing sink stops a parallel save") {
   testing::TempDir tmp;
   const std::string src = MakeSource(tmp);
