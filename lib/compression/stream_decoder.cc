@@ -190,4 +190,44 @@ Result<std::unique_ptr<StreamDecoder>> StreamDecoder::Create(Codec codec, uint64
   return InternalError("unknown stream codec");
 }
 
+Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
+                                                                     uint64_t pledged_size,
+                                                                     int threads) {
+  std::unique_ptr<ZstdStreamEncoder> e(new ZstdStreamEncoder());
+  e->cctx_ = ZSTD_createCCtx();
+  if (e->cctx_ == nullptr) return InternalError("ZSTD_createCCtx failed");
+  auto check = [](size_t r) -> Status {
+    if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
+    return Status::Ok();
+  };
+  OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setParameter(e->cctx_, ZSTD_c_compressionLevel, level)));
+  // Ignored by a libzstd built without threads.
+  if (threads > 0) ZSTD_CCtx_setParameter(e->cctx_, ZSTD_c_nbWorkers, threads);
+  OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setPledgedSrcSize(e->cctx_, pledged_size)));
+  e->output_ = ZeroedBytes(ZSTD_CStreamOutSize());
+  return e;
+}
+
+ZstdStreamEncoder::~ZstdStreamEncoder() { ZSTD_freeCCtx(cctx_); }
+
+Status ZstdStreamEncoder::Write(ByteView input, const Append& append) {
+  return Run(input, false, append);
+}
+
+Status ZstdStreamEncoder::Finish(const Append& append) { return Run(ByteView(), true, append); }
+
+Status ZstdStreamEncoder::Run(ByteView input, bool end, const Append& append) {
+  ZSTD_inBuffer in{input.data(), input.size(), 0};
+  const ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
+  while (true) {
+    ZSTD_outBuffer out{output_.data(), output_.size(), 0};
+    size_t left = ZSTD_compressStream2(cctx_, &out, &in, mode);
+    if (ZSTD_isError(left)) {
+      return InternalError("zstd compression failed: {}", ZSTD_getErrorName(left));
+    }
+    if (out.pos > 0) OCKPT_RETURN_IF_ERROR(append(ByteView(output_.data(), out.pos)));
+    if (end ? left == 0 : in.pos == in.size) return Status::Ok();
+  }
+}
+
 }  // namespace ockpt

@@ -1,7 +1,8 @@
-// StreamDecoder: decodes a zstd frame, a zlib stream or a gzip member piece
-// by piece, pulling its input from a reader as it goes, so that a value of
-// any size (an Orbax array stored as one chunk of several GiB) is decoded
-// with fixed memory: the codec's window plus one input buffer. The checks
+// Streaming codecs. StreamDecoder: decodes a zstd frame, a zlib stream or a
+// gzip member piece by piece, pulling its input from a reader as it goes, so
+// that a value of any size (an Orbax array stored as one chunk of several
+// GiB) is decoded with fixed memory: the codec's window plus one input
+// buffer. The checks
 // are those of the one-shot decoders in compression.h: a truncated stream,
 // corrupt data and trailing bytes after the stream are kDataLoss.
 
@@ -13,6 +14,8 @@
 #include <memory>
 
 #include "lib/base/bytes.h"
+
+struct ZSTD_CCtx_s;  // <zstd.h>
 
 namespace ockpt {
 
@@ -38,6 +41,29 @@ class StreamDecoder {
 
  protected:
   uint64_t position_ = 0;
+};
+
+// ZstdStreamEncoder: the other direction, one zstd frame written in pieces:
+// input is handed over in pieces, output goes to `append` as it is made.
+// With the pledged size the frame header carries the content size, as
+// ZSTD_compress writes it. `threads` > 0 lets zstd compress on that many
+// workers of its own (the frame is the same for any count >= 1).
+class ZstdStreamEncoder {
+ public:
+  using Append = std::function<Status(ByteView piece)>;
+  static Result<std::unique_ptr<ZstdStreamEncoder>> Create(int level, uint64_t pledged_size,
+                                                           int threads);
+  ~ZstdStreamEncoder();
+  // Compresses the next input bytes.
+  Status Write(ByteView input, const Append& append);
+  // Ends the frame (the input must have been exactly the pledged size).
+  Status Finish(const Append& append);
+
+ private:
+  ZstdStreamEncoder() = default;
+  Status Run(ByteView input, bool end, const Append& append);
+  ::ZSTD_CCtx_s* cctx_ = nullptr;
+  Bytes output_;
 };
 
 }  // namespace ockpt

@@ -11,8 +11,7 @@
 #include "lib/base/crc32c.h"
 #include "lib/base/thread_pool.h"
 #include "lib/compression/compression.h"
-
-#include <zstd.h>
+#include "lib/compression/stream_decoder.h"
 
 namespace ockpt::zarr {
 namespace {
@@ -324,7 +323,8 @@ bool CanStreamEncode(const WriteSpec& spec) {
 
 uint64_t EncodedChunkBound(const WriteSpec& spec) {
   const uint64_t raw = ChunkBytesOf(spec);
-  uint64_t bound = spec.zstd_level ? ZSTD_compressBound(raw) : raw;
+  // ZSTD_compressBound's formula for inputs of 128 KiB and more.
+  uint64_t bound = spec.zstd_level ? raw + (raw >> 8) + 64 : raw;
   return spec.zarr_format == 3 ? bound + kShardIndexBytes : bound;
 }
 
@@ -376,35 +376,16 @@ Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const 
       pos += n;
     }
   } else {
-    std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
-    if (!cctx) return InternalError("ZSTD_createCCtx failed");
-    auto check = [](size_t r) -> Status {
-      if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
-      return Status::Ok();
-    };
-    OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, *spec.zstd_level)));
-    // Workers of zstd's own (ignored by a libzstd built without them); any
-    // count >= 1 gives the same frame.
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_nbWorkers, ResolveThreads(threads));
-    OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setPledgedSrcSize(cctx.get(), chunk_bytes)));
-    Bytes output = ZeroedBytes(ZSTD_CStreamOutSize());
-    uint64_t pos = 0;
-    bool done = false;
-    while (!done) {
+    OCKPT_ASSIGN_OR_RETURN(
+        std::unique_ptr<ZstdStreamEncoder> encoder,
+        ZstdStreamEncoder::Create(*spec.zstd_level, chunk_bytes, ResolveThreads(threads)));
+    for (uint64_t pos = 0; pos < chunk_bytes;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(input.size(), chunk_bytes - pos));
       OCKPT_RETURN_IF_ERROR(gather(pos, n));
+      OCKPT_RETURN_IF_ERROR(encoder->Write(ByteView(input.data(), n), emit));
       pos += n;
-      const ZSTD_EndDirective mode = pos == chunk_bytes ? ZSTD_e_end : ZSTD_e_continue;
-      ZSTD_inBuffer in{input.data(), n, 0};
-      while (true) {
-        ZSTD_outBuffer out{output.data(), output.size(), 0};
-        size_t left = ZSTD_compressStream2(cctx.get(), &out, &in, mode);
-        OCKPT_RETURN_IF_ERROR(check(left));
-        if (out.pos > 0) OCKPT_RETURN_IF_ERROR(emit(ByteView(output.data(), out.pos)));
-        if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) break;
-      }
-      done = mode == ZSTD_e_end;
     }
+    OCKPT_RETURN_IF_ERROR(encoder->Finish(emit));
   }
   if (spec.zarr_format == 2) return Status::Ok();
   // One inner chunk at offset 0, then the shard index (see EncodeValidated).

@@ -116,5 +116,40 @@ TEST_CASE("StreamDecoder: truncated, trailing and corrupt input are kDataLoss") 
   }
 }
 
+TEST_CASE("ZstdStreamEncoder: pieces make one frame with the content size; any worker count") {
+  const Bytes data = TestData(5 * 1000 * 1000 + 3);
+  Bytes frames[3];
+  int k = 0;
+  for (int threads : {0, 1, 2}) {
+    auto e = ZstdStreamEncoder::Create(1, data.size(), threads);
+    REQUIRE(e.ok());
+    Bytes& out = frames[k++];
+    auto append = [&](ByteView piece) {
+      out.append(piece.data(), piece.size());
+      return Status::Ok();
+    };
+    for (size_t pos = 0; pos < data.size(); pos += 999999) {
+      REQUIRE((*e)->Write(ByteView(data).substr(pos, 999999), append).ok());
+    }
+    REQUIRE((*e)->Finish(append).ok());
+    // ZstdDecompress insists on one frame, and on the size its header gives.
+    Result<Bytes> back = ZstdDecompress(out, data.size());
+    REQUIRE(back.ok());
+    CHECK(*back == data);
+  }
+  CHECK(frames[1] == frames[2]);  // the same frame for 1 and 2 workers
+  // Less input than pledged is an error at Finish.
+  auto e = ZstdStreamEncoder::Create(1, 100, 0);
+  REQUIRE(e.ok());
+  auto ignore = [](ByteView) { return Status::Ok(); };
+  REQUIRE((*e)->Write(Bytes(50, 'x'), ignore).ok());
+  CHECK_FALSE((*e)->Finish(ignore).ok());
+  // An append failure stops it.
+  auto f = ZstdStreamEncoder::Create(1, data.size(), 0);
+  REQUIRE(f.ok());
+  Status st = (*f)->Write(data, [](ByteView) { return IoError("disk full"); });
+  CHECK(st.code() == StatusCode::kIoError);
+}
+
 }  // namespace
 }  // namespace ockpt
