@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 
 #include "formats/common/tree_check.h"
@@ -46,13 +47,15 @@ class TensorWriter final : public ArrayWriter {
     written_ += data.size();
     return file_->WriteAt(base_ + offset, data);
   }
+  // pwrite at distinct offsets of the file.
+  bool concurrent() const override { return true; }
   uint64_t written() const { return written_; }
 
  private:
   WritableFile* file_;
   uint64_t base_;
   uint64_t size_;
-  uint64_t written_ = 0;
+  std::atomic<uint64_t> written_{0};
 };
 
 class SafetensorsSink final : public CheckpointSink {
@@ -129,6 +132,16 @@ class SafetensorsSink final : public CheckpointSink {
 
   Status WriteArray(const LeafRecord& leaf,
                     const std::function<Status(ArrayWriter&)>& fill) override {
+    OCKPT_RETURN_IF_ERROR(WriteArrayData(leaf, fill));
+    return RecordArray(leaf);
+  }
+
+  // Every tensor has its place in the file from Begin on: several may be
+  // written at once (pwrite); only RecordArray, on the calling thread,
+  // changes the sink's state.
+  bool concurrent_arrays() const override { return begun_; }
+  Status WriteArrayData(const LeafRecord& leaf,
+                        const std::function<Status(ArrayWriter&)>& fill) override {
     if (!begun_)
       return InternalError("{}: the safetensors sink needs Begin() with every leaf first", path_);
     std::string name = leaf.name();
@@ -146,7 +159,13 @@ class SafetensorsSink final : public CheckpointSink {
       return InternalError("{}: leaf '{}': {} of {} bytes written", path_, name, w.written(),
                            s.end - s.begin);
     }
-    s.written = true;
+    return Status::Ok();
+  }
+  Status RecordArray(const LeafRecord& leaf) override {
+    auto it = slot_of_.find(leaf.name());
+    if (it == slot_of_.end())
+      return InternalError("{}: leaf '{}' was not announced in Begin()", path_, leaf.name());
+    slots_[it->second].written = true;
     return Status::Ok();
   }
 

@@ -1,5 +1,7 @@
 #include "formats/registry.h"
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 
 #include "formats/hdf5/hdf5.h"
@@ -62,6 +64,56 @@ TEST_CASE("every file format carries the same tree; OpenSource sniffs files with
     REQUIRE(back.ok());
     testing::CheckSameTree(t, **back);
     prev = next;
+  }
+}
+
+TEST_CASE("convert of a checkpoint to .npy, .safetensors and .npz: the same bytes with 1 and 4 threads") {
+  TempDir dir;
+  testing::TestTree t;
+  const int sizes[] = {300000, 5000, 70000, 12};
+  for (int k = 0; k < 4; ++k) {
+    LeafRecord r = testing::ArrayLeaf(
+        testing::Keys({{"p", KeyType::kDict}, {std::string(1, static_cast<char>('a' + k)).c_str(), KeyType::kDict}}),
+        k == 1 ? DType::kBFloat16 : DType::kFloat32, {sizes[k] / 4, 4});
+    t.data[r.name()] = testing::PatternBytes(r, static_cast<uint32_t>(k + 1));
+    t.leaves.push_back(std::move(r));
+  }
+  SortLeaves(&t.leaves);
+  {
+    auto sink = CreateSink("npy", dir / "src");
+    REQUIRE(sink.ok());
+    REQUIRE(testing::WriteTree(t, **sink, 1000).ok());
+  }
+  // Two layouts: one chunk per leaf (Orbax's default) and many chunks.
+  for (std::optional<uint64_t> chunk_bytes : {std::optional<uint64_t>(), std::optional<uint64_t>(8192)}) {
+    INFO("chunk bytes " << chunk_bytes.value_or(0));
+    const std::string ckpt = dir / fmt::format("ckpt{}", chunk_bytes.value_or(0));
+    ConvertOptions save;
+    save.src = dir / "src";
+    save.dst = ckpt;
+    save.layout.chunk_bytes = chunk_bytes;
+    REQUIRE(Convert(save, {}).ok());
+    for (const char* ext : {"safetensors", "npz", "npy"}) {
+      Bytes outputs[2];
+      int k = 0;
+      for (int threads : {1, 4}) {
+        ConvertOptions o;
+        o.src = ckpt;
+        o.dst = dir / fmt::format("out{}_{}_{}.{}", chunk_bytes.value_or(0), threads, ext, ext);
+        if (std::string(ext) == "npy") o.format = "npy";
+        Context ctx;
+        ctx.threads = threads;
+        Status st = Convert(o, ctx);
+        INFO(ext << " threads " << threads << ": " << st.message());
+        REQUIRE(st.ok());
+        auto back = OpenSource(o.dst);
+        REQUIRE(back.ok());
+        testing::CheckSameTree(t, **back, /*extras=*/false);
+        outputs[k++] = std::string(ext) == "npy" ? *ReadFile(o.dst + "/p/a.npy") + *ReadFile(o.dst + "/_tree.json")
+                                                 : *ReadFile(o.dst);
+      }
+      CHECK(outputs[0] == outputs[1]);
+    }
   }
 }
 
