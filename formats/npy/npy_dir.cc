@@ -20,10 +20,10 @@ class NpyFileSource final : public ArraySource {
       return InternalError("read of {} bytes at {} outside the {}-byte array in {}", n, offset, size_,
                            file_.path());
     }
-    OCKPT_ASSIGN_OR_RETURN(Bytes b, file_.Read(data_offset_ + offset, n));
-    std::memcpy(dst, b.data(), n);
-    return Status::Ok();
+    return file_.ReadInto(data_offset_ + offset, n, dst);
   }
+  // pread.
+  bool concurrent() const override { return true; }
 
  private:
   RandomAccessFile file_;

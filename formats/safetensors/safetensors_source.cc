@@ -49,10 +49,10 @@ class TensorSource final : public ArraySource {
       return InternalError("{}: read of {} bytes at {} outside a {}-byte tensor", file_->path(), n,
                            offset, size_);
     }
-    OCKPT_ASSIGN_OR_RETURN(Bytes b, file_->Read(begin_ + offset, n));
-    std::memcpy(dst, b.data(), n);
-    return Status::Ok();
+    return file_->ReadInto(begin_ + offset, n, dst);
   }
+  // pread.
+  bool concurrent() const override { return true; }
 
  private:
   std::shared_ptr<RandomAccessFile> file_;

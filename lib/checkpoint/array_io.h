@@ -36,6 +36,9 @@ class ArraySource {
   virtual uint64_t size() const = 0;
   // Copies bytes [offset, offset + n) into dst.
   virtual Status ReadAt(uint64_t offset, size_t n, char* dst) const = 0;
+  // True when ReadAt may be called from several threads at once (a file
+  // read with pread): writers then gather chunks on their workers.
+  virtual bool concurrent() const { return false; }
 };
 
 // An array held in memory (tests and small values only).

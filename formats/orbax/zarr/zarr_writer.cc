@@ -425,9 +425,10 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
   auto array_of = [&](uint64_t i) {
     return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), i) - starts.begin() - 1);
   };
-  // The source being gathered from (calling thread only).
+  // The source being gathered from (opened on the calling thread; gathered
+  // from on the workers when it is concurrent(), else on the calling thread).
   size_t open_index = arrays.size();
-  std::unique_ptr<ArraySource> open_source;
+  std::shared_ptr<ArraySource> open_source;
   // The source of the streamed array being written (calling thread only).
   std::unique_ptr<ArraySource> streamed_source;
   PipelineOptions pipeline;
@@ -456,12 +457,23 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
           Status st = CheckSource(array.spec, *open_source);
           if (!st.ok()) return std::move(st).WithContext(fmt::format("writing leaf '{}'", array.name));
         }
-        auto chunk = GatherChunk(array.spec, GridIndex(grids[a], i - starts[a]), *open_source);
-        if (!chunk.ok()) return chunk.status().WithContext(fmt::format("writing leaf '{}'", array.name));
+        const Shape index = GridIndex(grids[a], i - starts[a]);
+        std::shared_ptr<ArraySource> source = open_source;
         if (i + 1 == starts[a] + NumChunks(grids[a])) {
-          open_source.reset();  // its last chunk
+          open_source.reset();  // its last chunk (the work may still hold it)
           open_index = arrays.size();
         }
+        if (source->concurrent()) {
+          return PipelineWork<Bytes>([&array, index, source = std::move(source)]() -> Result<Bytes> {
+            auto chunk = GatherChunk(array.spec, index, *source);
+            if (!chunk.ok()) {
+              return chunk.status().WithContext(fmt::format("writing leaf '{}'", array.name));
+            }
+            return EncodeValidated(array.spec, std::move(chunk).value());
+          });
+        }
+        auto chunk = GatherChunk(array.spec, index, *source);
+        if (!chunk.ok()) return chunk.status().WithContext(fmt::format("writing leaf '{}'", array.name));
         return PipelineWork<Bytes>([&spec = array.spec, c = std::move(chunk).value()]() mutable {
           return EncodeValidated(spec, std::move(c));
         });

@@ -117,7 +117,8 @@ struct ArrayToWrite {
   std::string prefix;  // "" or ending in '/'
   std::string name;    // for messages: "writing leaf '<name>'"
   // Opened on the calling thread when the array's first chunk is gathered;
-  // released after its last.
+  // released after its last. A concurrent() source is gathered from on the
+  // workers (and may be released there); others on the calling thread.
   std::function<Result<std::unique_ptr<ArraySource>>()> open;
 };
 

@@ -227,5 +227,54 @@ TEST_CASE("streamed writes: source errors name the chunk; tiles cannot stream") 
   CHECK(st.code() == StatusCode::kIoError);
 }
 
+// A concurrent source (gathered from on the workers) that fails at one offset.
+class FailingConcurrentSource final : public ArraySource {
+ public:
+  FailingConcurrentSource(Bytes data, uint64_t bad) : data_(std::move(data)), bad_(bad) {}
+  uint64_t size() const override { return data_.size(); }
+  Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
+    if (offset <= bad_ && bad_ < offset + n) return IoError("bad sector at {}", bad_);
+    std::memcpy(dst, data_.data() + offset, n);
+    return Status::Ok();
+  }
+  bool concurrent() const override { return true; }
+
+ private:
+  Bytes data_;
+  uint64_t bad_;
+};
+
+TEST_CASE("WriteArrays gathers concurrent sources on the workers: same values; errors name the leaf") {
+  const Bytes data = Values(64 * 1024 * 4);
+  WriteSpec spec;
+  spec.dtype = DType::kFloat32;
+  spec.shape = {64, 1024};
+  spec.chunk_shape = {4, 1024};
+  spec.zstd_level = 1;
+  for (uint64_t bad : {data.size(), uint64_t{40000}}) {
+    std::vector<ArrayToWrite> arrays(1);
+    arrays[0].spec = spec;
+    arrays[0].prefix = "w/";
+    arrays[0].name = "w";
+    arrays[0].open = [&]() -> Result<std::unique_ptr<ArraySource>> {
+      return std::unique_ptr<ArraySource>(new FailingConcurrentSource(data, bad));
+    };
+    StoreSink out;
+    WriteOptions options;
+    options.threads = 4;
+    Status st = WriteArrays(arrays, out.Sink(), options);
+    if (bad == data.size()) {
+      REQUIRE(st.ok());
+      auto a = ZarrArray::Open(&out.store, "w/");
+      REQUIRE(a.ok());
+      CheckBothPaths(*a, data);
+    } else {
+      CHECK(st.code() == StatusCode::kIoError);
+      CHECK(st.message().find("writing leaf 'w'") != std::string::npos);
+      CHECK(st.message().find("bad sector at 40000") != std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ockpt::zarr
