@@ -18,6 +18,7 @@
 #include "formats/orbax/legacy_msgpack.h"
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/tree_metadata.h"
+#include "formats/orbax/zarr/chunk_layout.h"
 #include "formats/orbax/zarr/zarr_array.h"
 #include "lib/base/base64.h"
 #include "lib/base/file.h"
@@ -315,9 +316,7 @@ PyTreeItem::ReadPlan PyTreeItem::LeafReadPlan(size_t i) const {
     plan.chunks = 1;
     plan.chunk_bytes = src.inline_data.size();
   } else if (src.kind == LeafSource::Kind::kZarr) {
-    const Shape grid = src.array->ChunkGridShape();
-    plan.chunks = 1;
-    for (int64_t g : grid) plan.chunks *= static_cast<uint64_t>(g);
+    plan.chunks = zarr::NumChunks(src.array->ChunkGridShape());
     plan.streamed = src.array->StreamsChunks(zarr::ReadOptions{});
     plan.chunk_bytes = src.array->ChunkBytes();
   }
@@ -347,8 +346,7 @@ class ZarrArraySource final : public ArraySource {
     }
     stream_ = array->StreamsChunks(options_);
     grid_ = array->ChunkGridShape();
-    chunks_ = 1;
-    for (int64_t g : grid_) chunks_ *= static_cast<uint64_t>(g);
+    chunks_ = zarr::NumChunks(grid_);
     const int threads = ResolveThreads(options_.threads);
     const uint64_t chunk_bytes = std::max<uint64_t>(array->ChunkBytes(), 1);
     if (!stream_ && threads > 1 && chunks_ > 1) {
@@ -424,14 +422,7 @@ class ZarrArraySource final : public ArraySource {
     for (size_t d = 0; d < cidx.size(); ++d) l = l * static_cast<uint64_t>(grid_[d]) + static_cast<uint64_t>(cidx[d]);
     return l;
   }
-  Shape GridIndex(uint64_t l) const {
-    Shape index(grid_.size());
-    for (size_t d = grid_.size(); d-- > 0;) {
-      index[d] = static_cast<int64_t>(l % static_cast<uint64_t>(grid_[d]));
-      l /= static_cast<uint64_t>(grid_[d]);
-    }
-    return index;
-  }
+  Shape GridIndex(uint64_t l) const { return zarr::GridIndex(grid_, l); }
   bool Cached(uint64_t l) const {
     for (const auto& e : cache_) {
       if (e.first == l) return true;
@@ -587,8 +578,7 @@ class LeafStream::Impl {
       if (i < sources.size() && sources[i]->kind == PyTreeItem::LeafSource::Kind::kZarr) {
         e.array = &*sources[i]->array;
         e.grid = e.array->ChunkGridShape();
-        e.chunks = 1;
-        for (int64_t g : e.grid) e.chunks *= static_cast<uint64_t>(g);
+        e.chunks = zarr::NumChunks(e.grid);
         e.chunk_bytes = e.array->ChunkBytes();
         // Streamed chunks (huge or uncompressed) are decoded on the calling
         // thread as they are written: they take no pipeline task.
@@ -612,7 +602,7 @@ class LeafStream::Impl {
     reader_ = std::make_unique<OrderedPipelineReader<Decoded>>(
         count_, po, [this](size_t t) -> Result<PipelineWork<Decoded>> {
           const Entry& e = entries_[EntryOf(t)];
-          Shape index = GridIndex(e.grid, t - e.first);
+          Shape index = zarr::GridIndex(e.grid, t - e.first);
           return PipelineWork<Decoded>(
               [this, array = e.array, leaf = e.leaf, index = std::move(index)]() -> Result<Decoded> {
                 Decoded d;
@@ -694,14 +684,6 @@ class LeafStream::Impl {
     return lo;
   }
 
-  static Shape GridIndex(const Shape& grid, uint64_t i) {
-    Shape index(grid.size());
-    for (size_t d = grid.size(); d-- > 0;) {
-      index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
-      i /= static_cast<uint64_t>(grid[d]);
-    }
-    return index;
-  }
 
   Status Read(size_t i, ArrayWriter& out) {
     // Skip the leaves before i (and what is left of a leaf read partly).
@@ -723,7 +705,7 @@ class LeafStream::Impl {
     const LeafRecord& leaf = item_.leaves()[i];
     if (e.stream) {
       for (uint64_t c = 0; c < e.chunks; ++c) {
-        Status st = e.array->StreamChunk(GridIndex(e.grid, c), out, opts_);
+        Status st = e.array->StreamChunk(zarr::GridIndex(e.grid, c), out, opts_);
         if (!st.ok()) {
           return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
         }
@@ -736,7 +718,7 @@ class LeafStream::Impl {
     for (; taken_ < e.tasks;) {
       Result<Decoded> r = reader_->Next();
       if (!r.ok()) return r.status();
-      const Shape index = GridIndex(e.grid, taken_++);
+      const Shape index = zarr::GridIndex(e.grid, taken_++);
       Status st = r->status;
       if (st.ok() && !r->written) {
         st = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index, SizeOf(sum.dtype), r->data, out);

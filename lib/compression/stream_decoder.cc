@@ -42,14 +42,15 @@ class PlainDecoder final : public StreamDecoder {
     position_ += take;
     return take;
   }
-  Result<size_t> Read(char* dst, size_t n) override {
+
+ private:
+  Result<size_t> Decode(char* dst, size_t n) override {
     size_t take = static_cast<size_t>(std::min<uint64_t>(n, size_ - position_));
     if (take > 0) OCKPT_RETURN_IF_ERROR(read_(position_, take, dst));
     position_ += take;
     return take;
   }
 
- private:
   uint64_t size_;
   ReadInput read_;
 };
@@ -60,15 +61,8 @@ class ZstdStreamDecoder final : public StreamDecoder {
       : input_(size, std::move(read)), dctx_(ZSTD_createDCtx()) {}
   ~ZstdStreamDecoder() override { ZSTD_freeDCtx(dctx_); }
 
-  Result<size_t> Read(char* dst, size_t n) override {
-    if (!error_.ok()) return error_;
-    Result<size_t> r = Decode(dst, n);
-    if (!r.ok()) error_ = r.status();
-    return r;
-  }
-
  private:
-  Result<size_t> Decode(char* dst, size_t n) {
+  Result<size_t> Decode(char* dst, size_t n) override {
     if (dctx_ == nullptr) return InternalError("ZSTD_createDCtx failed");
     size_t produced = 0;
     while (produced < n && !finished_) {
@@ -98,7 +92,6 @@ class ZstdStreamDecoder final : public StreamDecoder {
   ZSTD_DCtx* dctx_;
   ZSTD_inBuffer in_{nullptr, 0, 0};
   bool finished_ = false;
-  Status error_;
 };
 
 class ZlibStreamDecoder final : public StreamDecoder {
@@ -112,15 +105,8 @@ class ZlibStreamDecoder final : public StreamDecoder {
     if (ok_) inflateEnd(&zs_);
   }
 
-  Result<size_t> Read(char* dst, size_t n) override {
-    if (!error_.ok()) return error_;
-    Result<size_t> r = Decode(dst, n);
-    if (!r.ok()) error_ = r.status();
-    return r;
-  }
-
  private:
-  Result<size_t> Decode(char* dst, size_t n) {
+  Result<size_t> Decode(char* dst, size_t n) override {
     if (!ok_) return InternalError("inflateInit2 failed");
     const char* name = gzip_ ? "gzip" : "zlib";
     size_t produced = 0;
@@ -158,10 +144,16 @@ class ZlibStreamDecoder final : public StreamDecoder {
   bool ok_ = false;
   z_stream zs_{};
   bool finished_ = false;
-  Status error_;
 };
 
 }  // namespace
+
+Result<size_t> StreamDecoder::Read(char* dst, size_t n) {
+  if (!error_.ok()) return error_;
+  Result<size_t> r = Decode(dst, n);
+  if (!r.ok()) error_ = r.status();
+  return r;
+}
 
 Result<uint64_t> StreamDecoder::Skip(uint64_t n) {
   Bytes scratch = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(n, uint64_t{1} << 20)));

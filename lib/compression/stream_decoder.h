@@ -32,7 +32,7 @@ class StreamDecoder {
 
   // Fills dst with the next decoded bytes: n of them, or fewer only when the
   // stream ends; 0 once it has ended. Errors stick: every later call fails.
-  virtual Result<size_t> Read(char* dst, size_t n) = 0;
+  Result<size_t> Read(char* dst, size_t n);
   // Passes over the next n decoded bytes (fewer when the stream ends first);
   // returns how many. Plain input is skipped without reading it.
   virtual Result<uint64_t> Skip(uint64_t n);
@@ -40,7 +40,12 @@ class StreamDecoder {
   uint64_t position() const { return position_; }
 
  protected:
+  // Read without the sticky error: the codec's own work.
+  virtual Result<size_t> Decode(char* dst, size_t n) = 0;
   uint64_t position_ = 0;
+
+ private:
+  Status error_;
 };
 
 // ZstdStreamEncoder: the other direction, one zstd frame written in pieces:

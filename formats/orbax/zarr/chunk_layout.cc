@@ -100,6 +100,21 @@ Bytes UndoTranspose(ByteView encoded, const Shape& decoded_shape, const std::vec
   return out;
 }
 
+Shape GridIndex(const Shape& grid, uint64_t i) {
+  Shape index(grid.size());
+  for (size_t d = grid.size(); d-- > 0;) {
+    index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
+    i /= static_cast<uint64_t>(grid[d]);
+  }
+  return index;
+}
+
+uint64_t NumChunks(const Shape& grid) {
+  uint64_t n = 1;
+  for (int64_t g : grid) n *= static_cast<uint64_t>(g);
+  return n;
+}
+
 void SwapBytes(Bytes* data, size_t unit) { SwapBytes(data->data(), data->size(), unit); }
 
 void SwapBytes(char* p, size_t size, size_t unit) {

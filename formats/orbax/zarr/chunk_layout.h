@@ -47,6 +47,11 @@ Status ForEachRun(const Shape& src_shape, const Shape& dst_shape, const Shape& d
 Bytes UndoTranspose(ByteView encoded, const Shape& decoded_shape, const std::vector<int>& perm,
                     size_t element_size);
 
+// The i-th chunk index in C order of a chunk grid.
+Shape GridIndex(const Shape& grid, uint64_t i);
+// Chunks in a grid (the product of its dimensions; 1 for rank 0).
+uint64_t NumChunks(const Shape& grid);
+
 // Reverses the bytes of every `unit`-byte group of data (unit 1: no-op).
 void SwapBytes(Bytes* data, size_t unit);
 void SwapBytes(char* data, size_t size, size_t unit);

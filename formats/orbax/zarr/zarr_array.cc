@@ -296,8 +296,7 @@ class ZarrArray::Impl {
   // Chunks are read and decoded on workers (KvStore reads are thread-safe)
   // and scattered into out on this thread, in C order of the chunk grid.
   Status Read(ArrayWriter& out, const ReadOptions& options) const {
-    uint64_t count = 1;
-    for (int64_t g : grid_) count *= static_cast<uint64_t>(g);
+    const uint64_t count = NumChunks(grid_);
     if (count == 0) return Status::Ok();
     if (StreamsChunks(options)) {
       for (uint64_t i = 0; i < count; ++i) {
@@ -324,15 +323,7 @@ class ZarrArray::Impl {
         });
   }
 
-  // The i-th chunk index in C order of the grid.
-  Shape GridIndex(uint64_t i) const {
-    Shape index(grid_.size());
-    for (size_t d = grid_.size(); d-- > 0;) {
-      index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid_[d]));
-      i /= static_cast<uint64_t>(grid_[d]);
-    }
-    return index;
-  }
+  Shape GridIndex(uint64_t i) const { return zarr::GridIndex(grid_, i); }
 
  private:
   const KvStore* store_;

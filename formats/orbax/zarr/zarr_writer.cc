@@ -169,22 +169,6 @@ Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const
   return chunk;
 }
 
-// The i-th chunk index in C order of the grid.
-Shape GridIndex(const Shape& grid, uint64_t i) {
-  Shape index(grid.size());
-  for (size_t d = grid.size(); d-- > 0;) {
-    index[d] = static_cast<int64_t>(i % static_cast<uint64_t>(grid[d]));
-    i /= static_cast<uint64_t>(grid[d]);
-  }
-  return index;
-}
-
-uint64_t NumChunks(const Shape& grid) {
-  uint64_t n = 1;
-  for (int64_t g : grid) n *= static_cast<uint64_t>(g);
-  return n;
-}
-
 Result<Bytes> EncodeValidated(const WriteSpec& spec, Bytes chunk) {
   Bytes encoded;
   if (spec.zstd_level) {

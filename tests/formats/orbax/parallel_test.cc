@@ -268,6 +268,16 @@ TEST_CASE("ZarrArray::Read calls WriteAt in the same order with any thread count
   }
 }
 
+// Restores path into out with `threads` workers.
+Status RestoreWith(const std::string& path, const std::string& out, int threads) {
+  RestoreOptions ro;
+  ro.path = path;
+  ro.out = out;
+  Context ctx;
+  ctx.threads = threads;
+  return Restore(ro, ctx);
+}
+
 TEST_CASE("a missing chunk fails restore the same way with 1 and 4 threads") {
   testing::TempDir tmp;
   const std::string src = MakeSource(tmp);
@@ -284,15 +294,11 @@ TEST_CASE("a missing chunk fails restore the same way with 1 and 4 threads") {
   std::string messages[2];
   int threads[2] = {1, 4};
   for (int k = 0; k < 2; ++k) {
-    RestoreOptions ro;
-    ro.path = so.dest;
-    ro.out = tmp / fmt::format("out{}", k);
-    Context ctx;
-    ctx.threads = threads[k];
-    Status s = Restore(ro, ctx);
+    const std::string out = tmp / fmt::format("out{}", k);
+    Status s = RestoreWith(so.dest, out, threads[k]);
     CHECK(s.code() == StatusCode::kDataLoss);
     messages[k] = s.message();
-    CHECK_FALSE(PathExists(ro.out));
+    CHECK_FALSE(PathExists(out));
   }
   INFO(messages[0]);
   CHECK(messages[0].find("params.big/1.2'") != std::string::npos);
@@ -309,13 +315,9 @@ TEST_CASE("restore writes one-chunk leaves on several workers: same files; first
   std::map<std::string, Bytes> outputs[2];
   int threads[2] = {1, 4};
   for (int k = 0; k < 2; ++k) {
-    RestoreOptions ro;
-    ro.path = so.dest;
-    ro.out = tmp / fmt::format("out{}", k);
-    Context ctx;
-    ctx.threads = threads[k];
-    REQUIRE(Restore(ro, ctx).ok());
-    outputs[k] = Files(ro.out);
+    const std::string out = tmp / fmt::format("out{}", k);
+    REQUIRE(RestoreWith(so.dest, out, threads[k]).ok());
+    outputs[k] = Files(out);
   }
   CHECK(outputs[0].size() == 6);  // five leaves and _tree.json
   CHECK(outputs[0] == outputs[1]);
@@ -334,15 +336,11 @@ TEST_CASE("restore writes one-chunk leaves on several workers: same files; first
   REQUIRE(WriteFile(so.dest + "/params.odd/0.0.0", "garbage").ok());
   std::string messages[2];
   for (int k = 0; k < 2; ++k) {
-    RestoreOptions ro;
-    ro.path = so.dest;
-    ro.out = tmp / fmt::format("bad{}", k);
-    Context ctx;
-    ctx.threads = threads[k];
-    Status s = Restore(ro, ctx);
+    const std::string out = tmp / fmt::format("bad{}", k);
+    Status s = RestoreWith(so.dest, out, threads[k]);
     CHECK(s.code() == StatusCode::kDataLoss);
     messages[k] = s.message();
-    CHECK_FALSE(PathExists(ro.out));
+    CHECK_FALSE(PathExists(out));
   }
   INFO(messages[0]);
   CHECK(messages[0].find("params.odd") != std::string::npos);
