@@ -2,6 +2,8 @@
 
 #include "formats/orbax/checkpoint_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -11,8 +13,6 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/layout.h"
 #include "formats/orbax/legacy_msgpack.h"
@@ -120,12 +120,15 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   bool want_ocdbt = (tm && tm->use_ocdbt.value_or(false)) || HasProcessDir(dir, names);
   if (has_manifest) {
     auto store = ocdbt::OcdbtKvStore::Open(dir);
-    if (!store.ok()) return std::move(store).status().WithContext(fmt::format("opening OCDBT database in {}", dir));
+    if (!store.ok())
+      return std::move(store).status().WithContext(
+          fmt::format("opening OCDBT database in {}", dir));
     item->store_ = std::move(store).value();
     item->ocdbt_ = true;
   } else if (want_ocdbt) {
-    return DataLossError("{} is missing: this item was written with OCDBT and its arrays cannot be read",
-                         P(dir, kManifestFile));
+    return DataLossError(
+        "{} is missing: this item was written with OCDBT and its arrays cannot be read",
+        P(dir, kManifestFile));
   } else {
     item->store_ = std::make_unique<FileKvStore>(dir);
   }
@@ -155,11 +158,21 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
       LeafRecord r;
       r.keypath = l.keypath;
       switch (l.kind) {
-        case LegacyLeaf::Kind::kString: r.value_type = std::string(kString); break;
-        case LegacyLeaf::Kind::kNone: r.value_type = "None"; break;
-        case LegacyLeaf::Kind::kEmptyDict: r.value_type = "Dict"; break;
-        case LegacyLeaf::Kind::kEmptyList: r.value_type = "List"; break;
-        default: r.value_type = std::string(kNpArray); break;
+        case LegacyLeaf::Kind::kString:
+          r.value_type = std::string(kString);
+          break;
+        case LegacyLeaf::Kind::kNone:
+          r.value_type = "None";
+          break;
+        case LegacyLeaf::Kind::kEmptyDict:
+          r.value_type = "Dict";
+          break;
+        case LegacyLeaf::Kind::kEmptyList:
+          r.value_type = "List";
+          break;
+        default:
+          r.value_type = std::string(kNpArray);
+          break;
       }
       item->leaves_.push_back(std::move(r));
     }
@@ -244,7 +257,8 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
       r.dtype = legacy_leaf->dtype;
       r.shape = legacy_leaf->shape;
       r.stored_bytes = legacy_leaf->data.size();
-      if (r.value_type == "Unknown" || IsEmptyNodeType(r.value_type)) r.value_type = std::string(kNpArray);
+      if (r.value_type == "Unknown" || IsEmptyNodeType(r.value_type))
+        r.value_type = std::string(kNpArray);
     } else if (legacy_leaf && (legacy_leaf->kind == LegacyLeaf::Kind::kString ||
                                legacy_leaf->kind == LegacyLeaf::Kind::kNone ||
                                legacy_leaf->kind == LegacyLeaf::Kind::kEmptyDict ||
@@ -255,14 +269,16 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
       Result<zarr::ZarrArray> array = Status(StatusCode::kNotFound, "");
       if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kZarrSpec) {
         prefix = legacy_leaf->zarr_path;
-        array = zarr::ZarrArray::OpenWithMetadata(item->store_.get(), prefix, legacy_leaf->zarray_json, 2);
+        array = zarr::ZarrArray::OpenWithMetadata(item->store_.get(), prefix,
+                                                  legacy_leaf->zarray_json, 2);
       } else {
-        if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kPlaceholder) prefix = legacy_leaf->zarr_path;
+        if (legacy_leaf && legacy_leaf->kind == LegacyLeaf::Kind::kPlaceholder)
+          prefix = legacy_leaf->zarr_path;
         array = zarr::ZarrArray::Open(item->store_.get(), prefix);
       }
       if (!array.ok()) {
-        note_error(std::move(array).status().WithContext(
-            fmt::format("leaf '{}': zarr metadata under '{}' in {}", name, prefix, item->store_->Describe())));
+        note_error(std::move(array).status().WithContext(fmt::format(
+            "leaf '{}': zarr metadata under '{}' in {}", name, prefix, item->store_->Describe())));
       } else {
         const zarr::ArraySummary& s = array->summary();
         r.dtype = s.dtype;
@@ -350,11 +366,12 @@ class ZarrArraySource final : public ArraySource {
     const int threads = ResolveThreads(options_.threads);
     const uint64_t chunk_bytes = std::max<uint64_t>(array->ChunkBytes(), 1);
     if (!stream_ && threads > 1 && chunks_ > 1) {
-      // Ahead: two chunks per worker, within kPrefetchBytes (encoded +
-      // decoded) beside the cache.
-      prefetch_ = static_cast<size_t>(std::min<uint64_t>(
-          {uint64_t{2} * static_cast<uint64_t>(threads), kPrefetchBytes / (2 * chunk_bytes),
-           chunks_ - 1}));
+      // Ahead: two read batches (ZarrArray::ReadChunks) per worker, within
+      // kPrefetchBytes (encoded + decoded) beside the cache.
+      batch_ = std::max<uint64_t>(array->ReadBatchSize(), 1);
+      prefetch_ = static_cast<size_t>(
+          std::min<uint64_t>({uint64_t{2} * static_cast<uint64_t>(threads) * batch_,
+                              kPrefetchBytes / (2 * chunk_bytes), chunks_ - 1}));
       if (prefetch_ > 0) pool_ = std::make_unique<ThreadPool>(threads);
     }
   }
@@ -389,7 +406,8 @@ class ZarrArraySource final : public ArraySource {
       } else if (full_trailing_) {
         // To the end of this chunk along dim 0 (rows beyond the array are padding).
         int64_t rows_left = std::min<int64_t>(chunk_[0] - inner[0], shape_[0] - idx[0]);
-        uint64_t row_elems = static_cast<uint64_t>(NumElements(Shape(shape_.begin() + 1, shape_.end())));
+        uint64_t row_elems =
+            static_cast<uint64_t>(NumElements(Shape(shape_.begin() + 1, shape_.end())));
         uint64_t in_row = pos % std::max<uint64_t>(row_elems, 1);
         run = static_cast<uint64_t>(rows_left) * row_elems - in_row;
       } else {
@@ -419,7 +437,8 @@ class ZarrArraySource final : public ArraySource {
 
   uint64_t Linear(const Shape& cidx) const {
     uint64_t l = 0;
-    for (size_t d = 0; d < cidx.size(); ++d) l = l * static_cast<uint64_t>(grid_[d]) + static_cast<uint64_t>(cidx[d]);
+    for (size_t d = 0; d < cidx.size(); ++d)
+      l = l * static_cast<uint64_t>(grid_[d]) + static_cast<uint64_t>(cidx[d]);
     return l;
   }
   Shape GridIndex(uint64_t l) const { return zarr::GridIndex(grid_, l); }
@@ -438,17 +457,51 @@ class ZarrArraySource final : public ArraySource {
     for (auto it = pending_.begin(); it != pending_.end();) {
       it = it->first < l ? pending_.erase(it) : std::next(it);
     }
-    for (uint64_t k = l + 1; k <= l + prefetch_ && k < chunks_; ++k) {
-      if (pending_.count(k) != 0 || Cached(k)) continue;
+    // Consecutive chunks go to one worker in batches of up to batch_ (their
+    // stored values are read together).
+    std::vector<std::shared_ptr<Pending>> group;
+    std::vector<Shape> indices;
+    auto submit = [&] {
+      if (group.empty()) return;
+      pool_->Submit([group = std::move(group), indices = std::move(indices), array = array_,
+                     options = options_] {
+        // One read for the batch; each chunk is handed over as soon as it
+        // is decoded.
+        std::vector<std::string> keys;
+        for (const Shape& index : indices) keys.push_back(array->ChunkKey(index));
+        std::vector<Result<Bytes>> stored = array->store()->ReadMany(keys);
+        for (size_t j = 0; j < group.size(); ++j) {
+          Result<Bytes> r = array->DecodeStoredChunk(indices[j], std::move(stored[j]), options);
+          std::lock_guard lock(group[j]->mu);
+          group[j]->result.emplace(std::move(r));
+          group[j]->cv.notify_all();
+        }
+      });
+      group.clear();
+      indices.clear();
+    };
+    uint64_t group_first = 0, k = l + 1;
+    for (; k <= l + prefetch_ && k < chunks_; ++k) {
+      if (pending_.count(k) != 0 || Cached(k)) {
+        submit();
+        continue;
+      }
       auto p = std::make_shared<Pending>();
       pending_.emplace(k, p);
-      pool_->Submit([p, array = array_, options = options_, index = GridIndex(k)] {
-        Result<Bytes> r = array->ReadChunk(index, options);
-        std::lock_guard lock(p->mu);
-        p->result.emplace(std::move(r));
-        p->cv.notify_all();
-      });
+      if (group.empty()) group_first = k;
+      group.push_back(std::move(p));
+      indices.push_back(GridIndex(k));
+      if (group.size() >= batch_) submit();
     }
+    // A partial batch at the window's end waits for the window to move on
+    // (so that batches stay whole), unless it is needed next or ends the
+    // array.
+    if (!group.empty() && group_first != l + 1 && k != chunks_) {
+      for (uint64_t j = group_first; j < group_first + group.size(); ++j) pending_.erase(j);
+      group.clear();
+      indices.clear();
+    }
+    submit();
   }
 
   Result<const Bytes*> Chunk(const Shape& cidx) const {
@@ -505,8 +558,9 @@ class ZarrArraySource final : public ArraySource {
     }
     if (best == nullptr) {
       if (cursors_.size() >= kMaxCursors) {
-        auto lru = std::min_element(cursors_.begin(), cursors_.end(),
-                                    [](const Cursor& a, const Cursor& b) { return a.last_use < b.last_use; });
+        auto lru = std::min_element(
+            cursors_.begin(), cursors_.end(),
+            [](const Cursor& a, const Cursor& b) { return a.last_use < b.last_use; });
         cursors_.erase(lru);
       }
       OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<zarr::ChunkReader> reader,
@@ -536,6 +590,7 @@ class ZarrArraySource final : public ArraySource {
   Shape grid_;
   uint64_t chunks_ = 0;
   size_t prefetch_ = 0;  // chunks decoded ahead
+  uint64_t batch_ = 1;   // chunks per prefetch task
   mutable std::map<uint64_t, std::shared_ptr<Pending>> pending_;
   std::unique_ptr<ThreadPool> pool_;  // last: its workers stop first
 };
@@ -591,39 +646,19 @@ class LeafStream::Impl {
       count_ += e.tasks;
       entries_.push_back(std::move(e));
     }
+    MakeBatches();
     PipelineOptions po;
     // Uncompressed chunks are plain copies: workers would only add buffers
     // and cache traffic (measured: slower than one thread on warm caches).
     po.threads = any_compressed ? threads : 1;
     po.max_bytes_in_flight = uint64_t{128} << 20;
-    po.task_bytes = [this](size_t t) { return 2 * std::max<uint64_t>(entries_[EntryOf(t)].chunk_bytes, 1); };
+    po.task_bytes = [this](size_t b) { return 2 * std::max<uint64_t>(batches_[b].bytes, 1); };
     // Chunk errors travel as values, so that each is reported with its own
     // leaf, in order, as a serial read would.
-    reader_ = std::make_unique<OrderedPipelineReader<Decoded>>(
-        count_, po, [this](size_t t) -> Result<PipelineWork<Decoded>> {
-          const Entry& e = entries_[EntryOf(t)];
-          Shape index = zarr::GridIndex(e.grid, t - e.first);
-          return PipelineWork<Decoded>(
-              [this, array = e.array, leaf = e.leaf, index = std::move(index)]() -> Result<Decoded> {
-                Decoded d;
-                Result<Bytes> chunk = array->ReadChunk(index, opts_);
-                if (!chunk.ok()) {
-                  d.status = chunk.status();
-                  return d;
-                }
-                // The leaf's writer takes pieces from any thread: write the
-                // chunk here, while it is in this core's cache.
-                std::shared_lock lock(direct_mu_);
-                if (direct_leaf_ == leaf && direct_out_ != nullptr) {
-                  const zarr::ArraySummary& sum = array->summary();
-                  d.status = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index,
-                                                SizeOf(sum.dtype), *chunk, *direct_out_);
-                  d.written = true;
-                  return d;
-                }
-                d.data = std::move(chunk).value();
-                return d;
-              });
+    reader_ = std::make_unique<OrderedPipelineReader<Batch>>(
+        batches_.size(), po, [this](size_t b) -> Result<PipelineWork<Batch>> {
+          return PipelineWork<Batch>(
+              [this, span = batches_[b]]() -> Result<Batch> { return ReadBatch(span); });
         });
   }
 
@@ -641,6 +676,13 @@ class LeafStream::Impl {
     Bytes data;
     bool written = false;
   };
+  // One pipeline task: consecutive chunks of the stream (possibly of
+  // several leaves) whose stored values are read together.
+  struct BatchSpan {
+    uint64_t first = 0, count = 0;  // chunks of the stream
+    uint64_t bytes = 0;             // decoded bytes
+  };
+  using Batch = std::vector<Decoded>;
 
   // Lets workers write the chunks of leaf `leaf` into out while this
   // object lives (when out is concurrent); the destructor waits for writes
@@ -673,23 +715,111 @@ class LeafStream::Impl {
     Shape grid;
   };
 
+  // Groups the stream's chunks into batches: small chunks
+  // (ZarrArray::kReadBatchChunkBytes or less) up to kReadBatchBytes or
+  // kMaxReadBatchChunks together, across leaves; larger chunks alone.
+  void MakeBatches() {
+    using zarr::ZarrArray;
+    BatchSpan cur;
+    auto close = [&] {
+      if (cur.count > 0) batches_.push_back(cur);
+      cur = BatchSpan{cur.first + cur.count, 0, 0};
+    };
+    for (const Entry& e : entries_) {
+      const bool small = e.chunk_bytes <= ZarrArray::kReadBatchChunkBytes;
+      for (uint64_t c = 0; c < e.tasks; ++c) {
+        if (!small || cur.bytes + e.chunk_bytes > ZarrArray::kReadBatchBytes ||
+            cur.count >= ZarrArray::kMaxReadBatchChunks) {
+          close();
+        }
+        ++cur.count;
+        cur.bytes += e.chunk_bytes;
+        if (!small) close();
+      }
+    }
+    if (cur.count > 0) batches_.push_back(cur);
+  }
+
+  // Reads and decodes one batch on a worker; writes the chunks of the leaf
+  // being read when its writer allows (see DirectWrites).
+  Batch ReadBatch(const BatchSpan& span) {
+    Batch out(span.count);
+    std::vector<const Entry*> entry_of(span.count);
+    std::vector<Shape> index_of(span.count);
+    std::vector<std::string> keys(span.count);
+    for (uint64_t k = 0; k < span.count; ++k) {
+      const Entry& e = entries_[EntryOf(span.first + k)];
+      entry_of[k] = &e;
+      index_of[k] = zarr::GridIndex(e.grid, span.first + k - e.first);
+      keys[k] = e.array->ChunkKey(index_of[k]);
+    }
+    // One ReadMany per run of chunks from the same store (every leaf of
+    // an item shares one).
+    std::vector<Result<Bytes>> stored;
+    stored.reserve(span.count);
+    for (uint64_t k = 0; k < span.count;) {
+      const KvStore* store = entry_of[k]->array->store();
+      uint64_t end = k + 1;
+      while (end < span.count && entry_of[end]->array->store() == store) ++end;
+      std::vector<std::string> run(std::make_move_iterator(keys.begin() + k),
+                                   std::make_move_iterator(keys.begin() + end));
+      for (Result<Bytes>& v : store->ReadMany(run)) stored.push_back(std::move(v));
+      k = end;
+    }
+    for (uint64_t k = 0; k < span.count; ++k) {
+      Decoded& d = out[k];
+      const zarr::ZarrArray* array = entry_of[k]->array;
+      Result<Bytes> chunk = array->DecodeStoredChunk(index_of[k], std::move(stored[k]), opts_);
+      if (!chunk.ok()) {
+        d.status = chunk.status();
+        continue;
+      }
+      // The leaf's writer takes pieces from any thread: write the chunk
+      // here, while it is in this core's cache.
+      std::shared_lock lock(direct_mu_);
+      if (direct_leaf_ == entry_of[k]->leaf && direct_out_ != nullptr) {
+        const zarr::ArraySummary& sum = array->summary();
+        d.status = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index_of[k], SizeOf(sum.dtype),
+                                      *chunk, *direct_out_);
+        d.written = true;
+        continue;
+      }
+      d.data = std::move(chunk).value();
+    }
+    return out;
+  }
+
+  // The next chunk of the stream, from the current batch or the next one.
+  Result<Decoded*> NextChunk() {
+    if (batch_pos_ == batch_.size()) {
+      Result<Batch> r = reader_->Next();
+      if (!r.ok()) return r.status();
+      batch_ = std::move(r).value();
+      batch_pos_ = 0;
+      if (batch_.empty()) return InternalError("empty read batch");
+    }
+    return &batch_[batch_pos_++];
+  }
+
   size_t EntryOf(uint64_t task) const {
     // The last entry with tasks whose first task is <= task.
     size_t lo = 0, hi = entries_.size();
     while (hi - lo > 1) {
       size_t mid = (lo + hi) / 2;
-      if (entries_[mid].first <= task) lo = mid; else hi = mid;
+      if (entries_[mid].first <= task)
+        lo = mid;
+      else
+        hi = mid;
     }
     while (entries_[lo].tasks == 0 || entries_[lo].first + entries_[lo].tasks <= task) ++lo;
     return lo;
   }
 
-
   Status Read(size_t i, ArrayWriter& out) {
     // Skip the leaves before i (and what is left of a leaf read partly).
     while (next_ < entries_.size() && entries_[next_].leaf != i) {
       for (; taken_ < entries_[next_].tasks; ++taken_) {
-        Result<Decoded> r = reader_->Next();
+        Result<Decoded*> r = NextChunk();
         if (!r.ok()) return r.status();
       }
       ++next_;
@@ -716,13 +846,15 @@ class LeafStream::Impl {
     }
     DirectWrites direct(this, i, out);
     for (; taken_ < e.tasks;) {
-      Result<Decoded> r = reader_->Next();
+      Result<Decoded*> r = NextChunk();
       if (!r.ok()) return r.status();
       const Shape index = zarr::GridIndex(e.grid, taken_++);
-      Status st = r->status;
-      if (st.ok() && !r->written) {
-        st = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index, SizeOf(sum.dtype), r->data, out);
+      Decoded& d = **r;
+      Status st = d.status;
+      if (st.ok() && !d.written) {
+        st = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index, SizeOf(sum.dtype), d.data, out);
       }
+      d.data = Bytes();  // done with it
       if (!st.ok()) {
         return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
       }
@@ -742,9 +874,12 @@ class LeafStream::Impl {
   std::shared_mutex direct_mu_;
   size_t direct_leaf_ = kNoLeaf;
   ArrayWriter* direct_out_ = nullptr;
-  std::unique_ptr<OrderedPipelineReader<Decoded>> reader_;  // last: stops first
-  size_t next_ = 0;      // entry being read
-  uint64_t taken_ = 0;   // its chunks taken from the reader
+  std::vector<BatchSpan> batches_;
+  Batch batch_;                                           // the batch being consumed
+  size_t batch_pos_ = 0;                                  // its next chunk
+  std::unique_ptr<OrderedPipelineReader<Batch>> reader_;  // last: stops first
+  size_t next_ = 0;                                       // entry being read
+  uint64_t taken_ = 0;                                    // its chunks taken from the reader
   Status error_;
 };
 
@@ -755,27 +890,33 @@ Status LeafStream::ReadLeaf(size_t i, ArrayWriter& out) { return impl_->ReadLeaf
 std::unique_ptr<LeafStream> PyTreeItem::StreamLeaves(std::vector<size_t> order, int threads) const {
   std::vector<const LeafSource*> sources;
   for (const auto& s : sources_) sources.push_back(s.get());
-  return std::make_unique<LeafStream>(
-      std::make_unique<LeafStream::Impl>(*this, std::move(order), threads, sources, missing_chunks_are_errors_,
-                                         store_ ? store_->Describe() : dir_));
+  return std::make_unique<LeafStream>(std::make_unique<LeafStream::Impl>(
+      *this, std::move(order), threads, sources, missing_chunks_are_errors_,
+      store_ ? store_->Describe() : dir_));
 }
 
 // --- Discovery ---
 
 std::string_view PathKindName(PathKind kind) {
   switch (kind) {
-    case PathKind::kItem: return "item";
-    case PathKind::kCheckpoint: return "checkpoint";
-    case PathKind::kRoot: return "root";
+    case PathKind::kItem:
+      return "item";
+    case PathKind::kCheckpoint:
+      return "checkpoint";
+    case PathKind::kRoot:
+      return "root";
   }
   return "?";
 }
 
 std::string_view ItemKindName(ItemKind kind) {
   switch (kind) {
-    case ItemKind::kPyTree: return "pytree";
-    case ItemKind::kJson: return "json";
-    case ItemKind::kOpaque: return "opaque";
+    case ItemKind::kPyTree:
+      return "pytree";
+    case ItemKind::kJson:
+      return "json";
+    case ItemKind::kOpaque:
+      return "opaque";
   }
   return "?";
 }
@@ -827,7 +968,6 @@ std::string JsonItemFile(const std::string& dir) {
   return found;
 }
 
-
 }  // namespace
 
 bool LooksLikeCheckpoint(const std::string& dir) {
@@ -854,7 +994,8 @@ Result<std::vector<StepName>> ListCommittedSteps(const std::string& root) {
     if (!step) continue;
     std::string sub = P(root, n);
     if (!IsDirectory(sub)) continue;
-    if (!IsRegularFile(P(sub, kCheckpointMetadataFile)) && !LooksLikeCheckpoint(sub) && !LooksLikeItem(sub)) {
+    if (!IsRegularFile(P(sub, kCheckpointMetadataFile)) && !LooksLikeCheckpoint(sub) &&
+        !LooksLikeItem(sub)) {
       continue;
     }
     steps.push_back({*step, n});
@@ -866,7 +1007,8 @@ Result<std::vector<StepName>> ListCommittedSteps(const std::string& root) {
 }
 
 bool LooksLikeRoot(const std::string& dir) {
-  if (!IsDirectory(dir) || IsRegularFile(P(dir, kCheckpointMetadataFile)) || LooksLikeItem(dir)) return false;
+  if (!IsDirectory(dir) || IsRegularFile(P(dir, kCheckpointMetadataFile)) || LooksLikeItem(dir))
+    return false;
   auto steps = ListCommittedSteps(dir);
   return steps.ok() && !steps->empty();
 }
@@ -874,7 +1016,8 @@ bool LooksLikeRoot(const std::string& dir) {
 namespace {
 
 Json HandlerFor(const Json& checkpoint_metadata, const std::string& item) {
-  if (!checkpoint_metadata.is_object() || !checkpoint_metadata.contains("item_handlers")) return nullptr;
+  if (!checkpoint_metadata.is_object() || !checkpoint_metadata.contains("item_handlers"))
+    return nullptr;
   const Json& h = checkpoint_metadata["item_handlers"];
   if (h.is_string()) return item.empty() ? h : Json(nullptr);
   if (h.is_object() && h.contains(item)) return h[item];
@@ -978,10 +1121,12 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& op
     return ckpt;
   }
   if (options.step) {
-    return NotFoundError("{} is not a manager root, so --step {} does not apply", path, *options.step);
+    return NotFoundError("{} is not a manager root, so --step {} does not apply", path,
+                         *options.step);
   }
   if (LooksLikeItem(path)) {
-    ckpt.kind = IsRegularFile(P(path, kCheckpointMetadataFile)) ? PathKind::kCheckpoint : PathKind::kItem;
+    ckpt.kind =
+        IsRegularFile(P(path, kCheckpointMetadataFile)) ? PathKind::kCheckpoint : PathKind::kItem;
     OCKPT_RETURN_IF_ERROR(OpenCheckpointDir(path, options, &ckpt));
     return ckpt;
   }
@@ -990,8 +1135,10 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& op
     OCKPT_RETURN_IF_ERROR(OpenCheckpointDir(path, options, &ckpt));
     return ckpt;
   }
-  return NotFoundError("{} is not an Orbax checkpoint (no _CHECKPOINT_METADATA, _METADATA, "
-                       "manifest.ocdbt, item directories or steps)", path);
+  return NotFoundError(
+      "{} is not an Orbax checkpoint (no _CHECKPOINT_METADATA, _METADATA, "
+      "manifest.ocdbt, item directories or steps)",
+      path);
 }
 
 }  // namespace ockpt::orbax

@@ -22,6 +22,13 @@ Result<std::unique_ptr<ValueReader>> KvStore::OpenValue(std::string_view key) co
   return std::unique_ptr<ValueReader>(new MemoryValueReader(std::move(value)));
 }
 
+std::vector<Result<Bytes>> KvStore::ReadMany(const std::vector<std::string>& keys) const {
+  std::vector<Result<Bytes>> out;
+  out.reserve(keys.size());
+  for (const std::string& key : keys) out.push_back(Read(key));
+  return out;
+}
+
 Status MemoryValueReader::ReadAt(uint64_t offset, size_t n, char* dst) const {
   if (offset > data_.size() || n > data_.size() - offset) {
     return DataLossError("cannot read {} bytes at offset {} of a {}-byte value", n, offset,
@@ -112,10 +119,12 @@ Result<std::vector<KeyInfo>> FileKvStore::List(std::string_view prefix) const {
     out.push_back({std::move(key), it->file_size(ec2)});
   }
   if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return NotFoundError("{} does not exist", root_);
+    if (ec == std::errc::no_such_file_or_directory)
+      return NotFoundError("{} does not exist", root_);
     return IoError("cannot list {}: {}", root_, ec.message());
   }
-  std::sort(out.begin(), out.end(), [](const KeyInfo& a, const KeyInfo& b) { return a.key < b.key; });
+  std::sort(out.begin(), out.end(),
+            [](const KeyInfo& a, const KeyInfo& b) { return a.key < b.key; });
   return out;
 }
 

@@ -61,6 +61,19 @@ class KvStore {
   // override it to read from the file as asked.
   virtual Result<std::unique_ptr<ValueReader>> OpenValue(std::string_view key) const;
 
+  // The values of several keys, each exactly what Read(key) would return
+  // (a missing key is kNotFound in its slot). Stores that keep many values
+  // in one file read neighbouring values with one read (OCDBT: values of a
+  // data file at most kCoalesceGapBytes apart, up to kCoalesceSpanBytes per
+  // read), so chunk loops ask for a batch of small chunks at once. The
+  // default reads the keys one by one.
+  virtual std::vector<Result<Bytes>> ReadMany(const std::vector<std::string>& keys) const;
+  // Coalescing limits for ReadMany (values larger than kCoalesceValueBytes
+  // are read on their own: one read each is already large).
+  static constexpr uint64_t kCoalesceGapBytes = uint64_t{64} << 10;
+  static constexpr uint64_t kCoalesceSpanBytes = uint64_t{8} << 20;
+  static constexpr uint64_t kCoalesceValueBytes = uint64_t{1} << 20;
+
   // Every key that starts with prefix, sorted bytewise, with value sizes.
   virtual Result<std::vector<KeyInfo>> List(std::string_view prefix) const = 0;
 

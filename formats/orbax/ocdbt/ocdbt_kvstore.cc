@@ -16,14 +16,14 @@
 
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/ocdbt/format/btree_node.h"
 #include "formats/orbax/ocdbt/format/manifest.h"
@@ -114,8 +114,7 @@ class OcdbtKvStore::Impl {
   Status SelectGeneration(uint64_t generation);
   Result<std::vector<VersionInfo>> ListVersions() const;
 
-  Result<std::shared_ptr<const BtreeNode>> LoadNode(const BlobLocation& loc,
-                                                    uint8_t height) const;
+  Result<std::shared_ptr<const BtreeNode>> LoadNode(const BlobLocation& loc, uint8_t height) const;
   Result<Bytes> ReadBlob(const BlobLocation& loc) const;
   Result<std::shared_ptr<RandomAccessFile>> OpenDataFile(const std::string& file) const;
   std::string PathOf(const std::string& file) const { return JoinPath(dir, file); }
@@ -132,8 +131,7 @@ class OcdbtKvStore::Impl {
     return prefix.empty() ? static_cast<size_t>(std::min<uint64_t>(version.num_keys, 1 << 20)) : 0;
   }
   Result<EntryInfo> MakeEntry(const BtreeNode& node, const LeafNodeEntry& e,
-                              const BlobLocation& loc, std::string full_key,
-                              bool with_value) const;
+                              const BlobLocation& loc, std::string full_key, bool with_value) const;
   // The entry for `key`, or nullopt.
   Result<std::optional<EntryInfo>> Find(std::string_view key, bool with_value) const;
 
@@ -221,8 +219,8 @@ Status OcdbtKvStore::Impl::SelectGeneration(uint64_t generation) {
   }
   if (ref == nullptr) {
     if (generation > latest) {
-      return NotFoundError("generation {} does not exist in {}: the latest is {}", generation,
-                           dir, latest);
+      return NotFoundError("generation {} does not exist in {}: the latest is {}", generation, dir,
+                           latest);
     }
     // Version-node references are ordered by generation; the first whose
     // (latest) generation is >= the one wanted covers it.
@@ -283,8 +281,8 @@ Status OcdbtKvStore::Impl::SelectGeneration(uint64_t generation) {
       lower = child_lower;
       upper = child->generation;
       height = child->height;
-      OCKPT_ASSIGN_OR_RETURN(loc, Resolve(node.data_files, loc.transitive, child->location)
-                                      .WithContext(where));
+      OCKPT_ASSIGN_OR_RETURN(
+          loc, Resolve(node.data_files, loc.transitive, child->location).WithContext(where));
     }
   }
   version = ToVersionInfo(*ref);
@@ -293,9 +291,8 @@ Status OcdbtKvStore::Impl::SelectGeneration(uint64_t generation) {
     root.reset();
     return Status::Ok();
   }
-  OCKPT_ASSIGN_OR_RETURN(
-      root, Resolve(*table, transitive, ref->root)
-                .WithContext(fmt::format("root of generation {}", generation)));
+  OCKPT_ASSIGN_OR_RETURN(root, Resolve(*table, transitive, ref->root)
+                                   .WithContext(fmt::format("root of generation {}", generation)));
   return Status::Ok();
 }
 
@@ -385,8 +382,9 @@ Result<std::shared_ptr<const BtreeNode>> OcdbtKvStore::Impl::LoadNode(const Blob
     auto it = nodes_.find(cache_key);
     if (it != nodes_.end()) {
       if (it->second->height != height) {
-        return DataLossError("B+tree node in {} at offset {} (length {}): height is {}, expected {}",
-                             PathOf(loc.file), loc.offset, loc.length, it->second->height, height);
+        return DataLossError(
+            "B+tree node in {} at offset {} (length {}): height is {}, expected {}",
+            PathOf(loc.file), loc.offset, loc.length, it->second->height, height);
       }
       return it->second;
     }
@@ -412,11 +410,11 @@ Result<std::shared_ptr<const BtreeNode>> OcdbtKvStore::Impl::LoadNode(const Blob
 }
 
 Status OcdbtKvStore::Impl::CheckNodeRange(const BtreeNode& node, const BlobLocation& loc,
-                                          const std::string& node_prefix,
-                                          const std::string& lower,
+                                          const std::string& node_prefix, const std::string& lower,
                                           const std::string* upper) const {
   const bool leaf = node.height == 0;
-  const std::string& first = leaf ? node.leaf_entries.front().key : node.interior_entries.front().key;
+  const std::string& first =
+      leaf ? node.leaf_entries.front().key : node.interior_entries.front().key;
   const std::string& last = leaf ? node.leaf_entries.back().key : node.interior_entries.back().key;
   if (node_prefix + first < lower) {
     return DataLossError(
@@ -486,11 +484,10 @@ Status OcdbtKvStore::Impl::ListSubtree(const BlobLocation& loc, uint8_t height,
       if (next <= prefix) continue;
     }
     std::string child_prefix = node_prefix + e.key.substr(0, e.subtree_common_prefix_length);
-    OCKPT_ASSIGN_OR_RETURN(
-        BlobLocation child,
-        Resolve(node->data_files, loc.transitive, e.child)
-            .WithContext(fmt::format("B+tree node in {} at offset {}", PathOf(loc.file),
-                                     loc.offset)));
+    OCKPT_ASSIGN_OR_RETURN(BlobLocation child,
+                           Resolve(node->data_files, loc.transitive, e.child)
+                               .WithContext(fmt::format("B+tree node in {} at offset {}",
+                                                        PathOf(loc.file), loc.offset)));
     OCKPT_RETURN_IF_ERROR(ListSubtree(child, static_cast<uint8_t>(height - 1), child_prefix, full,
                                       child_upper, prefix, visit));
   }
@@ -514,24 +511,25 @@ Result<std::optional<EntryInfo>> OcdbtKvStore::Impl::Find(std::string_view key,
     std::string_view rel = key.substr(node_prefix.size());
     if (node->height == 0) {
       const auto& entries = node->leaf_entries;
-      auto it = std::lower_bound(entries.begin(), entries.end(), rel,
-                                 [](const LeafNodeEntry& e, std::string_view k) { return e.key < k; });
+      auto it =
+          std::lower_bound(entries.begin(), entries.end(), rel,
+                           [](const LeafNodeEntry& e, std::string_view k) { return e.key < k; });
       if (it == entries.end() || it->key != rel) return std::optional<EntryInfo>();
       OCKPT_ASSIGN_OR_RETURN(EntryInfo info,
                              MakeEntry(*node, *it, loc, std::string(key), with_value));
       return std::optional<EntryInfo>(std::move(info));
     }
     const auto& entries = node->interior_entries;
-    auto it = std::upper_bound(entries.begin(), entries.end(), rel,
-                               [](std::string_view k, const InteriorNodeEntry& e) { return k < e.key; });
+    auto it =
+        std::upper_bound(entries.begin(), entries.end(), rel,
+                         [](std::string_view k, const InteriorNodeEntry& e) { return k < e.key; });
     if (it == entries.begin()) return std::optional<EntryInfo>();
     if (it != entries.end()) upper = node_prefix + it->key;
     const InteriorNodeEntry& e = *(it - 1);
     lower = node_prefix + e.key;
-    OCKPT_ASSIGN_OR_RETURN(
-        loc, Resolve(node->data_files, loc.transitive, e.child)
-                 .WithContext(fmt::format("B+tree node in {} at offset {}", PathOf(loc.file),
-                                          loc.offset)));
+    OCKPT_ASSIGN_OR_RETURN(loc, Resolve(node->data_files, loc.transitive, e.child)
+                                    .WithContext(fmt::format("B+tree node in {} at offset {}",
+                                                             PathOf(loc.file), loc.offset)));
     node_prefix += e.key.substr(0, e.subtree_common_prefix_length);
     height = static_cast<uint8_t>(height - 1);
   }
@@ -550,8 +548,8 @@ Result<std::unique_ptr<OcdbtKvStore>> OcdbtKvStore::Open(const std::string& dir,
   // Nodes are split near max_decoded_node_bytes; one entry may overshoot.
   uint64_t target = impl->manifest.config.max_decoded_node_bytes;
   if (target != 0) {
-    impl->max_node_body_bytes = static_cast<size_t>(
-        std::min<uint64_t>(kMaxDecodedBlobBytes, std::max<uint64_t>(64 << 20, 2 * target + (16 << 20))));
+    impl->max_node_body_bytes = static_cast<size_t>(std::min<uint64_t>(
+        kMaxDecodedBlobBytes, std::max<uint64_t>(64 << 20, 2 * target + (16 << 20))));
   }
   OCKPT_RETURN_IF_ERROR(impl->SelectGeneration(generation));
   // Read the root now so that a database whose tree is unreadable fails to
@@ -594,6 +592,63 @@ Result<std::unique_ptr<ValueReader>> OcdbtKvStore::OpenValue(std::string_view ke
                          entry->offset);
   }
   return MakeFileRangeReader(std::move(file).value(), entry->offset, entry->size);
+}
+
+std::vector<Result<Bytes>> OcdbtKvStore::ReadMany(const std::vector<std::string>& keys) const {
+  std::vector<Result<Bytes>> out(keys.size(), Result<Bytes>(InternalError("not read")));
+  // Small out-of-line values, by data file, to be read in runs.
+  struct Pending {
+    uint64_t offset, size;
+    size_t slot;
+  };
+  std::map<std::string, std::vector<Pending>> by_file;
+  std::vector<std::optional<EntryInfo>> entries(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Result<std::optional<EntryInfo>> found = impl_->Find(keys[i], /*with_value=*/true);
+    if (!found.ok()) {
+      out[i] = found.status();
+    } else if (!found->has_value()) {
+      out[i] = NotFoundError("key \"{}\" not found in OCDBT database {} (generation {})",
+                             EscapeKey(keys[i]), impl_->dir, impl_->version.generation);
+    } else if ((*found)->is_inline || (*found)->size > kCoalesceValueBytes ||
+               !IsSafeRelativeKey((*found)->file)) {
+      out[i] = ReadEntry(**found);  // inline, large, or an error to report
+    } else {
+      entries[i] = std::move(*found);
+      by_file[entries[i]->file].push_back({entries[i]->offset, entries[i]->size, i});
+    }
+  }
+  for (auto& [file, values] : by_file) {
+    std::sort(values.begin(), values.end(), [](const Pending& a, const Pending& b) {
+      return a.offset != b.offset ? a.offset < b.offset : a.slot < b.slot;
+    });
+    Result<std::shared_ptr<RandomAccessFile>> f = impl_->OpenDataFile(file);
+    size_t first = 0;
+    while (first < values.size()) {
+      // The run [first, last): values whose gaps are small, within the span.
+      const uint64_t begin = values[first].offset;
+      uint64_t end = begin + values[first].size;
+      size_t last = first + 1;
+      while (last < values.size() && values[last].offset <= end + kCoalesceGapBytes &&
+             std::max(end, values[last].offset + values[last].size) - begin <= kCoalesceSpanBytes) {
+        end = std::max(end, values[last].offset + values[last].size);
+        ++last;
+      }
+      // The run's bytes are copied into each value: no zero fill here.
+      std::unique_ptr<char[]> run;
+      if (last - first > 1 && f.ok() && end <= (*f)->size()) {
+        run.reset(new char[end - begin]);
+        if (!(*f)->ReadInto(begin, end - begin, run.get()).ok()) run.reset();
+      }
+      for (size_t k = first; k < last; ++k) {
+        const Pending& v = values[k];
+        out[v.slot] = run ? Result<Bytes>(Bytes(run.get() + (v.offset - begin), v.size))
+                          : ReadEntry(*entries[v.slot]);  // one by one: precise errors
+      }
+      first = last;
+    }
+  }
+  return out;
 }
 
 Result<bool> OcdbtKvStore::Contains(std::string_view key) const {

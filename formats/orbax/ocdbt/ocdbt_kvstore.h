@@ -47,13 +47,17 @@ class OcdbtKvStore final : public KvStore {
   // generation 0 = the latest; otherwise that generation, or kNotFound.
   // A missing manifest is kNotFound; a damaged one kDataLoss.
   static Result<std::unique_ptr<OcdbtKvStore>> Open(const std::string& dir,
-                                                     uint64_t generation = 0);
+                                                    uint64_t generation = 0);
   ~OcdbtKvStore() override;
 
   Result<Bytes> Read(std::string_view key) const override;
   Result<bool> Contains(std::string_view key) const override;
   // Out-of-line values are read from their data file as asked.
   Result<std::unique_ptr<ValueReader>> OpenValue(std::string_view key) const override;
+  // Small out-of-line values that lie close together in one data file are
+  // read with one pread (see KvStore::ReadMany); a failed coalesced read
+  // falls back to one read per value, so errors name their own key.
+  std::vector<Result<Bytes>> ReadMany(const std::vector<std::string>& keys) const override;
   Result<std::vector<KeyInfo>> List(std::string_view prefix) const override;
   std::string Describe() const override;
 

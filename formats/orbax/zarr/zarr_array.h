@@ -102,6 +102,27 @@ class ZarrArray {
   // Decodes one chunk to its full chunk shape in C order, little-endian
   // elements (fill value where the chunk or inner chunks are missing).
   Result<Bytes> ReadChunk(const Shape& chunk_index, const ReadOptions& options = {}) const;
+  // Decodes several chunks whose stored values are read together
+  // (KvStore::ReadMany: neighbours in one OCDBT data file take one read).
+  // Each slot is what ReadChunk would return for that index.
+  std::vector<Result<Bytes>> ReadChunks(const std::vector<Shape>& chunk_indices,
+                                        const ReadOptions& options = {}) const;
+  // The second half of ReadChunk: decodes chunk_index from its stored value
+  // as the store returned it for ChunkKey(chunk_index) (kNotFound: the
+  // chunk is missing). For callers that read chunks of several arrays of
+  // one store together.
+  Result<Bytes> DecodeStoredChunk(const Shape& chunk_index, Result<Bytes> stored,
+                                  const ReadOptions& options = {}) const;
+  // The store the array reads from.
+  const KvStore* store() const;
+  // How many consecutive chunks (C order of the grid) readers take in one
+  // ReadChunks batch: kReadBatchBytes / ChunkBytes() for chunks of at most
+  // kReadBatchChunkBytes (at most kMaxReadBatchChunks), else 1.
+  uint64_t ReadBatchSize() const;
+  static constexpr uint64_t kReadBatchChunkBytes = uint64_t{1} << 20;
+  static constexpr uint64_t kReadBatchBytes = uint64_t{4} << 20;
+  static constexpr uint64_t kMaxReadBatchChunks = 256;
+
   // Streams the whole array into out, chunk by chunk; options.threads
   // decodes chunks in parallel (see ReadOptions).
   Status Read(ArrayWriter& out, const ReadOptions& options = {}) const;
@@ -113,7 +134,8 @@ class ZarrArray {
   // chunk's part inside the array is one run, in the chunk and in the array
   // (chunks span every dimension but the first whole).
   bool CanStreamChunks() const;
-  // Whether Read streams this array's chunks under these options.
+  // Whether Read streams this array's chunks under these options: chunks
+  // larger than options.stream_chunks_above, and every uncompressed chunk.
   bool StreamsChunks(const ReadOptions& options) const;
   // Opens one chunk for reading in pieces (fill value where it is missing,
   // unless options say that is an error). REQUIRES: CanStreamChunks().

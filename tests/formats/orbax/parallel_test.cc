@@ -49,7 +49,8 @@ Bytes Int8Data(size_t n, uint32_t seed) {
 }
 
 // Writes a restore-layout .npy directory with a few leaves of many chunks.
-std::string MakeSource(const testing::TempDir& tmp) {
+// big_rows: rows of params.big (256 float32 columns).
+std::string MakeSource(const testing::TempDir& tmp, int64_t big_rows = 300) {
   std::string src = tmp / "src";
   struct Leaf {
     std::string name;
@@ -58,7 +59,7 @@ std::string MakeSource(const testing::TempDir& tmp) {
     Bytes data;
   };
   std::vector<Leaf> leaves = {
-      {"big", DType::kFloat32, {300, 256}, Float32Data(300 * 256, 1)},
+      {"big", DType::kFloat32, {big_rows, 256}, Float32Data(big_rows * 256, 1)},
       {"wide", DType::kFloat32, {64, 1000}, Float32Data(64 * 1000, 5)},
       {"odd", DType::kInt8, {17, 5, 33}, Int8Data(17 * 5 * 33, 2)},
       {"vec", DType::kFloat32, {10001}, Float32Data(10001, 3)},
@@ -463,7 +464,9 @@ class ThreadRecordingWriter final : public ArrayWriter {
 
 TEST_CASE("LeafStream lets workers write chunks into a concurrent writer") {
   testing::TempDir tmp;
-  const std::string src = MakeSource(tmp);
+  // params.big: 16 MiB in 4 KiB chunks, 16 read batches of 1 MiB (256 chunks),
+  // and more than the 2 * 4 batches in flight before it is asked for.
+  const std::string src = MakeSource(tmp, 16384);
   SaveOptions so;
   so.src = src;
   so.dest = tmp / "ckpt";
@@ -487,9 +490,10 @@ TEST_CASE("LeafStream lets workers write chunks into a concurrent writer") {
       if (threads == 1) {
         CHECK_FALSE(w.wrote_from_another_thread());  // everything on the calling thread
       } else if (leaves[i].name() == "params.big") {
-        // Dozens of chunks, at most 8 decoded before this leaf is asked for: the
-        // rest are decoded while its writer is registered, and written by
-        // the workers that decoded them.
+        // Sixteen batches of chunks, at most 8 batches (of this and the
+        // other leaves) decoded before this leaf is asked for: the rest
+        // are decoded while its writer is registered, and written by the
+        // workers that decoded them.
         CHECK(w.wrote_from_another_thread());
       }
     }

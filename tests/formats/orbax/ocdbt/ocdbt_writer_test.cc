@@ -19,6 +19,7 @@
 #include "formats/orbax/ocdbt/key_text.h"
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
 #include "lib/base/file.h"
+#include "lib/kvstore/kvstore.h"
 #include "tests/formats/orbax/ocdbt/test_db.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/testdata.h"
@@ -295,6 +296,69 @@ TEST_CASE("writer round trips: 0, 1, 1000 and 20000 keys", "[ocdbt][writer]") {
         CHECK(f.size() == 32);
         CHECK(f.find_first_not_of("0123456789abcdef") == std::string::npos);
       }
+    }
+  }
+}
+
+TEST_CASE("ReadMany returns what Read returns, in the order asked", "[ocdbt][readmany]") {
+  TempDir tmp;
+  KeyValues kvs = MakeKeyValues(400);  // inline and out-of-line, up to 70000 bytes
+  kvs.emplace_back("large", MakeValue(size_t{3} << 20, 9));  // read on its own
+  WriteDb(tmp.path(), kvs, Unsynced());
+  auto store = OcdbtKvStore::Open(tmp.path()).value();
+  std::vector<std::string> keys;
+  for (auto it = kvs.rbegin(); it != kvs.rend(); ++it) keys.push_back(it->first);  // not file order
+  keys.push_back("missing");
+  keys.push_back(kvs[3].first);  // asked twice
+  std::vector<Result<Bytes>> got = store->ReadMany(keys);
+  REQUIRE(got.size() == keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    INFO(EscapeKey(keys[i]));
+    Result<Bytes> want = store->Read(keys[i]);
+    REQUIRE(got[i].ok() == want.ok());
+    if (want.ok()) {
+      CHECK(*got[i] == *want);
+    } else {
+      CHECK(got[i].status().code() == StatusCode::kNotFound);
+      CHECK(got[i].status().ToString() == want.status().ToString());
+    }
+  }
+  CHECK(store->ReadMany({}).empty());
+  // The default implementation (one Read per key) gives the same.
+  FileKvStore files(tmp.path());
+  auto defaults = files.ReadMany({"manifest.ocdbt", "nope"});
+  REQUIRE(defaults.size() == 2);
+  CHECK(*defaults[0] == ReadFile(tmp / "manifest.ocdbt").value());
+  CHECK(defaults[1].status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("ReadMany: a data file cut short fails the values it cut, each with its key",
+          "[ocdbt][readmany]") {
+  TempDir tmp;
+  KeyValues kvs;
+  for (int i = 0; i < 40; ++i) kvs.emplace_back(fmt::format("k{:02}", i), MakeValue(5000, i));
+  WriteDb(tmp.path(), kvs, Unsynced());
+  auto store = OcdbtKvStore::Open(tmp.path()).value();
+  auto entries = store->ListEntries("").value();  // the tree is read (and cached) now
+  REQUIRE(entries.size() == 40);
+  // Cut the data file in the middle of k20's value (the values come first,
+  // in the order they were put).
+  const EntryInfo& cut = entries[20];
+  REQUIRE(!cut.is_inline);
+  std::filesystem::resize_file(tmp / cut.file, cut.offset + 100);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : kvs) keys.push_back(k);
+  std::vector<Result<Bytes>> got = store->ReadMany(keys);
+  REQUIRE(got.size() == 40);
+  for (size_t i = 0; i < 40; ++i) {
+    INFO(keys[i]);
+    if (entries[i].offset + entries[i].size <= cut.offset + 100) {
+      REQUIRE(got[i].ok());
+      CHECK(*got[i] == kvs[i].second);
+    } else {
+      REQUIRE_FALSE(got[i].ok());
+      CHECK(got[i].status().code() == StatusCode::kDataLoss);
+      CHECK_THAT(got[i].status().ToString(), Catch::Contains(keys[i]));
     }
   }
 }
