@@ -2,13 +2,13 @@
 
 #include "formats/orbax/restore.h"
 
+#include <fmt/format.h>
 #include <fnmatch.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
+#include "formats/orbax/zarr/zarr_array.h"
 #include "lib/base/file.h"
 #include "lib/base/thread_pool.h"
 #include "lib/checkpoint/casting_writer.h"
@@ -43,7 +43,8 @@ Status CheckItemName(const std::string& name) {
 // streamed chunks (Orbax's default one chunk per array) are each decoded and
 // written by one worker, several leaves at once, so that a checkpoint of many
 // large one-chunk arrays uses every core; their records are completed in
-// order.
+// order. One-chunk leaves of a MiB or less stay in the LeafStream, which
+// reads their chunks in batches.
 Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& prefix,
                    const RestoreOptions& opt, const Context& ctx, size_t* selected) {
   const auto& records = item.leaves();
@@ -67,7 +68,8 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     step.i = i;
     step.out = r;
     step.out.keypath.insert(step.out.keypath.begin(), prefix.begin(), prefix.end());
-    bool wants_data = r.HasArrayData() || (!IsEmptyNodeType(r.value_type) && r.value_type != kString);
+    bool wants_data =
+        r.HasArrayData() || (!IsEmptyNodeType(r.value_type) && r.value_type != kString);
     if (!wants_data) {
       steps.push_back(std::move(step));
       continue;
@@ -87,7 +89,13 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       step.out.dtype = step.target;
     }
     const PyTreeItem::ReadPlan plan = item.LeafReadPlan(i);
-    if (by_leaf && (plan.chunks <= 1 || plan.streamed)) {
+    // Small one-chunk leaves go through the stream instead: their chunks
+    // are read in batches there (one read for many leaves) and decoded
+    // ahead, and a worker per leaf would only add file creations from two
+    // threads (measured: 2,000 leaves of 4 KiB took 0.63 s instead of
+    // 0.35 s with 2 threads).
+    if (by_leaf && (plan.streamed || (plan.chunks <= 1 &&
+                                      plan.chunk_bytes > zarr::ZarrArray::kReadBatchChunkBytes))) {
       step.how = How::kByLeaf;
       step.bytes = plan.streamed ? uint64_t{4} << 20 : 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
     } else {
@@ -98,7 +106,8 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
   }
   std::unique_ptr<LeafStream> stream = item.StreamLeaves(std::move(stream_reads), ctx.threads);
   // Fills w with leaf `step`'s values, cast when asked.
-  auto fill_from = [](const Step& step, ArrayWriter& w, const std::function<Status(ArrayWriter&)>& read) {
+  auto fill_from = [](const Step& step, ArrayWriter& w,
+                      const std::function<Status(ArrayWriter&)>& read) {
     if (step.target == step.stored) return read(w);
     CastingWriter caster(&w, step.stored, step.target);
     return read(caster);
@@ -139,7 +148,8 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       [&](size_t k, bool) -> Status { return write_in_order(steps[k]); });
 }
 
-Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt, const std::string& path) {
+Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt,
+                                                 const std::string& path) {
   if (opt.sink_factory) return opt.sink_factory(path);
   return npy::CreateNpyDirectorySink(path);
 }
@@ -152,8 +162,10 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
   if (!opt.open.item) {
     bool has_default = false, others = false;
     for (const ItemEntry& e : ckpt.items) {
-      if (e.name == kDefaultItem && e.kind == ItemKind::kPyTree) has_default = true;
-      else if (e.name != kMetricsItem) others = true;
+      if (e.name == kDefaultItem && e.kind == ItemKind::kPyTree)
+        has_default = true;
+      else if (e.name != kMetricsItem)
+        others = true;
     }
     default_only = has_default && !others;
   }
@@ -217,7 +229,8 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
         break;
       }
       case ItemKind::kOpaque:
-        ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped", e->name, e->dir));
+        ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped", e->name,
+                             e->dir));
         break;
     }
   }
@@ -234,7 +247,8 @@ Status Restore(const RestoreOptions& opt, const Context& ctx) {
   if (PathExists(opt.out)) {
     auto names = ListDirectory(opt.out);
     bool empty_dir = IsDirectory(opt.out) && names.ok() && names->empty();
-    if (!empty_dir) return AlreadyExistsError("{} already exists; restore will not overwrite it", opt.out);
+    if (!empty_dir)
+      return AlreadyExistsError("{} already exists; restore will not overwrite it", opt.out);
   }
   OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.path, opt.open));
   std::string out = opt.out;

@@ -14,10 +14,10 @@
 
 #include "formats/npy/npy.h"
 #include "formats/orbax/checkpoint_reader.h"
+#include "formats/orbax/layout.h"
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/restore.h"
 #include "formats/orbax/save.h"
-#include "formats/orbax/layout.h"
 #include "formats/orbax/zarr/zarr_array.h"
 #include "formats/orbax/zarr/zarr_writer.h"
 #include "lib/base/context.h"
@@ -49,8 +49,10 @@ Bytes Int8Data(size_t n, uint32_t seed) {
 }
 
 // Writes a restore-layout .npy directory with a few leaves of many chunks.
-// big_rows: rows of params.big (256 float32 columns).
-std::string MakeSource(const testing::TempDir& tmp, int64_t big_rows = 300) {
+// big_rows: rows of params.big (256 float32 columns); wide_rows: rows of
+// params.wide (1000 float32 columns).
+std::string MakeSource(const testing::TempDir& tmp, int64_t big_rows = 300,
+                       int64_t wide_rows = 64) {
   std::string src = tmp / "src";
   struct Leaf {
     std::string name;
@@ -60,7 +62,7 @@ std::string MakeSource(const testing::TempDir& tmp, int64_t big_rows = 300) {
   };
   std::vector<Leaf> leaves = {
       {"big", DType::kFloat32, {big_rows, 256}, Float32Data(big_rows * 256, 1)},
-      {"wide", DType::kFloat32, {64, 1000}, Float32Data(64 * 1000, 5)},
+      {"wide", DType::kFloat32, {wide_rows, 1000}, Float32Data(wide_rows * 1000, 5)},
       {"odd", DType::kInt8, {17, 5, 33}, Int8Data(17 * 5 * 33, 2)},
       {"vec", DType::kFloat32, {10001}, Float32Data(10001, 3)},
       {"one", DType::kFloat32, {3}, Float32Data(3, 4)},
@@ -69,8 +71,9 @@ std::string MakeSource(const testing::TempDir& tmp, int64_t big_rows = 300) {
   for (const Leaf& l : leaves) {
     std::string path = src + "/params/" + l.name + ".npy";
     REQUIRE(MakeDirectories(Dirname(path)).ok());
-    REQUIRE(WriteFile(path, npy::EncodeNpyHeader({std::string(Info(l.dtype).npy_descr), false, l.shape}) +
-                                l.data)
+    REQUIRE(WriteFile(path,
+                      npy::EncodeNpyHeader({std::string(Info(l.dtype).npy_descr), false, l.shape}) +
+                          l.data)
                 .ok());
     LeafRecord r;
     r.keypath = {{"params", KeyType::kDict}, {l.name, KeyType::kDict}};
@@ -133,9 +136,10 @@ TEST_CASE("save with 1 and 4 threads writes the same bytes") {
     bool chunked = true;  // false: Orbax's default, one chunk per leaf (parallel across leaves)
   };
   int n = 0;
-  for (Layout layout : {Layout{true, false, true}, Layout{true, true, true}, Layout{false, false, true},
-                        Layout{false, true, false}, Layout{true, false, false}, Layout{true, false, true, false},
-                        Layout{false, true, true, false}}) {
+  for (Layout layout :
+       {Layout{true, false, true}, Layout{true, true, true}, Layout{false, false, true},
+        Layout{false, true, false}, Layout{true, false, false}, Layout{true, false, true, false},
+        Layout{false, true, true, false}}) {
     INFO("ocdbt=" << layout.ocdbt << " zarr3=" << layout.zarr3 << " compress=" << layout.compress
                   << " chunked=" << layout.chunked);
     std::string dirs[2];
@@ -147,7 +151,8 @@ TEST_CASE("save with 1 and 4 threads writes the same bytes") {
       so.layout.ocdbt = layout.ocdbt;
       so.layout.zarr3 = layout.zarr3;
       so.layout.compress = layout.compress;
-      if (layout.chunked) so.layout.chunk_bytes = 16384;  // dozens of chunks per leaf, most not inline
+      if (layout.chunked)
+        so.layout.chunk_bytes = 16384;  // dozens of chunks per leaf, most not inline
       Context ctx;
       ctx.threads = threads[k];
       Status s = Save(so, ctx);
@@ -306,9 +311,13 @@ TEST_CASE("a missing chunk fails restore the same way with 1 and 4 threads") {
   CHECK(messages[0] == messages[1]);
 }
 
-TEST_CASE("restore writes one-chunk leaves on several workers: same files; first damaged leaf reported") {
+TEST_CASE(
+    "restore writes one-chunk leaves on several workers: same files; first damaged leaf reported") {
   testing::TempDir tmp;
-  const std::string src = MakeSource(tmp);
+  // params.big (2 MiB) and params.wide (2 MB) are one-chunk leaves of more
+  // than a MiB: written by a worker each. The small ones go through the
+  // leaf stream (batched reads).
+  const std::string src = MakeSource(tmp, 2048, 512);
   SaveOptions so;
   so.src = src;
   so.dest = tmp / "ckpt";  // one chunk per leaf (Orbax's default)
@@ -323,7 +332,7 @@ TEST_CASE("restore writes one-chunk leaves on several workers: same files; first
   CHECK(outputs[0].size() == 6);  // five leaves and _tree.json
   CHECK(outputs[0] == outputs[1]);
   // The source's arrays come back.
-  for (const char* name : {"big", "odd", "vec"}) {
+  for (const char* name : {"big", "wide", "odd", "vec"}) {
     CHECK(outputs[1][fmt::format("params/{}.npy", name)] ==
           *ReadFile(fmt::format("{}/params/{}.npy", src, name)));
   }
@@ -333,7 +342,9 @@ TEST_CASE("restore writes one-chunk leaves on several workers: same files; first
   so.dest = tmp / "ckpt2";
   so.layout.ocdbt = false;
   REQUIRE(Save(so, {}).ok());
-  REQUIRE(WriteFile(so.dest + "/params.vec/0", "garbage").ok());
+  // params.wide (a worker's) and params.odd (the stream's; earlier in tree
+  // order) damaged.
+  REQUIRE(WriteFile(so.dest + "/params.wide/0.0", "garbage").ok());
   REQUIRE(WriteFile(so.dest + "/params.odd/0.0.0", "garbage").ok());
   std::string messages[2];
   for (int k = 0; k < 2; ++k) {
@@ -441,7 +452,8 @@ class ThreadRecordingWriter final : public ArrayWriter {
   explicit ThreadRecordingWriter(uint64_t n) : data_(n, '\0') {}
   Status WriteAt(uint64_t offset, ByteView data) override {
     std::lock_guard lock(mu_);
-    if (offset > data_.size() || data.size() > data_.size() - offset) return InternalError("outside");
+    if (offset > data_.size() || data.size() > data_.size() - offset)
+      return InternalError("outside");
     data_.replace(offset, data.size(), data);
     threads_.insert(std::this_thread::get_id());
     return Status::Ok();
@@ -500,7 +512,8 @@ TEST_CASE("LeafStream lets workers write chunks into a concurrent writer") {
   }
 }
 
-TEST_CASE("OpenLeafSource decodes ahead on workers: same bytes in any read order; errors when reached") {
+TEST_CASE(
+    "OpenLeafSource decodes ahead on workers: same bytes in any read order; errors when reached") {
   testing::TempDir tmp;
   const std::string src = MakeSource(tmp);
   SaveOptions so;
@@ -591,10 +604,13 @@ TEST_CASE("WriteArrays: metadata and chunks of every array in order; errors name
       zarr::WriteOptions wo;
       wo.threads = threads;
       wo.max_bytes_in_flight = budget;
-      Status s = zarr::WriteArrays(arrays, [&](const std::string& k, ByteView v) {
-        got.emplace_back(k, Bytes(v));
-        return Status::Ok();
-      }, wo);
+      Status s = zarr::WriteArrays(
+          arrays,
+          [&](const std::string& k, ByteView v) {
+            got.emplace_back(k, Bytes(v));
+            return Status::Ok();
+          },
+          wo);
       REQUIRE(s.ok());
       CHECK(got == serial);
     }
@@ -603,10 +619,13 @@ TEST_CASE("WriteArrays: metadata and chunks of every array in order; errors name
     size_t n = 0;
     zarr::WriteOptions wo;
     wo.threads = threads;
-    Status s = zarr::WriteArrays(bad, [&](const std::string&, ByteView) {
-      ++n;
-      return Status::Ok();
-    }, wo);
+    Status s = zarr::WriteArrays(
+        bad,
+        [&](const std::string&, ByteView) {
+          ++n;
+          return Status::Ok();
+        },
+        wo);
     CHECK(s.code() == StatusCode::kIoError);
     CHECK(s.message() == fmt::format("writing leaf '{}': cannot open", bad[2].name));
     CHECK(n < serial.size());
