@@ -2,11 +2,12 @@
 
 #include "formats/orbax/verify.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/layout.h"
 #include "formats/orbax/ocdbt/ocdbt_kvstore.h"
@@ -14,15 +15,27 @@
 #include "formats/orbax/zarr/zarr_array.h"
 #include "lib/base/file.h"
 #include "lib/base/sha256.h"
+#include "lib/kvstore/kvstore.h"
 
 namespace ockpt::orbax {
 namespace {
 
 constexpr uint64_t kBlock = uint64_t{4} << 20;
 
-// Every generation of one OCDBT database: all version-tree and B+tree nodes,
-// and every indirect value's byte range.
-void CheckDatabase(const std::string& dir, VerifyReport* r) {
+// The byte range of one out-of-line value and who refers to it.
+struct ValueRange {
+  uint64_t offset = 0, size = 0;
+  std::string db;  // the database directory
+  uint64_t generation = 0;
+  std::string key;
+};
+// By data file path. A root database and its process databases refer to
+// the same values: each range is read once.
+using RangesByFile = std::map<std::string, std::vector<ValueRange>>;
+
+// Every generation of one OCDBT database: all version-tree and B+tree
+// nodes; the byte range of every indirect value goes to `ranges`.
+void CheckDatabase(const std::string& dir, VerifyReport* r, RangesByFile* ranges) {
   auto store = ocdbt::OcdbtKvStore::Open(dir);
   if (!store.ok()) {
     r->problems.push_back(fmt::format("OCDBT database {}: {}", dir, store.status().message()));
@@ -30,13 +43,15 @@ void CheckDatabase(const std::string& dir, VerifyReport* r) {
   }
   auto versions = (*store)->ListVersions();
   if (!versions.ok()) {
-    r->problems.push_back(fmt::format("OCDBT database {}: version tree: {}", dir, versions.status().message()));
+    r->problems.push_back(
+        fmt::format("OCDBT database {}: version tree: {}", dir, versions.status().message()));
     return;
   }
   for (const ocdbt::VersionInfo& v : *versions) {
     auto gen = ocdbt::OcdbtKvStore::Open(dir, v.generation);
     if (!gen.ok()) {
-      r->problems.push_back(fmt::format("OCDBT database {} generation {}: {}", dir, v.generation, gen.status().message()));
+      r->problems.push_back(fmt::format("OCDBT database {} generation {}: {}", dir, v.generation,
+                                        gen.status().message()));
       continue;
     }
     auto entries = (*gen)->ListEntries("");
@@ -46,28 +61,79 @@ void CheckDatabase(const std::string& dir, VerifyReport* r) {
       continue;
     }
     if (entries->size() != v.num_keys) {
-      r->notes.push_back(fmt::format("OCDBT database {} generation {}: {} keys, statistics say {}", dir,
-                                     v.generation, entries->size(), v.num_keys));
+      r->notes.push_back(fmt::format("OCDBT database {} generation {}: {} keys, statistics say {}",
+                                     dir, v.generation, entries->size(), v.num_keys));
     }
-    Bytes buf;
-    for (const ocdbt::EntryInfo& e : *entries) {
+    for (ocdbt::EntryInfo& e : *entries) {
       if (e.is_inline) continue;
-      // Every byte of the value is read, in pieces (values may be chunks of
-      // several GiB).
-      auto read_all = [&]() -> Status {
-        OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> value, (*gen)->OpenValue(e.key));
-        for (uint64_t off = 0; off < value->size(); off += kBlock) {
-          size_t n = static_cast<size_t>(std::min(kBlock, value->size() - off));
-          buf.resize(n);
-          OCKPT_RETURN_IF_ERROR(value->ReadAt(off, n, buf.data()));
-        }
-        return Status::Ok();
-      };
-      Status st = read_all();
-      if (!st.ok()) {
-        r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", dir, v.generation, e.key,
-                                          st.message()));
+      if (!IsSafeRelativeKey(e.file) || e.size > ~uint64_t{0} - e.offset) {
+        // Reported with the reader's own words.
+        Status st = (*gen)->ReadEntry(e).status();
+        if (st.ok()) st = DataLossError("{} bytes at offset {} overflow", e.size, e.offset);
+        r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", dir,
+                                          v.generation, e.key, st.message()));
+        continue;
       }
+      (*ranges)[JoinPath(dir, e.file)].push_back(
+          {e.offset, e.size, dir, v.generation, std::move(e.key)});
+    }
+  }
+}
+
+// Reads every byte of each data file that some value refers to, once:
+// ranges that overlap or lie within kGap of each other are read as one
+// extent, in kBlock pieces (values may be chunks of several GiB). An extent
+// that cannot be read is checked value by value through its database, so
+// that every problem names its key.
+void CheckValueRanges(RangesByFile* ranges, VerifyReport* r) {
+  constexpr uint64_t kGap = uint64_t{64} << 10;
+  Bytes buf;
+  for (auto& [path, list] : *ranges) {
+    std::sort(list.begin(), list.end(), [](const ValueRange& a, const ValueRange& b) {
+      return a.offset != b.offset ? a.offset < b.offset : a.size < b.size;
+    });
+    Result<RandomAccessFile> file = RandomAccessFile::Open(path);
+    size_t i = 0;
+    while (i < list.size()) {
+      const uint64_t begin = list[i].offset;
+      uint64_t end = begin + list[i].size;
+      size_t j = i + 1;
+      while (j < list.size() && list[j].offset <= end + kGap) {
+        end = std::max(end, list[j].offset + list[j].size);
+        ++j;
+      }
+      bool ok = file.ok() && end <= file->size();
+      for (uint64_t off = begin; ok && off < end; off += kBlock) {
+        const size_t n = static_cast<size_t>(std::min(kBlock, end - off));
+        buf.resize(n);
+        ok = file->ReadInto(off, n, buf.data()).ok();
+      }
+      if (!ok) {
+        // The values of the extent one by one, through their database.
+        std::map<std::pair<std::string, uint64_t>, std::unique_ptr<ocdbt::OcdbtKvStore>> stores;
+        for (size_t k = i; k < j; ++k) {
+          const ValueRange& v = list[k];
+          auto& store = stores[{v.db, v.generation}];
+          auto read_all = [&]() -> Status {
+            if (!store) {
+              OCKPT_ASSIGN_OR_RETURN(store, ocdbt::OcdbtKvStore::Open(v.db, v.generation));
+            }
+            OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> value, store->OpenValue(v.key));
+            for (uint64_t off = 0; off < value->size(); off += kBlock) {
+              const size_t n = static_cast<size_t>(std::min(kBlock, value->size() - off));
+              buf.resize(n);
+              OCKPT_RETURN_IF_ERROR(value->ReadAt(off, n, buf.data()));
+            }
+            return Status::Ok();
+          };
+          Status st = read_all();
+          if (!st.ok()) {
+            r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", v.db,
+                                              v.generation, v.key, st.message()));
+          }
+        }
+      }
+      i = j;
     }
   }
 }
@@ -124,16 +190,18 @@ void CheckChunkKeys(const PyTreeItem& item, VerifyReport* r) {
     }
     auto keys = store->List(prefix);
     if (!keys.ok()) {
-      r->problems.push_back(fmt::format("leaf '{}': cannot list keys: {}", name, keys.status().message()));
+      r->problems.push_back(
+          fmt::format("leaf '{}': cannot list keys: {}", name, keys.status().message()));
       continue;
     }
     for (const KeyInfo& k : *keys) {
       std::string_view rest = std::string_view(k.key).substr(prefix.size());
       if (rest == ".zarray" || rest == "zarr.json" || rest == ".zattrs") continue;
-      if (prefix.empty() && rest.find('/') != std::string_view::npos && !expected.count(k.key)) continue;
+      if (prefix.empty() && rest.find('/') != std::string_view::npos && !expected.count(k.key))
+        continue;
       if (!expected.count(k.key)) {
-        r->problems.push_back(fmt::format("leaf '{}': key {} is not a chunk of the {} chunk grid", name, k.key,
-                                          ShapeString(grid)));
+        r->problems.push_back(fmt::format("leaf '{}': key {} is not a chunk of the {} chunk grid",
+                                          name, k.key, ShapeString(grid)));
       }
     }
   }
@@ -175,23 +243,28 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
     return r;
   }
   if (IsTmpName(Basename(ckpt->dir))) {
-    r.problems.push_back(fmt::format("{} is an in-progress (uncommitted) checkpoint directory", ckpt->dir));
+    r.problems.push_back(
+        fmt::format("{} is an in-progress (uncommitted) checkpoint directory", ckpt->dir));
   }
-  if (ckpt->checkpoint_metadata.is_object() && !ckpt->checkpoint_metadata.contains("commit_timestamp_nsecs")) {
-    r.notes.push_back(fmt::format("{}: _CHECKPOINT_METADATA has no commit_timestamp_nsecs", ckpt->dir));
+  if (ckpt->checkpoint_metadata.is_object() &&
+      !ckpt->checkpoint_metadata.contains("commit_timestamp_nsecs")) {
+    r.notes.push_back(
+        fmt::format("{}: _CHECKPOINT_METADATA has no commit_timestamp_nsecs", ckpt->dir));
   }
   std::map<std::string, std::string> leaf_sums;
   for (const ItemEntry& e : ckpt->items) {
     std::string label = e.name.empty() ? "" : e.name + "/";
     if (e.kind != ItemKind::kPyTree) continue;
-    if (IsRegularFile(JoinPath(e.dir, kManifestFile))) CheckDatabase(e.dir, &r);
+    RangesByFile ranges;
+    if (IsRegularFile(JoinPath(e.dir, kManifestFile))) CheckDatabase(e.dir, &r, &ranges);
     if (auto names = ListDirectory(e.dir); names.ok()) {
       for (const std::string& n : *names) {
         if (n.rfind(kProcessDirPrefix, 0) == 0 && IsDirectory(JoinPath(e.dir, n))) {
-          CheckDatabase(JoinPath(e.dir, n), &r);
+          CheckDatabase(JoinPath(e.dir, n), &r, &ranges);
         }
       }
     }
+    CheckValueRanges(&ranges, &r);
     if (!e.pytree) {
       r.problems.push_back(fmt::format("item '{}': {}", e.name, e.error.message()));
       continue;
@@ -240,9 +313,11 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
       }
     } else {
       auto text = ReadFile(sums_path, uint64_t{1} << 30);
-      if (!text.ok()) return NotFoundError("{}: no sums to check ({})", sums_path, text.status().message());
+      if (!text.ok())
+        return NotFoundError("{}: no sums to check ({})", sums_path, text.status().message());
       auto doc = ParseJson(*text);
-      if (!doc.ok() || !doc->is_object() || !(*doc)["leaves"].is_object() || !(*doc)["files"].is_object()) {
+      if (!doc.ok() || !doc->is_object() || !(*doc)["leaves"].is_object() ||
+          !(*doc)["files"].is_object()) {
         r.problems.push_back(fmt::format("{}: not an ockpt sums file", sums_path));
       } else {
         for (const auto& [name, want] : (*doc)["files"].items()) {
@@ -250,18 +325,22 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
           if (it == file_sums.end()) {
             r.problems.push_back(fmt::format("file {} is missing", JoinPath(base, name)));
           } else if (!want.is_string() || it->second != want.get<std::string>()) {
-            r.problems.push_back(fmt::format("file {}: SHA-256 differs from {}", JoinPath(base, name), sums_path));
+            r.problems.push_back(
+                fmt::format("file {}: SHA-256 differs from {}", JoinPath(base, name), sums_path));
           }
         }
         for (const auto& [name, sha] : file_sums) {
-          if (!(*doc)["files"].contains(name)) r.notes.push_back(fmt::format("file {} is not in {}", JoinPath(base, name), sums_path));
+          if (!(*doc)["files"].contains(name))
+            r.notes.push_back(fmt::format("file {} is not in {}", JoinPath(base, name), sums_path));
         }
         for (const auto& [name, want] : (*doc)["leaves"].items()) {
           auto it = leaf_sums.find(name);
           if (it == leaf_sums.end()) {
-            r.problems.push_back(fmt::format("leaf '{}' could not be checked against {}", name, sums_path));
+            r.problems.push_back(
+                fmt::format("leaf '{}' could not be checked against {}", name, sums_path));
           } else if (!want.is_string() || it->second != want.get<std::string>()) {
-            r.problems.push_back(fmt::format("leaf '{}': decoded values differ from {}", name, sums_path));
+            r.problems.push_back(
+                fmt::format("leaf '{}': decoded values differ from {}", name, sums_path));
           }
         }
       }
@@ -285,8 +364,10 @@ Json VerifyReportToJson(const VerifyReport& r) {
 void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
   for (const std::string& p : r.problems) out << "problem: " << p << "\n";
   for (const std::string& n : r.notes) out << "note: " << n << "\n";
-  out << fmt::format("{}: {} ({} leaves decoded{})\n", r.path, r.ok() ? "OK" : fmt::format("{} problems", r.problems.size()),
-                     r.leaves_checked, r.sums_file.empty() ? "" : fmt::format(", {} files hashed", r.files_checked));
+  out << fmt::format("{}: {} ({} leaves decoded{})\n", r.path,
+                     r.ok() ? "OK" : fmt::format("{} problems", r.problems.size()),
+                     r.leaves_checked,
+                     r.sums_file.empty() ? "" : fmt::format(", {} files hashed", r.files_checked));
 }
 
 }  // namespace ockpt::orbax
