@@ -611,6 +611,7 @@ std::vector<Result<Bytes>> OcdbtKvStore::ReadMany(const std::vector<std::string>
       out[i] = NotFoundError("key \"{}\" not found in OCDBT database {} (generation {})",
                              EscapeKey(keys[i]), impl_->dir, impl_->version.generation);
     } else if ((*found)->is_inline || (*found)->size > kCoalesceValueBytes ||
+               (*found)->offset > ~uint64_t{0} - kCoalesceSpanBytes ||
                !IsSafeRelativeKey((*found)->file)) {
       out[i] = ReadEntry(**found);  // inline, large, or an error to report
     } else {
