@@ -77,9 +77,11 @@ class DatasetSource final : public ArraySource {
           Check(H5Sselect_hyperslab(filespace.get(), H5S_SELECT_SET, b.start.data(), nullptr,
                                     b.count.data(), nullptr),
                 StatusCode::kInternal, "H5Sselect_hyperslab"));
-      hsize_t count = b.elements;
-      OCKPT_ASSIGN_OR_RETURN(Handle memspace, Check(H5Screate_simple(1, &count, nullptr),
-                                                    StatusCode::kInternal, "H5Screate_simple"));
+      // Same shape as the file selection (see DatasetWriter::WriteAt).
+      OCKPT_ASSIGN_OR_RETURN(
+          Handle memspace,
+          Check(H5Screate_simple(static_cast<int>(b.count.size()), b.count.data(), nullptr),
+                StatusCode::kInternal, "H5Screate_simple"));
       OCKPT_RETURN_IF_ERROR(Check(H5Dread(dataset_.get(), memtype_.get(), memspace.get(),
                                           filespace.get(), H5P_DEFAULT, dst),
                                   kBad, fmt::format("reading {}", where_)));
