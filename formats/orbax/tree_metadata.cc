@@ -23,8 +23,9 @@ Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
   }
   tm.entries.reserve(j["tree_metadata"].size());
   for (const auto& [entry_key, entry] : j["tree_metadata"].items()) {
-    auto where = [&](std::string_view what) {
-      return DataLossError("tree_metadata[\"{}\"]: {}", entry_key, what);
+    // Init-capture: clang before 16 cannot capture a structured binding.
+    auto where = [&key = entry_key](std::string_view what) {
+      return DataLossError("tree_metadata[\"{}\"]: {}", key, what);
     };
     if (!entry.is_object()) return where("expected an object");
     TreeMetadataEntry e;
