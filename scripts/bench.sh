@@ -141,6 +141,10 @@ def timed(cmd, clean=(), keep=False):
     best, rss = None, 0
     for _ in range(args.repeat):
         remove(clean)
+        # Every run starts with no dirty page cache: otherwise writeback of
+        # the previous runs' outputs (GiBs at 2 GiB) throttles this one's
+        # writes, and identical runs differed by 2x.
+        os.sync()
         tfile = os.path.join(work, "time.txt")
         t0 = time.perf_counter()
         r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tfile] + cmd,
@@ -278,7 +282,7 @@ L.append("- Save = from the `.npy` file (restore's layout) to the format, ending
          "stream in chunk-sized slabs (no memory maps), in one process each, single-threaded "
          "(zarr 2.13 and h5py have no thread pool).")
 L.append("- Page cache: **warm** (inputs read once before each group of runs, 23 GiB RAM holds "
-         "everything); outputs are removed before each run. Times are the best of "
+         "everything); outputs are removed and dirty pages written back (`sync`) before each run, so no run pays for the writeback of the one before. Times are the best of "
          f"{args.repeat} runs; peak RSS (GNU time `%M`) the largest.")
 L.append(f"- Whole run: {elapsed / 60:.1f} minutes.\n")
 
