@@ -104,21 +104,16 @@ def ocdbt_seeds(root, out):
                 variants = [blob]
                 if body is not None and blob[13] != 0:
                     variants.append(plain_envelope(blob, body))
-                for v in variants:
-                    if kind == "manifest":
-                        put(out, "fuzz_ocdbt_manifest", v)
-                    elif kind == "btree":
-                        put(out, "fuzz_ocdbt_btree_node", v)
-                    else:
-                        # arity log2 4 (TensorStore's default) -> byte 3
-                        put(out, "fuzz_ocdbt_version_tree", bytes([3]) + v)
                 if body is not None:
-                    if kind == "manifest":
-                        put(out, "fuzz_ocdbt_manifest", body)
-                    elif kind == "btree":
-                        put(out, "fuzz_ocdbt_btree_node", body)
-                    else:
-                        put(out, "fuzz_ocdbt_version_tree", bytes([3]) + body)
+                    variants.append(body)
+                # Version tree inputs start with the arity: log2 4
+                # (TensorStore's default) -> byte 3.
+                harness, lead = {"manifest": ("fuzz_ocdbt_manifest", b""),
+                                 "btree": ("fuzz_ocdbt_btree_node", b"")}.get(
+                                     kind, ("fuzz_ocdbt_version_tree", bytes([3])))
+                for v in variants:
+                    put(out, harness, lead + v)
+                if body is not None:
                     # A node body starts with its version / arity bytes; the
                     # data file table follows a byte or two in.
                     for skip in (1, 2):

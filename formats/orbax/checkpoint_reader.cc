@@ -467,15 +467,11 @@ class ZarrArraySource final : public ArraySource {
                      options = options_] {
         // One read for the batch; each chunk is handed over as soon as it
         // is decoded.
-        std::vector<std::string> keys;
-        for (const Shape& index : indices) keys.push_back(array->ChunkKey(index));
-        std::vector<Result<Bytes>> stored = array->store()->ReadMany(keys);
-        for (size_t j = 0; j < group.size(); ++j) {
-          Result<Bytes> r = array->DecodeStoredChunk(indices[j], std::move(stored[j]), options);
+        array->ReadChunks(indices, options, [&group](size_t j, Result<Bytes> r) {
           std::lock_guard lock(group[j]->mu);
           group[j]->result.emplace(std::move(r));
           group[j]->cv.notify_all();
-        }
+        });
       });
       group.clear();
       indices.clear();

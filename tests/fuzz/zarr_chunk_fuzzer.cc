@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -19,29 +18,11 @@
 #include "lib/checkpoint/array_io.h"
 #include "lib/dtype/dtype.h"
 #include "lib/kvstore/kvstore.h"
+#include "tests/support/memory_kvstore.h"
 
 namespace {
 
 using namespace ockpt;
-
-class MemoryStore final : public KvStore {
- public:
-  Result<Bytes> Read(std::string_view key) const override {
-    auto it = values.find(std::string(key));
-    if (it == values.end()) return NotFoundError("no key '{}'", key);
-    return it->second;
-  }
-  Result<std::vector<KeyInfo>> List(std::string_view prefix) const override {
-    std::vector<KeyInfo> out;
-    for (const auto& [k, v] : values) {
-      if (k.compare(0, prefix.size(), prefix) == 0) out.push_back({k, v.size()});
-    }
-    return out;
-  }
-  std::string Describe() const override { return "fuzz"; }
-
-  std::map<std::string, Bytes> values;
-};
 
 // Discards what it is given (bounds-checked against the array size).
 class NullWriter final : public ArrayWriter {
@@ -71,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ByteView md(reinterpret_cast<const char*>(data + 3), md_len);
   ByteView chunk(reinterpret_cast<const char*>(data + 3 + md_len), size - 3 - md_len);
 
-  MemoryStore store;
+  testing::MemoryKvStore store;
   auto array = zarr::ZarrArray::OpenWithMetadata(&store, "a/", md, (flags & 1) ? 3 : 2);
   if (!array.ok()) return 0;
   const auto& summary = array->summary();

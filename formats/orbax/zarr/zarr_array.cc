@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <optional>
 
 #include "formats/orbax/zarr/chunk_layout.h"
@@ -289,26 +290,29 @@ class ZarrArray::Impl {
     return DecodeStored(key, store_->Read(key), options);
   }
 
-  // Chunks whose decoded size is at most ZarrArray::kReadBatchChunkBytes are read in
-  // batches through KvStore::ReadMany (one read for neighbours in a file).
-  std::vector<Result<Bytes>> ReadChunks(const std::vector<Shape>& indices,
-                                        const ReadOptions& options) const {
-    std::vector<Result<Bytes>> out;
-    out.reserve(indices.size());
+  // The chunks' stored values are read together (KvStore::ReadMany: one
+  // read for neighbours in a file); each is decoded and handed over in turn.
+  void ReadChunks(const std::vector<Shape>& indices, const ReadOptions& options,
+                  const std::function<void(size_t, Result<Bytes>)>& take) const {
     std::vector<std::string> keys;
     keys.reserve(indices.size());
     for (const Shape& index : indices) {
       Status st = CheckIndex(index);
       if (!st.ok()) {
-        out.assign(indices.size(), Result<Bytes>(st));
-        return out;
+        for (size_t i = 0; i < indices.size(); ++i) take(i, st);
+        return;
       }
       keys.push_back(ChunkKey(index));
     }
     std::vector<Result<Bytes>> stored = store_->ReadMany(keys);
     for (size_t i = 0; i < keys.size(); ++i) {
-      out.push_back(DecodeStored(keys[i], std::move(stored[i]), options));
+      take(i, DecodeStored(keys[i], std::move(stored[i]), options));
     }
+  }
+  std::vector<Result<Bytes>> ReadChunks(const std::vector<Shape>& indices,
+                                        const ReadOptions& options) const {
+    std::vector<Result<Bytes>> out(indices.size(), Result<Bytes>(InternalError("not read")));
+    ReadChunks(indices, options, [&](size_t i, Result<Bytes> r) { out[i] = std::move(r); });
     return out;
   }
 
@@ -441,6 +445,10 @@ Result<Bytes> ZarrArray::ReadChunk(const Shape& chunk_index, const ReadOptions& 
 std::vector<Result<Bytes>> ZarrArray::ReadChunks(const std::vector<Shape>& chunk_indices,
                                                  const ReadOptions& options) const {
   return impl_->ReadChunks(chunk_indices, options);
+}
+void ZarrArray::ReadChunks(const std::vector<Shape>& chunk_indices, const ReadOptions& options,
+                           const std::function<void(size_t, Result<Bytes>)>& take) const {
+  impl_->ReadChunks(chunk_indices, options, take);
 }
 uint64_t ZarrArray::ReadBatchSize() const { return impl_->BatchSize(); }
 Result<Bytes> ZarrArray::DecodeStoredChunk(const Shape& chunk_index, Result<Bytes> stored,

@@ -21,6 +21,7 @@
 #ifndef OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
 #define OCKPT_FORMATS_ORBAX_ZARR_ZARR_ARRAY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -107,6 +108,10 @@ class ZarrArray {
   // Each slot is what ReadChunk would return for that index.
   std::vector<Result<Bytes>> ReadChunks(const std::vector<Shape>& chunk_indices,
                                         const ReadOptions& options = {}) const;
+  // The same, handing each chunk to take(i, result) as soon as it is
+  // decoded (in index order, on the calling thread).
+  void ReadChunks(const std::vector<Shape>& chunk_indices, const ReadOptions& options,
+                  const std::function<void(size_t, Result<Bytes>)>& take) const;
   // The second half of ReadChunk: decodes chunk_index from its stored value
   // as the store returned it for ChunkKey(chunk_index) (kNotFound: the
   // chunk is missing). For callers that read chunks of several arrays of

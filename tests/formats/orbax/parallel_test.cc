@@ -284,6 +284,24 @@ Status RestoreWith(const std::string& path, const std::string& out, int threads)
   return Restore(ro, ctx);
 }
 
+// Restores the damaged checkpoint `path` with 1 and with 4 threads into
+// <tmp>/<tag>N: both fail with kDataLoss, leave nothing under OUT and say
+// the same. Returns the message.
+std::string RestoreFailsAlike(const testing::TempDir& tmp, const std::string& path,
+                              const std::string& tag) {
+  std::string messages[2];
+  const int threads[2] = {1, 4};
+  for (int k = 0; k < 2; ++k) {
+    const std::string out = tmp / fmt::format("{}{}", tag, k);
+    Status s = RestoreWith(path, out, threads[k]);
+    CHECK(s.code() == StatusCode::kDataLoss);
+    messages[k] = s.message();
+    CHECK_FALSE(PathExists(out));
+  }
+  CHECK(messages[0] == messages[1]);
+  return messages[0];
+}
+
 TEST_CASE("a missing chunk fails restore the same way with 1 and 4 threads") {
   testing::TempDir tmp;
   const std::string src = MakeSource(tmp);
@@ -297,18 +315,9 @@ TEST_CASE("a missing chunk fails restore the same way with 1 and 4 threads") {
   // is reported.
   REQUIRE(fs::remove(so.dest + "/params.big/3.1"));
   REQUIRE(fs::remove(so.dest + "/params.big/1.2"));
-  std::string messages[2];
-  int threads[2] = {1, 4};
-  for (int k = 0; k < 2; ++k) {
-    const std::string out = tmp / fmt::format("out{}", k);
-    Status s = RestoreWith(so.dest, out, threads[k]);
-    CHECK(s.code() == StatusCode::kDataLoss);
-    messages[k] = s.message();
-    CHECK_FALSE(PathExists(out));
-  }
-  INFO(messages[0]);
-  CHECK(messages[0].find("params.big/1.2'") != std::string::npos);
-  CHECK(messages[0] == messages[1]);
+  const std::string message = RestoreFailsAlike(tmp, so.dest, "out");
+  INFO(message);
+  CHECK(message.find("params.big/1.2'") != std::string::npos);
 }
 
 TEST_CASE(
@@ -346,17 +355,9 @@ TEST_CASE(
   // order) damaged.
   REQUIRE(WriteFile(so.dest + "/params.wide/0.0", "garbage").ok());
   REQUIRE(WriteFile(so.dest + "/params.odd/0.0.0", "garbage").ok());
-  std::string messages[2];
-  for (int k = 0; k < 2; ++k) {
-    const std::string out = tmp / fmt::format("bad{}", k);
-    Status s = RestoreWith(so.dest, out, threads[k]);
-    CHECK(s.code() == StatusCode::kDataLoss);
-    messages[k] = s.message();
-    CHECK_FALSE(PathExists(out));
-  }
-  INFO(messages[0]);
-  CHECK(messages[0].find("params.odd") != std::string::npos);
-  CHECK(messages[0] == messages[1]);
+  const std::string message = RestoreFailsAlike(tmp, so.dest, "bad");
+  INFO(message);
+  CHECK(message.find("params.odd") != std::string::npos);
 }
 
 TEST_CASE("a failing sink stops a parallel save") {

@@ -1,12 +1,11 @@
-// Helpers for the zarr reader tests: an in-memory KvStore, hex, whole-array
-// reads and a writer that records every WriteAt.
+// Helpers for the zarr reader tests: hex, whole-array reads and a writer
+// that records every WriteAt (and the in-memory KvStore of tests/support).
 
 #ifndef OCKPT_TESTS_FORMATS_ORBAX_ZARR_ZARR_TEST_UTIL_H_
 #define OCKPT_TESTS_FORMATS_ORBAX_ZARR_ZARR_TEST_UTIL_H_
 
 #include <openssl/sha.h>
 
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,27 +13,11 @@
 #include "formats/orbax/zarr/zarr_array.h"
 #include "lib/checkpoint/array_io.h"
 #include "lib/kvstore/kvstore.h"
+#include "tests/support/memory_kvstore.h"
 
 namespace ockpt::zarr::testing {
 
-class MemoryKvStore final : public KvStore {
- public:
-  Result<Bytes> Read(std::string_view key) const override {
-    auto it = values.find(std::string(key));
-    if (it == values.end()) return NotFoundError("no key '{}'", key);
-    return it->second;
-  }
-  Result<std::vector<KeyInfo>> List(std::string_view prefix) const override {
-    std::vector<KeyInfo> out;
-    for (const auto& [k, v] : values) {
-      if (k.compare(0, prefix.size(), prefix) == 0) out.push_back({k, v.size()});
-    }
-    return out;
-  }
-  std::string Describe() const override { return "memory"; }
-
-  std::map<std::string, Bytes> values;
-};
+using ockpt::testing::MemoryKvStore;
 
 inline Bytes Hex(std::string_view hex) {
   Bytes out;
