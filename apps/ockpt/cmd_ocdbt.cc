@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
-#include "formats/orbax/ocdbt/inspect.h"
+#include "formats/ocdbt/inspect.h"
 
 namespace ockpt {
 

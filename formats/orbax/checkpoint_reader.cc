@@ -16,10 +16,10 @@
 
 #include "formats/orbax/layout.h"
 #include "formats/orbax/legacy_msgpack.h"
-#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/tree_metadata.h"
-#include "formats/orbax/zarr/chunk_layout.h"
-#include "formats/orbax/zarr/zarr_array.h"
+#include "formats/zarr/chunk_layout.h"
+#include "formats/zarr/zarr_array.h"
 #include "lib/base/base64.h"
 #include "lib/base/file.h"
 #include "lib/base/thread_pool.h"

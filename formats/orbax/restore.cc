@@ -8,7 +8,7 @@
 
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
-#include "formats/orbax/zarr/zarr_array.h"
+#include "formats/zarr/zarr_array.h"
 #include "lib/base/file.h"
 #include "lib/base/thread_pool.h"
 #include "lib/checkpoint/casting_writer.h"

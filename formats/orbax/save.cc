@@ -11,10 +11,10 @@
 
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/orbax/layout.h"
-#include "formats/orbax/ocdbt/ocdbt_writer.h"
+#include "formats/ocdbt/ocdbt_writer.h"
 #include "formats/orbax/steps.h"
 #include "formats/orbax/tree_metadata.h"
-#include "formats/orbax/zarr/zarr_writer.h"
+#include "formats/zarr/zarr_writer.h"
 #include "lib/base/base64.h"
 #include "lib/base/file.h"
 #include "lib/base/pyjson.h"

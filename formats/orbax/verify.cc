@@ -10,9 +10,9 @@
 #include <set>
 
 #include "formats/orbax/layout.h"
-#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/tree_metadata.h"
-#include "formats/orbax/zarr/zarr_array.h"
+#include "formats/zarr/zarr_array.h"
 #include "lib/base/file.h"
 #include "lib/base/sha256.h"
 #include "lib/kvstore/kvstore.h"

@@ -1,6 +1,6 @@
 // KvStore: the read interface over keyed byte values that zarr arrays sit on.
 // Implementations: FileKvStore (a directory, keys are relative paths) and,
-// in formats/orbax/ocdbt, the OCDBT database reader.
+// in formats/ocdbt, the OCDBT database reader.
 //
 // Thread-safety: implementations are safe for concurrent Read/List calls.
 

@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "formats/orbax/ocdbt/format/envelope.h"
+#include "formats/ocdbt/format/envelope.h"
 #include "lib/base/bytes.h"
 #include "lib/base/crc32c.h"
 

@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "formats/orbax/ocdbt/format/data_file_table.h"
-#include "formats/orbax/ocdbt/format/version_tree.h"
+#include "formats/ocdbt/format/data_file_table.h"
+#include "formats/ocdbt/format/version_tree.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ockpt;

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <string>
 
-#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/ocdbt/ocdbt_kvstore.h"
 #include "lib/kvstore/kvstore.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "formats/orbax/ocdbt/format/version_tree.h"
+#include "formats/ocdbt/format/version_tree.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/orbax/zarr/zarr_array.h"
+#include "formats/zarr/zarr_array.h"
 #include "lib/checkpoint/array_io.h"
 #include "lib/dtype/dtype.h"
 #include "lib/kvstore/kvstore.h"

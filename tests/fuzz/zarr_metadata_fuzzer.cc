@@ -5,9 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "formats/orbax/zarr/metadata.h"
-#include "formats/orbax/zarr/metadata_v2.h"
-#include "formats/orbax/zarr/metadata_v3.h"
+#include "formats/zarr/metadata.h"
+#include "formats/zarr/metadata_v2.h"
+#include "formats/zarr/metadata_v3.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include "formats/npy/npy.h"
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/orbax/layout.h"
-#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/restore.h"
 #include "lib/base/file.h"
 #include "tests/formats/orbax/orbax_test_util.h"

@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "formats/npy/npy.h"
-#include "formats/orbax/ocdbt/ocdbt_kvstore.h"
+#include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/save.h"
 #include "lib/base/file.h"
 #include "tests/support/pattern.h"

@@ -11,7 +11,7 @@
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/orbax/restore.h"
 #include "formats/orbax/save.h"
-#include "formats/orbax/zarr/zarr_writer.h"
+#include "formats/zarr/zarr_writer.h"
 #include "lib/staging/staging.h"
 #include "tests/lib/staging/staging_test_util.h"
 #include "tests/support/pattern.h"

@@ -1,0 +1,507 @@
+// ZarrArray: open, decode chunks, stream into an ArrayWriter.
+
+#include "formats/zarr/zarr_array.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <optional>
+
+#include "formats/zarr/chunk_layout.h"
+#include "formats/zarr/metadata.h"
+#include "formats/zarr/metadata_v2.h"
+#include "formats/zarr/metadata_v3.h"
+#include "lib/base/thread_pool.h"
+#include "lib/compression/stream_decoder.h"
+
+namespace ockpt::zarr {
+
+namespace {
+
+// Piece size of streamed chunks: small enough to stay in cache between the
+// decoder and the writer.
+constexpr size_t kStreamPieceBytes = size_t{1} << 20;
+
+class StreamingChunkReader final : public ChunkReader {
+ public:
+  // A stored chunk: `decoder` yields chunk_bytes bytes, elements in the
+  // stored byte order (swapped when swap_unit > 1).
+  StreamingChunkReader(std::unique_ptr<ValueReader> value, std::unique_ptr<StreamDecoder> decoder,
+                       uint64_t chunk_bytes, size_t element_size, size_t swap_unit,
+                       std::string where)
+      : value_(std::move(value)),
+        decoder_(std::move(decoder)),
+        size_(chunk_bytes),
+        element_size_(element_size),
+        swap_unit_(swap_unit),
+        where_(std::move(where)) {}
+  // A missing chunk: the fill element repeated.
+  StreamingChunkReader(Bytes fill, uint64_t chunk_bytes, std::string where)
+      : size_(chunk_bytes),
+        element_size_(fill.size()),
+        fill_(std::move(fill)),
+        where_(std::move(where)) {}
+
+  uint64_t size() const override { return size_; }
+  uint64_t position() const override { return position_; }
+
+  Status Read(char* dst, size_t n) override {
+    OCKPT_RETURN_IF_ERROR(CheckRequest(n));
+    n = static_cast<size_t>(std::min<uint64_t>(n, size_ - position_));
+    if (!decoder_) {
+      for (size_t i = 0; i < n; i += element_size_)
+        std::memcpy(dst + i, fill_.data(), element_size_);
+      position_ += n;
+      return Status::Ok();
+    }
+    Result<size_t> got = decoder_->Read(dst, n);
+    if (!got.ok()) return Fail(got.status());
+    if (*got < n)
+      return Fail(
+          DataLossError("chunk decodes to {} bytes, its shape needs {}", position_ + *got, size_));
+    SwapBytes(dst, n, swap_unit_);
+    position_ += n;
+    return CheckEnd();
+  }
+
+  Status Skip(uint64_t n) override {
+    OCKPT_RETURN_IF_ERROR(CheckRequest(n));
+    n = std::min<uint64_t>(n, size_ - position_);
+    if (decoder_) {
+      Result<uint64_t> got = decoder_->Skip(n);
+      if (!got.ok()) return Fail(got.status());
+      if (*got < n)
+        return Fail(DataLossError("chunk decodes to {} bytes, its shape needs {}", position_ + *got,
+                                  size_));
+    }
+    position_ += n;
+    return CheckEnd();
+  }
+
+ private:
+  Status CheckRequest(uint64_t n) const {
+    if (!error_.ok()) return error_;
+    if (n % element_size_ != 0) {
+      return InternalError("chunk read of {} bytes is not a whole number of {}-byte elements", n,
+                           element_size_);
+    }
+    return Status::Ok();
+  }
+  // At the chunk's end the stored stream must end too.
+  Status CheckEnd() {
+    if (position_ != size_ || !decoder_) return Status::Ok();
+    char probe;
+    Result<size_t> more = decoder_->Read(&probe, 1);
+    if (!more.ok()) return Fail(more.status());
+    if (*more != 0)
+      return Fail(DataLossError("chunk decodes to more than the {} bytes its shape needs", size_));
+    return Status::Ok();
+  }
+  Status Fail(Status s) {
+    error_ = std::move(s).WithContext(where_);
+    return error_;
+  }
+
+  std::unique_ptr<ValueReader> value_;
+  std::unique_ptr<StreamDecoder> decoder_;
+  uint64_t size_;
+  size_t element_size_;
+  size_t swap_unit_ = 1;
+  Bytes fill_;
+  std::string where_;
+  uint64_t position_ = 0;
+  Status error_;
+};
+
+}  // namespace
+
+class ZarrArray::Impl {
+ public:
+  Impl(const KvStore* store, std::string prefix, ZarrMetadata md)
+      : store_(store), prefix_(std::move(prefix)), md_(std::move(md)) {
+    summary_.zarr_format = md_.zarr_format;
+    summary_.dtype = md_.dtype;
+    summary_.shape = md_.shape;
+    summary_.chunk_shape = md_.chunk_shape;
+    summary_.compressor = md_.compressor;
+    summary_.fill_value = md_.fill_value;
+    element_ = ElementFormatOf(md_);
+    for (size_t d = 0; d < md_.shape.size(); ++d) {
+      grid_.push_back(md_.shape[d] == 0 ? 0 : (md_.shape[d] - 1) / md_.chunk_shape[d] + 1);
+    }
+    Result<uint64_t> chunk_bytes =
+        CheckedByteCount(md_.chunk_shape, element_.size, kMaxChunkBytes, "chunk shape");
+    chunk_bytes_ = chunk_bytes.ok() ? *chunk_bytes : 0;
+    FindStreamCodec();
+  }
+
+  // The stream codec when chunks can be streamed (see CanStreamChunks).
+  static std::optional<StreamDecoder::Codec> PlainStreamCodec(const CodecChain& c) {
+    if (c.sharding) return std::nullopt;
+    for (size_t i = 0; i < c.permutation.size(); ++i) {
+      if (c.permutation[i] != static_cast<int>(i)) return std::nullopt;
+    }
+    if (c.bytes_codecs.empty()) return StreamDecoder::Codec::kNone;
+    if (c.bytes_codecs.size() != 1) return std::nullopt;
+    switch (c.bytes_codecs[0].kind) {
+      case BytesCodec::Kind::kZstd:
+        return StreamDecoder::Codec::kZstd;
+      case BytesCodec::Kind::kZlib:
+        return StreamDecoder::Codec::kZlib;
+      case BytesCodec::Kind::kGzip:
+        return StreamDecoder::Codec::kGzip;
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // Sets stream_codec_ (and the chain whose byte order applies) when chunks
+  // can be streamed: a plain chain, or a shard holding one inner chunk with
+  // a plain chain (Orbax's zarr3 layout).
+  void FindStreamCodec() {
+    for (size_t d = 1; d < md_.shape.size(); ++d) {
+      if (md_.chunk_shape[d] != md_.shape[d]) return;
+    }
+    const CodecChain& c = md_.codecs;
+    if (!c.sharding) {
+      stream_codec_ = PlainStreamCodec(c);
+      stream_big_endian_ = c.big_endian;
+      return;
+    }
+    if (!c.bytes_codecs.empty()) return;
+    for (size_t i = 0; i < c.permutation.size(); ++i) {
+      if (c.permutation[i] != static_cast<int>(i)) return;
+    }
+    if (c.sharding->inner_chunk_shape != md_.chunk_shape) return;
+    stream_codec_ = PlainStreamCodec(c.sharding->codecs);
+    stream_big_endian_ = c.sharding->codecs.big_endian;
+    stream_sharded_ = true;
+  }
+
+  uint64_t chunk_bytes() const { return chunk_bytes_; }
+  bool CanStreamChunks() const { return stream_codec_.has_value() && chunk_bytes_ > 0; }
+  bool StreamsChunks(const ReadOptions& options) const {
+    return CanStreamChunks() && (*stream_codec_ == StreamDecoder::Codec::kNone ||
+                                 chunk_bytes_ > options.stream_chunks_above);
+  }
+
+  Status CheckIndex(const Shape& index) const {
+    if (index.size() != grid_.size()) {
+      return InvalidArgumentError("chunk index {} has rank {}, the array has rank {}",
+                                  ShapeString(index), index.size(), grid_.size());
+    }
+    for (size_t d = 0; d < index.size(); ++d) {
+      if (index[d] < 0 || index[d] >= grid_[d]) {
+        return InvalidArgumentError("chunk index {} is outside the chunk grid {}",
+                                    ShapeString(index), ShapeString(grid_));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& index,
+                                                       const ReadOptions& options) const {
+    if (!CanStreamChunks()) {
+      return InternalError("chunks of the zarr array at '{}' in {} cannot be streamed", prefix_,
+                           store_->Describe());
+    }
+    OCKPT_RETURN_IF_ERROR(CheckIndex(index));
+    const std::string key = ChunkKey(index);
+    std::string where = fmt::format("decoding zarr chunk '{}' in {}", key, store_->Describe());
+    Result<std::unique_ptr<ValueReader>> value = store_->OpenValue(key);
+    if (!value.ok()) {
+      if (value.status().code() != StatusCode::kNotFound) {
+        return std::move(value).status().WithContext(
+            fmt::format("reading zarr chunk '{}' in {}", key, store_->Describe()));
+      }
+      if (options.missing_chunks_are_errors) {
+        return DataLossError("zarr chunk '{}' is missing from {}", key, store_->Describe());
+      }
+      return std::unique_ptr<ChunkReader>(
+          new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(where)));
+    }
+    const ValueReader* raw = value->get();
+    // The stored bytes of the chunk: the whole value, or a shard's one
+    // inner chunk.
+    uint64_t begin = 0, stored = raw->size();
+    if (stream_sharded_) {
+      auto located = LocateSingleInnerChunk(
+          *md_.codecs.sharding, md_.chunk_shape, stored,
+          [raw](uint64_t off, size_t n, char* dst) { return raw->ReadAt(off, n, dst); });
+      if (!located.ok()) return std::move(located).status().WithContext(where);
+      if (!*located) {  // missing inner chunks read as the fill value
+        return std::unique_ptr<ChunkReader>(
+            new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(where)));
+      }
+      begin = (*located)->first;
+      stored = (*located)->second;
+    }
+    if (*stream_codec_ == StreamDecoder::Codec::kNone && stored != chunk_bytes_) {
+      return DataLossError("uncompressed chunk has {} bytes, its shape needs {}", stored,
+                           chunk_bytes_)
+          .WithContext(where);
+    }
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<StreamDecoder> decoder,
+                           StreamDecoder::Create(*stream_codec_, stored,
+                                                 [raw, begin](uint64_t off, size_t n, char* dst) {
+                                                   return raw->ReadAt(begin + off, n, dst);
+                                                 }));
+    size_t swap = stream_big_endian_ ? element_.swap_unit : 1;
+    return std::unique_ptr<ChunkReader>(
+        new StreamingChunkReader(std::move(value).value(), std::move(decoder), chunk_bytes_,
+                                 element_.size, swap, std::move(where)));
+  }
+
+  Status StreamChunk(const Shape& index, ArrayWriter& out, const ReadOptions& options) const {
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader, OpenChunkReader(index, options));
+    // The chunk's part inside the array: its first `valid` bytes, which go
+    // to one run of the array starting at `dst`.
+    uint64_t row_bytes = element_.size;
+    for (size_t d = 1; d < md_.shape.size(); ++d) row_bytes *= static_cast<uint64_t>(md_.shape[d]);
+    uint64_t valid = chunk_bytes_, dst = 0;
+    if (!md_.shape.empty()) {
+      const int64_t first_row = index[0] * md_.chunk_shape[0];
+      const int64_t rows = std::min(md_.chunk_shape[0], md_.shape[0] - first_row);
+      valid = static_cast<uint64_t>(rows) * row_bytes;
+      dst = static_cast<uint64_t>(first_row) * row_bytes;
+    }
+    const size_t piece = std::max<size_t>(kStreamPieceBytes / element_.size, 1) * element_.size;
+    Bytes buffer = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(piece, chunk_bytes_)));
+    while (reader->position() < valid) {
+      const uint64_t pos = reader->position();
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), valid - pos));
+      OCKPT_RETURN_IF_ERROR(reader->Read(buffer.data(), n));
+      OCKPT_RETURN_IF_ERROR(out.WriteAt(dst + pos, ByteView(buffer.data(), n)));
+    }
+    // Edge chunks: the padding is decoded too, to check the stream.
+    return reader->Skip(chunk_bytes_ - reader->position());
+  }
+
+  const ArraySummary& summary() const { return summary_; }
+  const Shape& grid() const { return grid_; }
+  const KvStore* store() const { return store_; }
+  std::string ChunkKey(const Shape& index) const {
+    return zarr::ChunkKey(prefix_, md_.key_encoding, index);
+  }
+
+  Result<Bytes> ReadChunk(const Shape& index, const ReadOptions& options) const {
+    OCKPT_RETURN_IF_ERROR(CheckIndex(index));
+    const std::string key = ChunkKey(index);
+    return DecodeStored(key, store_->Read(key), options);
+  }
+
+  // The chunks' stored values are read together (KvStore::ReadMany: one
+  // read for neighbours in a file); each is decoded and handed over in turn.
+  void ReadChunks(const std::vector<Shape>& indices, const ReadOptions& options,
+                  const std::function<void(size_t, Result<Bytes>)>& take) const {
+    std::vector<std::string> keys;
+    keys.reserve(indices.size());
+    for (const Shape& index : indices) {
+      Status st = CheckIndex(index);
+      if (!st.ok()) {
+        for (size_t i = 0; i < indices.size(); ++i) take(i, st);
+        return;
+      }
+      keys.push_back(ChunkKey(index));
+    }
+    std::vector<Result<Bytes>> stored = store_->ReadMany(keys);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      take(i, DecodeStored(keys[i], std::move(stored[i]), options));
+    }
+  }
+  std::vector<Result<Bytes>> ReadChunks(const std::vector<Shape>& indices,
+                                        const ReadOptions& options) const {
+    std::vector<Result<Bytes>> out(indices.size(), Result<Bytes>(InternalError("not read")));
+    ReadChunks(indices, options, [&](size_t i, Result<Bytes> r) { out[i] = std::move(r); });
+    return out;
+  }
+
+  // How many consecutive chunks one read batch holds (1 for large chunks).
+  uint64_t BatchSize() const {
+    if (chunk_bytes_ == 0 || chunk_bytes_ > ZarrArray::kReadBatchChunkBytes) return 1;
+    return std::clamp<uint64_t>(ZarrArray::kReadBatchBytes / chunk_bytes_, 1,
+                                ZarrArray::kMaxReadBatchChunks);
+  }
+
+  Result<Bytes> DecodeStored(const std::string& key, Result<Bytes> stored,
+                             const ReadOptions& options) const {
+    if (!stored.ok()) {
+      if (stored.status().code() != StatusCode::kNotFound) {
+        return std::move(stored).WithContext(
+            fmt::format("reading zarr chunk '{}' in {}", key, store_->Describe()));
+      }
+      if (options.missing_chunks_are_errors) {
+        return DataLossError("zarr chunk '{}' is missing from {}", key, store_->Describe());
+      }
+      OCKPT_ASSIGN_OR_RETURN(uint64_t n,
+                             CheckedByteCount(md_.chunk_shape, 1, kMaxChunkBytes, "chunk shape"));
+      return RepeatElement(element_.fill, n);
+    }
+    return DecodeChunk(md_.codecs, element_, md_.chunk_shape, std::move(stored).value())
+        .WithContext(fmt::format("decoding zarr chunk '{}' in {}", key, store_->Describe()));
+  }
+
+  // Chunks are read and decoded on workers (KvStore reads are thread-safe)
+  // and scattered into out on this thread, in C order of the chunk grid.
+  Status Read(ArrayWriter& out, const ReadOptions& options) const {
+    const uint64_t count = NumChunks(grid_);
+    if (count == 0) return Status::Ok();
+    if (StreamsChunks(options)) {
+      for (uint64_t i = 0; i < count; ++i) {
+        OCKPT_RETURN_IF_ERROR(StreamChunk(GridIndex(i), out, options));
+      }
+      return Status::Ok();
+    }
+    OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes, CheckedByteCount(md_.chunk_shape, element_.size,
+                                                                  kMaxChunkBytes, "chunk shape"));
+    PipelineOptions pipeline;
+    // Uncompressed chunks are plain copies: workers would only add buffers
+    // and cache traffic (measured: slower than one thread on warm caches).
+    pipeline.threads = summary_.compressor == "none" ? 1 : options.threads;
+    pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
+    // One task per batch of consecutive small chunks (read together).
+    const uint64_t batch = BatchSize();
+    const uint64_t tasks = (count + batch - 1) / batch;
+    pipeline.bytes_per_task = 2 * batch * std::max<uint64_t>(chunk_bytes, 1);  // encoded + decoded
+    using Batch = std::vector<Result<Bytes>>;
+    return RunOrderedPipeline<Batch>(
+        tasks, pipeline,
+        [&](size_t t) -> Result<PipelineWork<Batch>> {
+          std::vector<Shape> indices;
+          for (uint64_t i = t * batch; i < std::min(count, (t + 1) * batch); ++i) {
+            indices.push_back(GridIndex(i));
+          }
+          return PipelineWork<Batch>(
+              [this, indices = std::move(indices), &options]() -> Result<Batch> {
+                return ReadChunks(indices, options);
+              });
+        },
+        [&](size_t t, Batch chunks) -> Status {
+          for (size_t k = 0; k < chunks.size(); ++k) {
+            if (!chunks[k].ok()) return chunks[k].status();
+            OCKPT_RETURN_IF_ERROR(ScatterChunk(md_.shape, md_.chunk_shape, GridIndex(t * batch + k),
+                                               element_.size, *chunks[k], out));
+          }
+          return Status::Ok();
+        });
+  }
+
+  Shape GridIndex(uint64_t i) const { return zarr::GridIndex(grid_, i); }
+
+ private:
+  const KvStore* store_;
+  std::string prefix_;
+  ZarrMetadata md_;
+  ArraySummary summary_;
+  ElementFormat element_;
+  Shape grid_;
+  uint64_t chunk_bytes_ = 0;
+  std::optional<StreamDecoder::Codec> stream_codec_;
+  bool stream_big_endian_ = false;
+  bool stream_sharded_ = false;
+};
+
+ZarrArray::ZarrArray(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ZarrArray::ZarrArray(ZarrArray&&) noexcept = default;
+ZarrArray& ZarrArray::operator=(ZarrArray&&) noexcept = default;
+ZarrArray::~ZarrArray() = default;
+
+Result<ZarrArray> ZarrArray::Open(const KvStore* store, std::string prefix) {
+  for (int format : {2, 3}) {
+    const std::string key = prefix + (format == 2 ? ".zarray" : "zarr.json");
+    Result<Bytes> text = store->Read(key);
+    if (!text.ok()) {
+      if (text.status().code() == StatusCode::kNotFound) continue;
+      return text.status().WithContext(fmt::format("reading {} in {}", key, store->Describe()));
+    }
+    auto array = OpenWithMetadata(store, prefix, *text, format);
+    if (!array.ok()) {
+      return array.status().WithContext(fmt::format("{} in {}", key, store->Describe()));
+    }
+    return array;
+  }
+  return NotFoundError("no zarr array at '{}' in {} (neither .zarray nor zarr.json)", prefix,
+                       store->Describe());
+}
+
+Result<ZarrArray> ZarrArray::OpenWithMetadata(const KvStore* store, std::string prefix,
+                                              ByteView metadata_json, int zarr_format) {
+  Result<ZarrMetadata> md =
+      zarr_format == 2   ? ParseZarrV2Metadata(metadata_json)
+      : zarr_format == 3 ? ParseZarrV3Metadata(metadata_json)
+                         : Result<ZarrMetadata>(UnimplementedError("zarr_format {}", zarr_format));
+  if (!md.ok()) return md.status();
+  return ZarrArray(std::make_unique<Impl>(store, std::move(prefix), std::move(md).value()));
+}
+
+const ArraySummary& ZarrArray::summary() const { return impl_->summary(); }
+Shape ZarrArray::ChunkGridShape() const { return impl_->grid(); }
+std::string ZarrArray::ChunkKey(const Shape& chunk_index) const {
+  return impl_->ChunkKey(chunk_index);
+}
+Result<Bytes> ZarrArray::ReadChunk(const Shape& chunk_index, const ReadOptions& options) const {
+  return impl_->ReadChunk(chunk_index, options);
+}
+std::vector<Result<Bytes>> ZarrArray::ReadChunks(const std::vector<Shape>& chunk_indices,
+                                                 const ReadOptions& options) const {
+  return impl_->ReadChunks(chunk_indices, options);
+}
+void ZarrArray::ReadChunks(const std::vector<Shape>& chunk_indices, const ReadOptions& options,
+                           const std::function<void(size_t, Result<Bytes>)>& take) const {
+  impl_->ReadChunks(chunk_indices, options, take);
+}
+uint64_t ZarrArray::ReadBatchSize() const { return impl_->BatchSize(); }
+Result<Bytes> ZarrArray::DecodeStoredChunk(const Shape& chunk_index, Result<Bytes> stored,
+                                           const ReadOptions& options) const {
+  OCKPT_RETURN_IF_ERROR(impl_->CheckIndex(chunk_index));
+  return impl_->DecodeStored(impl_->ChunkKey(chunk_index), std::move(stored), options);
+}
+const KvStore* ZarrArray::store() const { return impl_->store(); }
+Status ZarrArray::Read(ArrayWriter& out, const ReadOptions& options) const {
+  return impl_->Read(out, options);
+}
+uint64_t ZarrArray::ChunkBytes() const { return impl_->chunk_bytes(); }
+bool ZarrArray::CanStreamChunks() const { return impl_->CanStreamChunks(); }
+bool ZarrArray::StreamsChunks(const ReadOptions& options) const {
+  return impl_->StreamsChunks(options);
+}
+Result<std::unique_ptr<ChunkReader>> ZarrArray::OpenChunkReader(const Shape& chunk_index,
+                                                                const ReadOptions& options) const {
+  return impl_->OpenChunkReader(chunk_index, options);
+}
+Status ZarrArray::StreamChunk(const Shape& chunk_index, ArrayWriter& out,
+                              const ReadOptions& options) const {
+  return impl_->StreamChunk(chunk_index, out, options);
+}
+
+Status ScatterChunk(const Shape& array_shape, const Shape& chunk_shape, const Shape& chunk_index,
+                    size_t element_size, ByteView chunk, ArrayWriter& out) {
+  const size_t rank = array_shape.size();
+  if (chunk_shape.size() != rank || chunk_index.size() != rank) {
+    return InvalidArgumentError("chunk shape {} / index {} do not match array rank {}",
+                                ShapeString(chunk_shape), ShapeString(chunk_index), rank);
+  }
+  OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes,
+                         CheckedByteCount(chunk_shape, element_size, kMaxChunkBytes, "chunk"));
+  if (chunk.size() != chunk_bytes) {
+    return InvalidArgumentError("chunk has {} bytes, shape {} needs {}", chunk.size(),
+                                ShapeString(chunk_shape), chunk_bytes);
+  }
+  Shape origin(rank), extent(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    if (chunk_shape[d] <= 0 || chunk_index[d] < 0 || array_shape[d] < 0 ||
+        chunk_index[d] > (array_shape[d] - 1) / chunk_shape[d] || array_shape[d] == 0) {
+      return InvalidArgumentError("chunk {} is outside the grid of shape {} / chunks {}",
+                                  ShapeString(chunk_index), ShapeString(array_shape),
+                                  ShapeString(chunk_shape));
+    }
+    origin[d] = chunk_index[d] * chunk_shape[d];
+    extent[d] = std::min(chunk_shape[d], array_shape[d] - origin[d]);
+  }
+  return ForEachRun(chunk_shape, array_shape, origin, extent, element_size,
+                    [&](uint64_t src, uint64_t dst, uint64_t n) {
+                      return out.WriteAt(dst, chunk.substr(src, n));
+                    });
+}
+
+}  // namespace ockpt::zarr

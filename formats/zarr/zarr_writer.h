@@ -1,0 +1,142 @@
+// Writing zarr arrays exactly as TensorStore does for Orbax: the metadata
+// bytes (`.zarray` / `zarr.json`), chunk keys and encoded chunks. Arrays are
+// encoded one chunk at a time from an ArraySource; memory is bounded by one
+// chunk plus its encoding per chunk in flight (WriteOptions). See
+// docs/format/zarr.md.
+
+#ifndef OCKPT_FORMATS_ZARR_ZARR_WRITER_H_
+#define OCKPT_FORMATS_ZARR_ZARR_WRITER_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/checkpoint/array_io.h"
+#include "lib/checkpoint/tree.h"
+
+namespace ockpt::zarr {
+
+struct WriteSpec {
+  // 2: `.zarray`, compressor zstd (Orbax v0 API, TensorStore "zarr" driver,
+  //    "." chunk keys, fill_value null, C order).
+  // 3: `zarr.json` with one sharding_indexed codec whose inner chunk shape
+  //    equals the chunk grid, inner codecs bytes(little) + zstd, index codecs
+  //    bytes(little) + crc32c (Orbax v1 API).
+  int zarr_format = 2;
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  Shape chunk_shape;              // divides nothing in particular; edges padded
+  std::optional<int> zstd_level;  // nullopt: no compression
+};
+
+// Checks shapes, ranks and sizes (kInvalidArgument on a bad spec: format not
+// 2 or 3, rank above 32 or ranks differing, a dimension < 1 in shape or
+// chunk_shape, array or chunk too large, zstd level outside
+// [-131072, 22]; kUnimplemented for uint4 / uint2, which TensorStore lacks).
+Status ValidateWriteSpec(const WriteSpec& spec);
+
+// "<prefix>.zarray" or "<prefix>zarr.json" (prefix "" or ending in '/').
+std::string MetadataKey(const WriteSpec& spec, std::string_view prefix);
+// The exact bytes TensorStore writes for this array (compact, sorted keys).
+// REQUIRES: ValidateWriteSpec(spec) is OK.
+std::string EncodeMetadata(const WriteSpec& spec);
+// v2: "<prefix>0.1" ("<prefix>0" for rank 0); v3: "<prefix>c/0/1" ("<prefix>c").
+std::string ChunkKeyFor(const WriteSpec& spec, std::string_view prefix, const Shape& chunk_index);
+
+// Number of chunks along each dimension (ceil(shape / chunk_shape)).
+Shape ChunkGridShape(const WriteSpec& spec);
+
+// Reads the chunk's region from src (padding edge chunks with zeros, the fill
+// value) and encodes it. kInvalidArgument for a bad spec, an index outside
+// the chunk grid or a source whose size does not match the spec.
+Result<Bytes> EncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src);
+
+// Encodes one full chunk (chunk_shape elements, C order, little-endian; edges
+// already padded): v2 a zstd frame (or the bytes as they are), v3 a shard of
+// one inner chunk followed by its index and CRC-32C. kInvalidArgument when
+// `chunk` has the wrong size.
+Result<Bytes> EncodeChunkData(const WriteSpec& spec, Bytes chunk);
+
+struct WriteOptions {
+  // Chunks encoded at once (0 = all cores; 1 = one at a time on the calling
+  // thread). The output does not depend on it: src.ReadAt and sink are
+  // called from the calling thread only, and sink gets the chunks in C
+  // order of the chunk grid whatever the count.
+  int threads = 1;
+  // At most this many bytes of gathered + encoded chunks in flight (always
+  // room for one chunk, however large).
+  uint64_t max_bytes_in_flight = uint64_t{128} << 20;
+  // With a ValueSink that takes streamed values: chunks larger than this
+  // whose layout allows it (CanStreamEncode) are encoded from the source
+  // straight into the sink in pieces, on the calling thread (zstd's own
+  // workers compress one chunk on `threads` cores), so that an array stored
+  // as one chunk of several GiB (Orbax's default) is written with fixed
+  // memory.
+  uint64_t stream_chunks_above = uint64_t{64} << 20;
+};
+
+// Receives the encoded values.
+struct ValueSink {
+  using Append = std::function<Status(ByteView piece)>;
+  // A whole value.
+  std::function<Status(const std::string& key, ByteView value)> put;
+  // Optional: a value given in pieces: `produce` calls append with the
+  // value's bytes in order. size_bound is an upper bound of its size.
+  std::function<Status(const std::string& key, uint64_t size_bound,
+                       const std::function<Status(const Append& append)>& produce)>
+      put_streamed;
+};
+
+// Whether the chunks of spec can be encoded as a stream: each chunk's part
+// inside the array is one run of it (chunks span every dimension but the
+// first whole, rank >= 1).
+bool CanStreamEncode(const WriteSpec& spec);
+// Upper bound of an encoded chunk's size.
+uint64_t EncodedChunkBound(const WriteSpec& spec);
+// Encodes one chunk from src into append, in pieces: the bytes are those of
+// EncodeChunk, except that a zstd frame may be cut into blocks differently
+// (it decodes to the same bytes). zstd compresses on `threads` workers of
+// its own (0 = all cores; the output does not depend on the count).
+// REQUIRES: CanStreamEncode(spec).
+Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src,
+                         int threads, const ValueSink::Append& append);
+
+// Encodes every chunk (all-zero ones too, as Orbax stores them) in C order of
+// the chunk grid and hands each to sink; stops at the first error. The
+// metadata is not written: store EncodeMetadata at MetadataKey yourself.
+Status WriteArray(const WriteSpec& spec, std::string_view prefix, const ArraySource& src,
+                  const std::function<Status(const std::string& key, ByteView value)>& sink,
+                  const WriteOptions& options = {});
+
+// One array of a WriteArrays call.
+struct ArrayToWrite {
+  WriteSpec spec;
+  std::string prefix;  // "" or ending in '/'
+  std::string name;    // for messages: "writing leaf '<name>'"
+  // Opened on the calling thread when the array's first chunk is gathered;
+  // released after its last. A concurrent() source is gathered from on the
+  // workers (and may be released there); others on the calling thread.
+  std::function<Result<std::unique_ptr<ArraySource>>()> open;
+};
+
+// Writes several arrays as one pipeline, so that small arrays (one chunk
+// each, Orbax's default) are encoded in parallel too: for each array in
+// order, its metadata (EncodeMetadata at MetadataKey) and then its chunks in
+// C order of the grid go to sink, exactly as a loop of sink(metadata) +
+// WriteArray would. Every spec is validated before anything is written.
+// Memory: options.max_bytes_in_flight over the chunks of all arrays (an
+// array whose chunk is larger runs alone).
+Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
+                   const std::function<Status(const std::string& key, ByteView value)>& sink,
+                   const WriteOptions& options = {});
+// The same into a ValueSink: with put_streamed, large chunks are streamed
+// (WriteOptions::stream_chunks_above).
+Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sink,
+                   const WriteOptions& options = {});
+
+}  // namespace ockpt::zarr
+
+#endif  // OCKPT_FORMATS_ZARR_ZARR_WRITER_H_
