@@ -2,8 +2,11 @@
 
 #include "formats/orbax/legacy_msgpack.h"
 
+#include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <string>
 
 #include <msgpack.hpp>
 
@@ -139,6 +142,75 @@ bool ZarrSpec(const msgpack::object& o, LegacyLeaf* leaf) {
   }
 }
 
+// The value under `key` in a msgpack map, or nullptr.
+const msgpack::object* MapGet(const msgpack::object& map, std::string_view key) {
+  for (uint32_t i = 0; i < map.via.map.size; ++i) {
+    const auto& kv = map.via.map.ptr[i];
+    if ((kv.key.type == msgpack::type::STR || kv.key.type == msgpack::type::BIN) && StrOf(kv.key) == key) {
+      return &kv.val;
+    }
+  }
+  return nullptr;
+}
+
+// The i-th entry of a flax "tuple as dict" ({"0": ..., "1": ...}), or nullptr.
+const msgpack::object* TupleDictGet(const msgpack::object& map, uint32_t i) {
+  return MapGet(map, std::to_string(i));
+}
+
+// A flax chunked array: {"__msgpack_chunked_array__": true, "shape": {"0": d0, ...},
+// "chunks": {"0": ndarray, ...}}, where the chunks are the flattened array cut
+// into pieces (flax splits arrays above 1 GiB this way). Joined into one
+// inline array.
+Status DecodeChunkedArray(const msgpack::object& o, LegacyLeaf* leaf) {
+  const msgpack::object* shape = MapGet(o, "shape");
+  const msgpack::object* chunks = MapGet(o, "chunks");
+  if (!shape || !chunks || shape->type != msgpack::type::MAP || chunks->type != msgpack::type::MAP) {
+    return DataLossError("chunked array without 'shape' and 'chunks' maps");
+  }
+  Shape dims;
+  uint64_t count = 1;
+  for (uint32_t i = 0; i < shape->via.map.size; ++i) {
+    const msgpack::object* d = TupleDictGet(*shape, i);
+    if (!d || d->type != msgpack::type::POSITIVE_INTEGER || d->via.u64 > (uint64_t{1} << 40)) {
+      return DataLossError("chunked array shape entry {} is missing or bad", i);
+    }
+    dims.push_back(static_cast<int64_t>(d->via.u64));
+    count *= d->via.u64;
+    if (count > (uint64_t{1} << 40)) return DataLossError("chunked array too large");
+  }
+  leaf->shape = dims;
+  std::optional<DType> dtype;
+  uint64_t want = 0;
+  for (uint32_t i = 0; i < chunks->via.map.size; ++i) {
+    const msgpack::object* c = TupleDictGet(*chunks, i);
+    if (!c || c->type != msgpack::type::EXT || c->via.ext.type() != 1) {
+      return DataLossError("chunk {} of a chunked array is missing or not an ndarray", i);
+    }
+    LegacyLeaf piece;
+    OCKPT_RETURN_IF_ERROR(DecodeNdarray(std::string_view(c->via.ext.data(), c->via.ext.size), &piece)
+                              .WithContext(fmt::format("chunk {}", i)));
+    if (piece.shape.size() != 1) return DataLossError("chunk {} of a chunked array is not flat", i);
+    if (!dtype) {
+      dtype = piece.dtype;
+      want = count * SizeOf(*dtype);
+    } else if (*dtype != piece.dtype) {
+      return DataLossError("chunks of a chunked array have different dtypes");
+    }
+    if (leaf->data.size() + piece.data.size() > want) {
+      return DataLossError("chunks of a chunked array hold more than its shape");
+    }
+    leaf->data.append(piece.data);
+  }
+  if (!dtype) return DataLossError("chunked array without chunks");
+  if (leaf->data.size() != want) {
+    return DataLossError("chunks of a chunked array hold {} bytes, its shape needs {}", leaf->data.size(), want);
+  }
+  leaf->dtype = *dtype;
+  leaf->kind = LegacyLeaf::Kind::kInlineArray;
+  return Status::Ok();
+}
+
 Status Walk(const msgpack::object& o, KeyPath& path, int depth, std::vector<LegacyLeaf>* out) {
   if (depth > kMaxDepth) return DataLossError("msgpack tree nested deeper than {}", kMaxDepth);
   LegacyLeaf leaf;
@@ -150,12 +222,13 @@ Status Walk(const msgpack::object& o, KeyPath& path, int depth, std::vector<Lega
         leaf.kind = LegacyLeaf::Kind::kEmptyDict;
         break;
       }
+      if (MapGet(o, "__msgpack_chunked_array__")) {
+        OCKPT_RETURN_IF_ERROR(DecodeChunkedArray(o, &leaf).WithContext(DottedName(path)));
+        break;
+      }
       for (uint32_t i = 0; i < o.via.map.size; ++i) {
         const auto& kv = o.via.map.ptr[i];
         std::string key = KeyString(kv.key);
-        if (key == "__msgpack_chunked_array__") {
-          return UnimplementedError("chunked msgpack arrays are not supported");
-        }
         path.push_back({key, KeyType::kDict});
         OCKPT_RETURN_IF_ERROR(Walk(kv.val, path, depth + 1, out));
         path.pop_back();
@@ -232,9 +305,11 @@ Status Walk(const msgpack::object& o, KeyPath& path, int depth, std::vector<Lega
       break;
     case msgpack::type::POSITIVE_INTEGER:
     case msgpack::type::NEGATIVE_INTEGER: {
+      // Python ints above 2^63 - 1 come as msgpack uint64.
+      bool big = o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 > uint64_t{INT64_MAX};
       int64_t v = o.type == msgpack::type::POSITIVE_INTEGER ? static_cast<int64_t>(o.via.u64) : o.via.i64;
       leaf.kind = LegacyLeaf::Kind::kInlineArray;
-      leaf.dtype = DType::kInt64;
+      leaf.dtype = big ? DType::kUInt64 : DType::kInt64;
       leaf.data.resize(8);
       StoreU64LE(leaf.data.data(), static_cast<uint64_t>(v));
       break;

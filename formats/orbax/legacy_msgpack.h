@@ -3,6 +3,8 @@
 //   * "PLACEHOLDER://<name>": the array is stored as zarr under <name>/;
 //   * ext type 1 (ndarray) / 3 (numpy scalar): msgpack (shape, dtype, bytes);
 //   * ext type 2 (complex), 4 (tuple), plain ints, floats, bools, strings, nil;
+//   * {"__msgpack_chunked_array__": true, "shape": ..., "chunks": ...}: an
+//     array flax split into flat pieces (joined into one inline array);
 //   * a TensorStore spec dict {"driver": "zarr", "kvstore": {"path": ...},
 //     "metadata": {...}} (t5x): the array is zarr at that path.
 
@@ -29,8 +31,11 @@ struct LegacyLeaf {
   std::string text;             // kString
 };
 
-// Decodes a whole msgpack file (bounded by its size). kDataLoss on malformed
-// input, kUnimplemented for chunked aggregate arrays.
+// Decodes a whole msgpack file (bounded by its size): Orbax's legacy
+// `checkpoint` file and flax's own checkpoint files (flax.serialization:
+// ndarray, complex and numpy-scalar extension types, arrays above 1 GiB split
+// into `__msgpack_chunked_array__` dicts, which are joined here). kDataLoss
+// on malformed input.
 Result<std::vector<LegacyLeaf>> DecodeLegacyMsgpack(ByteView data);
 
 }  // namespace ockpt::orbax
