@@ -212,7 +212,7 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
         am["param_name"] = name;
         am["write_shape"] = base;
         am["chunk_shape"] = spec.chunk_shape;
-        am["ext_metadata"] = nullptr;
+        am["ext_metadata"] = r.ext_metadata;  // null unless the source had one (PRNG keys)
         Json wrapped = Json::object();
         wrapped["array_metadata"] = std::move(am);
         array_metadatas.push_back(std::move(wrapped));

@@ -67,6 +67,7 @@ Json LeafRecord::ToJson() const {
   j["sharding"] = sharding;
   j["stored_bytes"] = stored_bytes ? Json(*stored_bytes) : Json(nullptr);
   if (string_value) j["value"] = *string_value;
+  if (!ext_metadata.is_null()) j["ext_metadata"] = ext_metadata;
   return j;
 }
 
@@ -104,6 +105,7 @@ Result<LeafRecord> LeafRecord::FromJson(const Json& j) {
     r.compressor = j["compressor"].get<std::string>();
   }
   if (j.contains("sharding")) r.sharding = j["sharding"];
+  if (j.contains("ext_metadata")) r.ext_metadata = j["ext_metadata"];
   if (j.contains("stored_bytes") && j["stored_bytes"].is_number_unsigned()) {
     r.stored_bytes = j["stored_bytes"].get<uint64_t>();
   }

@@ -55,6 +55,9 @@ struct LeafRecord {
   Json sharding;                      // as stored in _sharding, or null
   std::optional<uint64_t> stored_bytes;
   std::optional<std::string> string_value;  // for value_type "string"
+  // array_metadatas' "ext_metadata" for this array (e.g. a PRNG key's
+  // {"random_key_impl": ...}), or null; carried through save and restore.
+  Json ext_metadata;
 
   std::string name() const { return DottedName(keypath); }
   // An array or scalar with data to read.
