@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <thread>
 
@@ -82,9 +83,15 @@ void InterruptWatcher::Run() {
     // and is still the same file (another writer's, e.g. while waiting for
     // a root's lock) is left alone.
     if (r.identity && Identity(p) == r.identity) continue;
-    for (int attempt = 0; attempt < 5 && PathExists(p); ++attempt) {
-      RemoveAll(p).IgnoreError();
-      if (PathExists(p)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // First move it out of the way with one atomic rename: the main thread
+    // may be committing it (rename to the final name) right now, and either
+    // that rename wins (the output is complete; it stays) or this one does
+    // (the commit fails), but never a commit of a half-removed directory.
+    std::string trash = fmt::format("{}.ockpt-interrupted-{}", p, ::getpid());
+    if (::rename(p.c_str(), trash.c_str()) != 0) continue;  // gone, or committed already
+    for (int attempt = 0; attempt < 5 && PathExists(trash); ++attempt) {
+      RemoveAll(trash).IgnoreError();
+      if (PathExists(trash)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
   WriteStderr(fmt::format("ockpt: interrupted by {}\n", sig == SIGINT ? "SIGINT" : "SIGTERM"));

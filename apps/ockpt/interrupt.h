@@ -5,8 +5,9 @@
 // inherits the mask), so no asynchronous handler runs at all; one watcher
 // thread takes them with sigwait(). On a signal it sets `interrupted()`, on
 // which the progress sink (progress_bar.h) parks every data worker at its
-// next chunk, removes the registered temporary paths and calls _exit(128 +
-// signal). The only state shared with that thread lives in this object
+// next chunk, renames each registered temporary path aside (one atomic step,
+// so a commit racing with it either wins whole or fails) and removes it, and
+// calls _exit(128 + signal). The only state shared with that thread lives in this object
 // (owned by main, never freed: the thread may outlive main's locals), so
 // there is no global.
 //
