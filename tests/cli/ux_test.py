@@ -280,6 +280,16 @@ try:
                        stdin=subprocess.DEVNULL, env=env)
     out = t.stdout.decode(errors="replace")
     check(t.returncode == 0 and "ETA" not in out, "--no-progress: no bar on a terminal (%r)" % out[-300:])
+    env.pop("NO_COLOR", None)
+    for what, line in (("restore", "restore %s %s" % (os.path.join(tmp, "piped"), os.path.join(tmp, "tty_r"))),
+                       ("verify", "verify %s" % os.path.join(tmp, "piped")),
+                       ("diff", "diff -q %s %s" % (os.path.join(tmp, "piped"), os.path.join(tmp, "tty")))):
+        t = subprocess.run(["script", "-qec", "%s %s" % (ockpt, line), "/dev/null"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+        out = t.stdout.decode(errors="replace")
+        check(t.returncode == 0 and what in out and "ETA" in out and "MiB" in out,
+              "%s under a terminal draws a progress bar: %r" % (what, out[-300:]))
+    env["NO_COLOR"] = "1"
     cmd = "%s restore %s %s --quiet" % (ockpt, os.path.join(tmp, "piped"), os.path.join(tmp, "tty_q"))
     t = subprocess.run(["script", "-qec", cmd, "/dev/null"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        stdin=subprocess.DEVNULL, env=env)
