@@ -14,6 +14,7 @@
 #include "formats/safetensors/safetensors.h"
 #include "lib/base/file.h"
 #include "lib/checkpoint/casting_writer.h"
+#include "lib/checkpoint/progress.h"
 #include "lib/dtype/cast.h"
 
 namespace ockpt::formats {
@@ -97,11 +98,53 @@ Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format,
   return InvalidArgumentError("unknown output format '{}'", format);
 }
 
+namespace {
+
+// A single .npy file: one leaf named after the file ("w.npy": "w").
+class SingleNpySource final : public CheckpointSource {
+ public:
+  static Result<std::unique_ptr<CheckpointSource>> Open(const std::string& path) {
+    auto s = std::unique_ptr<SingleNpySource>(new SingleNpySource());
+    s->path_ = path;
+    DType dtype;
+    Shape shape;
+    OCKPT_RETURN_IF_ERROR(npy::OpenNpyFile(path, &dtype, &shape).status());
+    std::string name = Basename(path);
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
+    LeafRecord r;
+    r.keypath = {PathKey{name, KeyType::kDict}};
+    r.value_type = std::string(kNpArray);
+    r.dtype = dtype;
+    r.shape = shape;
+    s->leaves_.push_back(std::move(r));
+    return std::unique_ptr<CheckpointSource>(std::move(s));
+  }
+  const std::vector<LeafRecord>& leaves() const override { return leaves_; }
+  const Json& custom_metadata() const override { return custom_; }
+  Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
+    DType d;
+    Shape s;
+    return npy::OpenNpyFile(path_, &d, &s);
+  }
+  std::string Describe() const override { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<LeafRecord> leaves_;
+  Json custom_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
                                                      const std::optional<std::string>& item,
                                                      int threads) {
   if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
   if (IsDirectory(path)) return orbax::OpenSource(path, item, threads);
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0) {
+    if (item) return InvalidArgumentError("--item {}: {} is a single .npy file", *item, path);
+    return SingleNpySource::Open(path);
+  }
   std::string format = FormatFromExtension(path);
   if (format.empty()) {
     if (npz::LooksLikeZip(path)) {
@@ -248,6 +291,7 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.dst));
   OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSource> source,
                          OpenSource(opt.src, opt.item, ctx.threads));
+  source = WithProgress(std::move(source), ctx);
   std::string out = StripSlashes(opt.dst);
   OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(out)));
   std::string tmp = fmt::format("{}.ockpt-tmp-{}", out, ::getpid());

@@ -41,7 +41,7 @@ Result<std::unique_ptr<CheckpointSink>> CreateSink(const std::string& format,
                                                    const std::string& path);
 
 // Opens any source: an .npz, .h5/.hdf5 or .safetensors file (by extension,
-// else by its first bytes), else orbax::OpenSource (a .npy directory or a
+// else by its first bytes), a single .npy file (one leaf named after it), else orbax::OpenSource (a .npy directory or a
 // checkpoint; `item` picks one of a composite; its arrays decode ahead on
 // `threads` workers, 0 = all cores).
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,

@@ -4,9 +4,16 @@
 #ifndef OCKPT_APPS_OCKPT_APP_CONTEXT_H_
 #define OCKPT_APPS_OCKPT_APP_CONTEXT_H_
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <memory>
+#include <string>
 
+#include "apps/ockpt/interrupt.h"
+#include "apps/ockpt/progress_bar.h"
 #include "lib/base/context.h"
 #include "lib/base/result.h"
 
@@ -16,22 +23,65 @@ struct AppContext {
   int threads = 0;  // 0 = all cores
   bool quiet = false;
   bool no_progress = false;
+  bool verbose = false;
   std::ostream* out = &std::cout;
   std::ostream* err = &std::cerr;
+  // SIGINT/SIGTERM handling (interrupt.h); null in tests that build no watcher.
+  InterruptWatcher* interrupts = nullptr;
   // Set by the chosen subcommand; returns the exit code for a check that ran
   // (0, or 1 when diff/verify found something), or an error Status.
   std::function<Result<int>()> action;
 
   // The library-side context: threads, progress, warnings to stderr.
-  Context LibContext() const {
+  Context LibContext(ProgressSink* progress = nullptr) const {
     Context c;
     c.threads = threads;
     c.progress = !quiet && !no_progress;
+    c.progress_sink = progress;
     if (!quiet) {
       std::ostream* e = err;
       c.warn = [e](std::string_view msg) { *e << "ockpt: warning: " << msg << "\n"; };
     }
     return c;
+  }
+
+  // A progress reporter for long work named `label` ("save", "restore"):
+  // it draws a bar when stderr is a terminal (and progress is wanted) and
+  // prints a summary line after long work on a terminal or with --verbose.
+  std::unique_ptr<ProgressBar> StartProgress(std::string label) const {
+    ProgressDisplay d;
+    bool tty = ::isatty(STDERR_FILENO) == 1;
+    const char* no_color = std::getenv("NO_COLOR");
+    d.bar = tty && !quiet && !no_progress;
+    d.color = d.bar && (no_color == nullptr || no_color[0] == '\0');
+    d.summary = !quiet && (verbose || tty);
+    if (verbose) d.min_summary_seconds = 0;
+    if (interrupts != nullptr) d.park_when = interrupts->interrupted();
+    return std::make_unique<ProgressBar>(std::move(label), d);
+  }
+
+  // Runs `work` (a library call) with a progress reporter installed in its
+  // Context; the bar is erased (and the summary printed) when it returns.
+  Status Tracked(std::string label, const std::function<Status(const Context&)>& work) const {
+    std::unique_ptr<ProgressBar> bar = StartProgress(std::move(label));
+    Status s = work(LibContext(bar.get()));
+    bar->Finish(s.ok());
+    return s;
+  }
+
+  // A temporary output of this command, removed when it is interrupted.
+  void RemoveOnInterrupt(const std::string& path) const {
+    if (interrupts != nullptr) interrupts->RemoveOnInterrupt(path);
+  }
+
+  // Before writing `out` (restore, convert): removes the temporaries of
+  // earlier runs that were killed (their pid is gone) and registers this
+  // run's own temporary for removal on an interrupt.
+  void PrepareOutput(const std::string& out) const {
+    for (const std::string& p : RemoveStaleTemporaries(out)) {
+      if (verbose) *err << "ockpt: removed " << p << ", left by a process that is gone\n";
+    }
+    RemoveOnInterrupt(OutputTemporary(out));
   }
 
   // Warnings go to stderr unless --quiet.

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "apps/ockpt/stdout_output.h"
 #include "apps/ockpt/layout_flags.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/registry.h"
@@ -24,14 +25,17 @@ void RegisterConvert(CLI::App& app, AppContext& ctx) {
   cmd->add_option("SRC", o->convert.src,
                   "Checkpoint, .npy directory, .npz, .h5/.hdf5 or .safetensors")
       ->required();
-  cmd->add_option("DST", o->convert.dst, "Output (must not exist)")->required();
+  cmd->add_option("DST", o->convert.dst,
+                  "Output (must not exist); - : stdout (with --format npz, h5 or safetensors)")
+      ->required();
   cmd->add_option(
       "--format", o->convert.format,
       "npy, npz, h5 (hdf5), safetensors or orbax (default: from DST's extension; without one, a "
       ".npy directory when SRC is a checkpoint, else a checkpoint)");
   cmd->add_option(
       "--step", o->convert.step,
-      "File outputs: the step of SRC (a manager root); checkpoint outputs: save as step N of DST");
+      "File outputs: the step of SRC (a manager root); checkpoint outputs: save as step N of DST")
+      ->check(NonNegativeInt("100"));
   cmd->add_option("--item", o->convert.item, "Only this item of a composite SRC");
   cmd->add_option("--select", o->convert.select,
                   "File outputs: only leaves whose dotted name matches (repeatable)");
@@ -60,7 +64,23 @@ void RegisterConvert(CLI::App& app, AppContext& ctx) {
           return InvalidArgumentError("--custom-metadata: not valid JSON: {}", o->custom_metadata);
         c.custom_metadata = *j;
       }
-      OCKPT_RETURN_IF_ERROR(formats::Convert(c, ctx.LibContext()));
+      OCKPT_ASSIGN_OR_RETURN(std::string target, formats::ConvertTarget(c));
+      if (c.dst == "-") {  // a single file to stdout (stdout_output.h)
+        OCKPT_RETURN_IF_ERROR(WriteToStdout(ctx, target, [&](const std::string& path) {
+          formats::ConvertOptions cc = c;
+          cc.dst = path;
+          cc.format = target;
+          return ctx.Tracked("convert", [&](const Context& lc) { return formats::Convert(cc, lc); });
+        }));
+        return 0;
+      }
+      if (target == "orbax") {
+        ctx.RemoveOnInterrupt(SaveTemporary(c.dst, c.step));
+      } else {
+        ctx.PrepareOutput(c.dst);
+      }
+      OCKPT_RETURN_IF_ERROR(ctx.Tracked("convert", [&](const Context& lc) { return formats::Convert(c, lc); }));
+      if (target == "npz") NoteNpzTree(ctx, c.dst);
       return 0;
     };
   });

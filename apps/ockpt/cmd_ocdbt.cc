@@ -1,6 +1,9 @@
 // ockpt ocdbt ls|cat|versions: inspect a TensorStore OCDBT database.
 
+#include <unistd.h>
+
 #include <memory>
+#include <sstream>
 
 #include "apps/ockpt/commands.h"
 #include "formats/ocdbt/inspect.h"
@@ -37,7 +40,7 @@ void RegisterOcdbt(CLI::App& app, AppContext& ctx) {
   ls->add_flag("-l,--long", ls_opts->long_format,
                "Text: add the data file and offset of indirect values");
   ls->add_option("--version", ls_opts->generation, "Read generation N instead of the latest")
-      ->check(CLI::PositiveNumber);
+      ->check(PositiveInt("3"));
   SetAction(ls, ctx, ls_opts, ocdbt::OcdbtList);
 
   auto cat_opts = std::make_shared<ocdbt::OcdbtCatOptions>();
@@ -48,8 +51,24 @@ void RegisterOcdbt(CLI::App& app, AppContext& ctx) {
   cat->add_flag("--base64", cat_opts->key_is_base64,
                 "KEY is base64 (as ls --json prints keys that are not UTF-8)");
   cat->add_option("--version", cat_opts->generation, "Read generation N instead of the latest")
-      ->check(CLI::PositiveNumber);
-  SetAction(cat, ctx, cat_opts, ocdbt::OcdbtCat);
+      ->check(PositiveInt("3"));
+  // Binary values are not written to a terminal (text ones, e.g. .zarray, are).
+  SetAction(cat, ctx, cat_opts, [](const ocdbt::OcdbtCatOptions& o, std::ostream& out) -> Status {
+    if (::isatty(STDOUT_FILENO) != 1) return ocdbt::OcdbtCat(o, out);
+    std::ostringstream buf;
+    OCKPT_RETURN_IF_ERROR(ocdbt::OcdbtCat(o, buf));
+    std::string value = buf.str();
+    for (unsigned char ch : value) {
+      if (ch == 0 || (ch < 0x20 && ch != '\n' && ch != '\r' && ch != '\t')) {
+        return InvalidArgumentError(
+            "ocdbt cat: {} is binary ({} bytes); refusing to write it to a terminal: redirect stdout "
+            "(> file) or pipe it (| xxd)",
+            o.key, value.size());
+      }
+    }
+    out << value;
+    return Status::Ok();
+  });
 
   auto versions_opts = std::make_shared<ocdbt::OcdbtVersionsOptions>();
   CLI::App* versions = ocdbt->add_subcommand(

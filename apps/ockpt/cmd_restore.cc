@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "apps/ockpt/stdout_output.h"
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/restore.h"
 #include "formats/registry.h"
@@ -23,8 +24,10 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
   auto opts = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("restore", "Write a checkpoint's arrays out (.npy directory + _tree.json)");
   cmd->add_option("PATH", opts->restore.path, "Item, checkpoint or manager root")->required();
-  cmd->add_option("OUT", opts->restore.out, "Output directory (must not exist)")->required();
-  cmd->add_option("--step", opts->step, "Step of a manager root (default: latest committed)");
+  cmd->add_option("OUT", opts->restore.out,
+                  "Output directory or file (must not exist); - : stdout (with --format npz, h5 or safetensors)")
+      ->required();
+  cmd->add_option("--step", opts->step, "Step of a manager root (default: latest committed)")->check(NonNegativeInt("100"));
   cmd->add_option("--item", opts->item, "Only this item of a composite checkpoint");
   cmd->add_option("--select", opts->restore.select, "Only leaves whose dotted name matches this glob (repeatable)");
   cmd->add_option("--dtype", opts->dtype, "Cast every array to this dtype (warns when lossy)");
@@ -54,7 +57,19 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
           return device->WrapSink(std::move(sink));
         };
       }
-      OCKPT_RETURN_IF_ERROR(formats::WithOutputName(orbax::Restore(opts->restore, ctx.LibContext()), opts->restore.out));
+      if (opts->restore.out == "-") {  // a single file to stdout (stdout_output.h)
+        OCKPT_RETURN_IF_ERROR(WriteToStdout(ctx, format, [&](const std::string& path) {
+          orbax::RestoreOptions r = opts->restore;
+          r.out = path;
+          return ctx.Tracked("restore", [&](const Context& c) { return orbax::Restore(r, c); });
+        }));
+      } else {
+        ctx.PrepareOutput(opts->restore.out);
+        OCKPT_RETURN_IF_ERROR(formats::WithOutputName(
+            ctx.Tracked("restore", [&](const Context& c) { return orbax::Restore(opts->restore, c); }),
+            opts->restore.out));
+        if (format == "npz") NoteNpzTree(ctx, opts->restore.out);
+      }
       if (device && !ctx.quiet) *ctx.err << device->Report("restore");
       return 0;
     };

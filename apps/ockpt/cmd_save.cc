@@ -47,7 +47,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
   cmd->add_option("SRC DEST", o->positional, "Source (.npy directory, .npz, .h5, .safetensors or checkpoint) and destination; "
                                              "with --item/--json-item only DEST")
       ->expected(1, 2)->required();
-  cmd->add_option("--step", o->step, "Save as step N of the manager root DEST");
+  cmd->add_option("--step", o->step, "Save as step N of the manager root DEST")->check(NonNegativeInt("100"));
   cmd->add_option("--item", o->items, "NAME=SRC: a PyTree item of a composite checkpoint (repeatable)");
   cmd->add_option("--json-item", o->json_items, "NAME=FILE: a JSON item (repeatable)");
   AddLayoutFlags(cmd, o->layout,
@@ -102,7 +102,8 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
         };
       }
       OCKPT_ASSIGN_OR_RETURN(s.retention, o->retention.Policy());
-      OCKPT_RETURN_IF_ERROR(orbax::Save(s, ctx.LibContext()));
+      ctx.RemoveOnInterrupt(SaveTemporary(s.dest, s.step));
+      OCKPT_RETURN_IF_ERROR(ctx.Tracked("save", [&](const Context& c) { return orbax::Save(s, c); }));
       if (device && !ctx.quiet) *ctx.err << device->Report("save");
       return 0;
     };

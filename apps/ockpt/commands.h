@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/ockpt/app_context.h"
+#include "apps/ockpt/cli_support.h"
 
 namespace ockpt {
 

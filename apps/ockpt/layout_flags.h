@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "apps/ockpt/cli_support.h"
 #include "formats/orbax/save.h"
 
 namespace ockpt {
@@ -89,7 +90,9 @@ inline void AddLayoutFlags(CLI::App* cmd, LayoutFlags& f, const LayoutFlagHelp& 
   cmd->add_flag("--zarr3", f.zarr3, help.zarr3);
   cmd->add_flag("--no-ocdbt", f.no_ocdbt, help.no_ocdbt);
   cmd->add_option("--compression", f.compression, help.compression);
-  cmd->add_option("--chunk-bytes", f.chunk_bytes, help.chunk_bytes)->check(CLI::PositiveNumber);
+  // 4M, 1GiB, 65536 (cli_support.h ParseSize); 0 and junk: exit 2.
+  cmd->add_option("--chunk-bytes", f.chunk_bytes, help.chunk_bytes + " (suffixes: 4M, 1GiB, 500KB)")
+      ->transform(PositiveSize());
   cmd->add_option("--chunk-shape", f.chunk_shape, help.chunk_shape);
 }
 

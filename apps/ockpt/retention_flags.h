@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "apps/ockpt/cli_support.h"
 #include "lib/checkpoint/retention.h"
 
 namespace ockpt {
@@ -46,9 +47,9 @@ struct RetentionFlags {
 
 inline void AddRetentionFlags(CLI::App* cmd, RetentionFlags& f) {
   cmd->add_option("--max-to-keep", f.max_to_keep, "Keep the latest N steps (the best N with --best-metric)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NonNegativeInt("3"));
   cmd->add_option("--keep-period", f.keep_period, "Also keep every step that is a multiple of N")
-      ->check(CLI::PositiveNumber);
+      ->check(PositiveInt("1000"));
   cmd->add_option("--keep-time-interval", f.keep_time_interval,
                   "Also keep one step per DURATION of commit time (90s, 30m, 1h, 7d)");
   CLI::Option* best = cmd->add_option("--best-metric", f.best_metric,

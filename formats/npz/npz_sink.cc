@@ -62,19 +62,23 @@ class NpzSink final : public CheckpointSink {
     s = w.Close();
     if (!s.ok()) return std::move(s).WithContext(fmt::format("leaf '{}'", name));
     leaves_.push_back(Record(leaf));
+    records_.push_back(leaf);
     return Status::Ok();
   }
 
   Status WriteLeaf(const LeafRecord& leaf) override {
     leaves_.push_back(Record(leaf));
+    records_.push_back(leaf);
     return Status::Ok();
   }
 
   Status Finish(const Json& custom_metadata) override {
-    Json tree;
-    tree["leaves"] = std::move(leaves_);
-    tree["custom_metadata"] = custom_metadata;
-    OCKPT_RETURN_IF_ERROR(zip_.AddMember("_tree.json", tree.dump(2) + "\n"));
+    if (!TreeJsonReason(records_, custom_metadata).empty()) {  // else a plain .npz
+      Json tree;
+      tree["leaves"] = std::move(leaves_);
+      tree["custom_metadata"] = custom_metadata;
+      OCKPT_RETURN_IF_ERROR(zip_.AddMember("_tree.json", tree.dump(2) + "\n"));
+    }
     return zip_.Finish();
   }
 
@@ -89,9 +93,49 @@ class NpzSink final : public CheckpointSink {
 
   ZipWriter zip_;
   Json leaves_ = Json::array();
+  std::vector<LeafRecord> records_;  // for TreeJsonReason
 };
 
 }  // namespace
+
+std::string TreeJsonReason(const std::vector<LeafRecord>& leaves, const Json& custom_metadata) {
+  std::vector<std::string> why;
+  std::string raw_bits, value_types, sequence_keys, sharding;
+  size_t strings = 0, empty_nodes = 0;
+  for (const LeafRecord& r : leaves) {
+    if (r.value_type == kString) {
+      ++strings;
+      continue;
+    }
+    if (!r.HasArrayData()) {
+      ++empty_nodes;
+      continue;
+    }
+    if (raw_bits.empty() && !Info(*r.dtype).native_numpy) {
+      raw_bits = fmt::format("{} leaf '{}' (raw bits)", Name(*r.dtype), r.name());
+    }
+    if (value_types.empty() && r.value_type != kNpArray) {
+      value_types = fmt::format("value type {} of '{}'", r.value_type, r.name());
+    }
+    if (sharding.empty() && !r.sharding.is_null()) sharding = fmt::format("sharding of '{}'", r.name());
+    for (const PathKey& k : r.keypath) {
+      if (sequence_keys.empty() && k.type == KeyType::kSequence) {
+        sequence_keys = fmt::format("sequence keys ('{}')", r.name());
+      }
+    }
+  }
+  for (const std::string* s : {&raw_bits, &value_types, &sequence_keys, &sharding}) {
+    if (!s->empty()) why.push_back(*s);
+  }
+  if (strings) why.push_back(fmt::format("{} string leaf{}", strings, strings == 1 ? "" : "s"));
+  if (empty_nodes) why.push_back(fmt::format("{} empty node{}", empty_nodes, empty_nodes == 1 ? "" : "s"));
+  if (!custom_metadata.is_null()) {
+    why.push_back("custom metadata");
+  }
+  std::string out;
+  for (const std::string& w : why) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
 
 Result<std::unique_ptr<CheckpointSink>> CreateNpzSink(const std::string& path) {
   if (PathExists(path)) return AlreadyExistsError("{} already exists", path);

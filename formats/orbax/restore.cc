@@ -12,6 +12,7 @@
 #include "lib/base/file.h"
 #include "lib/base/thread_pool.h"
 #include "lib/checkpoint/casting_writer.h"
+#include "lib/checkpoint/progress.h"
 #include "lib/dtype/cast.h"
 
 namespace ockpt::orbax {
@@ -102,12 +103,16 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       step.how = How::kStream;
       stream_reads.push_back(i);
     }
+    ctx.AddProgressTotal(LeafBytes(step.out));
     steps.push_back(std::move(step));
   }
   std::unique_ptr<LeafStream> stream = item.StreamLeaves(std::move(stream_reads), ctx.threads);
   // Fills w with leaf `step`'s values, cast when asked.
-  auto fill_from = [](const Step& step, ArrayWriter& w,
-                      const std::function<Status(ArrayWriter&)>& read) {
+  // (bytes written out count as progress)
+  auto fill_from = [&ctx](const Step& step, ArrayWriter& out,
+                          const std::function<Status(ArrayWriter&)>& read) {
+    ProgressWriter counted(&out, ctx.progress_sink);
+    ArrayWriter& w = ctx.progress_sink != nullptr ? static_cast<ArrayWriter&>(counted) : out;
     if (step.target == step.stored) return read(w);
     CastingWriter caster(&w, step.stored, step.target);
     return read(caster);

@@ -18,6 +18,7 @@
 #include "lib/base/base64.h"
 #include "lib/base/file.h"
 #include "lib/base/pyjson.h"
+#include "lib/checkpoint/progress.h"
 
 namespace ockpt::orbax {
 namespace {
@@ -343,6 +344,12 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   // Open every source first: a bad source fails before anything is written.
   SourceOpener open = opt.open_source;
   if (!open) open = [](const std::string& path) { return OpenSource(path); };
+  if (ctx.progress_sink != nullptr) {  // every array byte read from a source counts as done
+    open = [inner = std::move(open), &ctx](const std::string& path) -> Result<std::unique_ptr<CheckpointSource>> {
+      OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSource> source, inner(path));
+      return WithProgress(std::move(source), ctx);
+    };
+  }
   std::vector<PlannedItem> items;
   std::set<std::string> seen;
   auto add_name = [&](const std::string& name) -> Status {

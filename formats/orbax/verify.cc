@@ -15,6 +15,7 @@
 #include "formats/zarr/zarr_array.h"
 #include "lib/base/file.h"
 #include "lib/base/sha256.h"
+#include "lib/checkpoint/progress.h"
 #include "lib/kvstore/kvstore.h"
 
 namespace ockpt::orbax {
@@ -140,7 +141,8 @@ void CheckValueRanges(RangesByFile* ranges, VerifyReport* r) {
 
 // Decodes every chunk of leaf i (through the item's streaming read) and,
 // when `sha` is given, hashes its C-order bytes.
-Status CheckLeaf(const PyTreeItem& item, size_t i, int threads, std::string* sha) {
+Status CheckLeaf(const PyTreeItem& item, size_t i, const Context& ctx, std::string* sha) {
+  int threads = ctx.threads;
   const LeafRecord& leaf = item.leaves()[i];
   OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> src, item.OpenLeafSource(i, threads));
   Sha256 h;
@@ -150,6 +152,7 @@ Status CheckLeaf(const PyTreeItem& item, size_t i, int threads, std::string* sha
     buf.resize(n);
     OCKPT_RETURN_IF_ERROR(src->ReadAt(off, n, buf.data()));
     h.Update(buf);
+    ctx.AddProgressDone(n);
   }
   if (sha) *sha = h.HexDigest();
   (void)leaf;
@@ -242,6 +245,8 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
     r.problems.push_back(ckpt.status().message());
     return r;
   }
+  r.step = ckpt->step;
+  r.dir = ckpt->dir;
   if (IsTmpName(Basename(ckpt->dir))) {
     r.problems.push_back(
         fmt::format("{} is an in-progress (uncommitted) checkpoint directory", ckpt->dir));
@@ -252,6 +257,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
         fmt::format("{}: _CHECKPOINT_METADATA has no commit_timestamp_nsecs", ckpt->dir));
   }
   std::map<std::string, std::string> leaf_sums;
+  std::map<std::string, uint64_t> leaf_chunks;  // leaves decoded fine: their chunk counts
   for (const ItemEntry& e : ckpt->items) {
     std::string label = e.name.empty() ? "" : e.name + "/";
     if (e.kind != ItemKind::kPyTree) continue;
@@ -271,16 +277,18 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
     }
     const PyTreeItem& item = *e.pytree;
     if (!item.leaf_error().ok()) r.problems.push_back(item.leaf_error().message());
+    for (const LeafRecord& leaf : item.leaves()) ctx.AddProgressTotal(LeafBytes(leaf));
     for (size_t i = 0; i < item.leaves().size(); ++i) {
       const LeafRecord& leaf = item.leaves()[i];
       if (!leaf.HasArrayData()) continue;
       std::string sha;
-      Status s = CheckLeaf(item, i, ctx.threads, &sha);
+      Status s = CheckLeaf(item, i, ctx, &sha);
       ++r.leaves_checked;
       if (!s.ok()) {
         r.problems.push_back(fmt::format("leaf '{}{}': {}", label, leaf.name(), s.message()));
       } else {
         leaf_sums[label + leaf.name()] = sha;
+        leaf_chunks[label + leaf.name()] = item.LeafReadPlan(i).chunks;
       }
     }
     CheckChunkKeys(item, &r);
@@ -288,7 +296,10 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
 
   std::string base = ckpt->dir;
   std::string sums_path = SumsFileFor(base);
-  if (opt.write_sums || opt.check_sums) {
+  bool check_sums = opt.check_sums || (!opt.write_sums && IsRegularFile(sums_path));
+  r.sums_automatic = check_sums && !opt.check_sums;
+  std::set<std::string> covered;  // leaves whose sums matched
+  if (opt.write_sums || check_sums) {
     std::map<std::string, std::string> file_sums;
     for (const std::string& f : AllFiles(base)) {
       auto sha = Sha256File(JoinPath(base, f));
@@ -320,6 +331,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
           !(*doc)["files"].is_object()) {
         r.problems.push_back(fmt::format("{}: not an ockpt sums file", sums_path));
       } else {
+        r.sums_checked = true;
         for (const auto& [name, want] : (*doc)["files"].items()) {
           auto it = file_sums.find(name);
           if (it == file_sums.end()) {
@@ -341,10 +353,17 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
           } else if (!want.is_string() || it->second != want.get<std::string>()) {
             r.problems.push_back(
                 fmt::format("leaf '{}': decoded values differ from {}", name, sums_path));
+          } else {
+            covered.insert(name);
           }
         }
       }
     }
+  }
+  for (const auto& [name, chunks] : leaf_chunks) {
+    if (covered.count(name) || opt.write_sums) continue;  // written sums: a later verify proves them
+    r.no_checksum_leaves.push_back(name);
+    r.no_checksum_chunks += chunks;
   }
   return r;
 }
@@ -358,13 +377,36 @@ Json VerifyReportToJson(const VerifyReport& r) {
   j["leaves_checked"] = r.leaves_checked;
   j["files_checked"] = r.files_checked;
   j["sums_file"] = r.sums_file.empty() ? Json(nullptr) : Json(r.sums_file);
+  j["step"] = r.step ? Json(*r.step) : Json(nullptr);
+  j["checkpoint_dir"] = r.dir;
+  j["sums_checked"] = r.sums_checked;
+  j["no_checksum"] = {{"leaves", r.no_checksum_leaves}, {"chunks", r.no_checksum_chunks}};
   return j;
 }
 
 void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
   for (const std::string& p : r.problems) out << "problem: " << p << "\n";
   for (const std::string& n : r.notes) out << "note: " << n << "\n";
-  out << fmt::format("{}: {} ({} leaves decoded{})\n", r.path,
+  if (!r.no_checksum_leaves.empty()) {
+    // Name a few; all of them are in --json.
+    std::string names;
+    for (size_t k = 0; k < r.no_checksum_leaves.size() && k < 8; ++k) {
+      names += (k ? ", " : "") + r.no_checksum_leaves[k];
+    }
+    if (r.no_checksum_leaves.size() > 8) names += fmt::format(", ... ({} more)", r.no_checksum_leaves.size() - 8);
+    out << fmt::format(
+        "note: decoded, no checksum: {} chunks of {} leaves carry no checksum of their own, so only that they "
+        "decode was proven, not that they hold the saved values ({}); `ockpt verify --write-sums` records "
+        "sums that later runs check\n",
+        r.no_checksum_chunks, r.no_checksum_leaves.size(), names);
+  }
+  if (r.sums_checked) {
+    out << fmt::format("note: leaf values and files checked against {}{}\n", r.sums_file,
+                       r.sums_automatic ? " (found next to the checkpoint)" : "");
+  }
+  std::string what = r.path;
+  if (r.step) what += fmt::format(" (step {}, {})", *r.step, r.dir);
+  out << fmt::format("{}: {} ({} leaves decoded{})\n", what,
                      r.ok() ? "OK" : fmt::format("{} problems", r.problems.size()),
                      r.leaves_checked,
                      r.sums_file.empty() ? "" : fmt::format(", {} files hashed", r.files_checked));

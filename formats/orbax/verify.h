@@ -4,11 +4,14 @@
 // generations, every chunk of every array decoded, chunk keys against the
 // chunk grid, commit state. Optionally writes or checks SHA-256 sums of every
 // leaf's decoded bytes and every file, kept next to the checkpoint in
-// `<checkpoint>.ockpt-sums.json`.
+// `<checkpoint>.ockpt-sums.json`; a sums file found there is checked even
+// without check_sums. The report says what could not be proven: leaves
+// whose chunks were decoded but carry no checksum (no sums file covered them).
 
 #ifndef OCKPT_FORMATS_ORBAX_VERIFY_H_
 #define OCKPT_FORMATS_ORBAX_VERIFY_H_
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -27,12 +30,21 @@ struct VerifyOptions {
 
 struct VerifyReport {
   std::string path;
+  std::optional<int64_t> step;        // the step checked (PATH a manager root or a step)
+  std::string dir;                    // the checkpoint directory checked
   std::vector<std::string> problems;  // each names the file / key / leaf
   std::vector<std::string> notes;     // not errors (e.g. unreferenced files)
   uint64_t leaves_checked = 0;
   uint64_t chunks_checked = 0;
   uint64_t files_checked = 0;
   std::string sums_file;              // written or checked, or ""
+  bool sums_checked = false;          // leaf values compared against sums_file
+  bool sums_automatic = false;        // ... because the sums file was there (no --check-sums)
+  // What verify could not prove: leaves decoded whose chunk bytes carry no
+  // checksum of their own (zarr chunks in OCDBT data files and per-leaf
+  // directories have none) and that no sums file covered.
+  std::vector<std::string> no_checksum_leaves;
+  uint64_t no_checksum_chunks = 0;
   bool ok() const { return problems.empty(); }
 };
 

@@ -1,23 +1,43 @@
 // Context: what a long-running library call needs from its caller, passed
-// explicitly (no globals): worker threads, whether to report progress, and
+// explicitly (no globals): worker threads, where progress is reported, and
 // where warnings go.
 
 #ifndef OCKPT_LIB_BASE_CONTEXT_H_
 #define OCKPT_LIB_BASE_CONTEXT_H_
 
+#include <cstdint>
 #include <functional>
 #include <string_view>
 
 namespace ockpt {
 
+// Receives the progress of long work in bytes. The library announces work as
+// it learns of it (AddTotal) and reports bytes done (AddDone); the caller
+// renders it (the CLI draws a bar on a terminal). Both may be called from
+// worker threads at once: implementations must be thread-safe.
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+  virtual void AddTotal(uint64_t bytes) = 0;
+  virtual void AddDone(uint64_t bytes) = 0;
+};
+
 struct Context {
   int threads = 0;         // 0 = all cores
-  bool progress = false;   // show progress on stderr
+  bool progress = false;   // the caller wants progress (progress_sink set when it can show it)
+  // Where progress goes; null: nobody is listening. Not owned.
+  ProgressSink* progress_sink = nullptr;
   // Receives warnings (lossy casts, skipped items); may be empty.
   std::function<void(std::string_view)> warn;
 
   void Warn(std::string_view msg) const {
     if (warn) warn(msg);
+  }
+  void AddProgressTotal(uint64_t bytes) const {
+    if (progress_sink != nullptr) progress_sink->AddTotal(bytes);
+  }
+  void AddProgressDone(uint64_t bytes) const {
+    if (progress_sink != nullptr) progress_sink->AddDone(bytes);
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <map>
 
 #include <fmt/format.h>
@@ -34,6 +35,54 @@ LeafDiff Difference(std::string name, std::string kind, std::string detail) {
 
 bool IsNaN(double re, double im) { return std::isnan(re) || std::isnan(im); }
 
+// How the elements of a dtype are compared.
+enum class CompareMode {
+  kTolerance,  // float16/bfloat16/float32/float64/complex: decoded exactly to double; atol/rtol apply
+  kInteger,    // signed/unsigned integers (int4/int2 as raw bits too): exact, |a-b| computed in 128 bits
+  kBool,       // nonzero vs zero
+  kBits,       // float8/float4 and anything else: bit for bit
+};
+
+CompareMode ModeFor(DType dt) {
+  switch (Info(dt).kind) {
+    case DTypeKind::kBool: return CompareMode::kBool;
+    case DTypeKind::kInt:
+    case DTypeKind::kUInt: return CompareMode::kInteger;
+    case DTypeKind::kFloat:
+    case DTypeKind::kComplex:
+      // Only the types that decode to double exactly; float8/float4 stay bitwise.
+      return CheckCast(dt, DType::kFloat64).ok() ? CompareMode::kTolerance : CompareMode::kBits;
+  }
+  return CompareMode::kBits;
+}
+
+// An integer element as a 128-bit value (little-endian, sign-extended for
+// signed types; int4/int2 are stored one per byte, sign-extended from their
+// low bits).
+__int128 IntegerValue(DType dt, const char* p) {
+  size_t n = SizeOf(dt);
+  unsigned __int128 u = 0;
+  for (size_t k = 0; k < n; ++k) u |= static_cast<unsigned __int128>(static_cast<unsigned char>(p[k])) << (8 * k);
+  int bits = static_cast<int>(8 * n);
+  if (dt == DType::kInt4 || dt == DType::kUInt4) bits = 4;
+  if (dt == DType::kInt2 || dt == DType::kUInt2) bits = 2;
+  if (bits < 128) u &= (static_cast<unsigned __int128>(1) << bits) - 1;
+  if (Info(dt).kind == DTypeKind::kInt && bits < 128 && (u >> (bits - 1)) & 1) {
+    u |= ~((static_cast<unsigned __int128>(1) << bits) - 1);  // sign-extend
+  }
+  return static_cast<__int128>(u);
+}
+
+std::string ComparisonName(CompareMode mode) {
+  switch (mode) {
+    case CompareMode::kTolerance: return "tolerance";
+    case CompareMode::kInteger:
+    case CompareMode::kBool: return "exact";
+    case CompareMode::kBits: return "bits";
+  }
+  return "bits";
+}
+
 Status CompareValues(const LeafRecord& la, const ArraySource& a, const ArraySource& b, const DiffOptions& opt,
                      LeafDiff* out) {
   DType dt = *la.dtype;
@@ -41,7 +90,7 @@ Status CompareValues(const LeafRecord& la, const ArraySource& a, const ArraySour
   uint64_t total = a.size();
   uint64_t block = std::max<uint64_t>(elem, opt.block_bytes / elem * elem);
   Bytes ba, bb;
-  bool numeric = CheckCast(dt, DType::kFloat64).ok();
+  CompareMode mode = ModeFor(dt);
   bool exact = opt.atol == 0 && opt.rtol == 0;
   for (uint64_t off = 0; off < total; off += block) {
     size_t n = static_cast<size_t>(std::min(block, total - off));
@@ -49,28 +98,50 @@ Status CompareValues(const LeafRecord& la, const ArraySource& a, const ArraySour
     bb.resize(n);
     OCKPT_RETURN_IF_ERROR(a.ReadAt(off, n, ba.data()));
     OCKPT_RETURN_IF_ERROR(b.ReadAt(off, n, bb.data()));
+    if (opt.progress) opt.progress(n);
     if (ba == bb) continue;
     for (size_t i = 0; i < n; i += elem) {
-      if (std::memcmp(ba.data() + i, bb.data() + i, elem) == 0) continue;
+      const char* pa = reinterpret_cast<const char*>(ba.data() + i);
+      const char* pb = reinterpret_cast<const char*>(bb.data() + i);
+      if (std::memcmp(pa, pb, elem) == 0) continue;
       bool differs = true;
       double diff = 0;
-      if (numeric) {
-        double ar, ai, br, bi;
-        ElementToComplex(dt, ba.data() + i, &ar, &ai);
-        ElementToComplex(dt, bb.data() + i, &br, &bi);
-        if (IsNaN(ar, ai) && IsNaN(br, bi)) {
-          differs = false;
-        } else if (ar == br && ai == bi) {
-          differs = false;  // e.g. -0.0 and 0.0
-        } else {
-          diff = std::abs(std::complex<double>(ar - br, ai - bi));
-          differs = exact || !(diff <= opt.atol + opt.rtol * std::abs(std::complex<double>(br, bi)));
+      switch (mode) {
+        case CompareMode::kTolerance: {
+          double ar, ai, br, bi;
+          ElementToComplex(dt, pa, &ar, &ai);
+          ElementToComplex(dt, pb, &br, &bi);
+          if (IsNaN(ar, ai) && IsNaN(br, bi)) {
+            differs = false;
+          } else if (ar == br && ai == bi) {
+            differs = false;  // e.g. -0.0 and 0.0
+          } else {
+            diff = std::abs(std::complex<double>(ar - br, ai - bi));
+            differs = exact || !(diff <= opt.atol + opt.rtol * std::abs(std::complex<double>(br, bi)));
+          }
+          break;
         }
+        case CompareMode::kInteger: {
+          __int128 x = IntegerValue(dt, pa), y = IntegerValue(dt, pb);
+          differs = x != y;  // int4 bytes may differ only in their unused high bits
+          diff = static_cast<double>(x > y ? x - y : y - x);
+          break;
+        }
+        case CompareMode::kBool: {
+          bool x = false, y = false;
+          for (size_t k = 0; k < elem; ++k) x |= pa[k] != 0, y |= pb[k] != 0;
+          differs = x != y;
+          diff = differs ? 1 : 0;
+          break;
+        }
+        case CompareMode::kBits:
+          break;  // no meaningful distance between two bit patterns: max_abs_diff stays 0
       }
       if (!differs) continue;
       if (out->differing_elements == 0) out->first_index = Unravel((off + i) / elem, *la.shape);
       ++out->differing_elements;
       if (std::isnan(diff) || diff > out->max_abs_diff) out->max_abs_diff = std::isnan(diff) ? INFINITY : diff;
+      if (opt.stop_at_first) return Status::Ok();
     }
   }
   return Status::Ok();
@@ -90,6 +161,7 @@ Result<DiffResult> DiffTrees(const CheckpointSource& a, const CheckpointSource& 
     if (!ia.count(name)) result.differences.push_back(Difference(name, "only_in_b", "leaf only in B"));
   }
   for (const auto& [name, i] : ia) {
+    if (opt.stop_at_first && !result.differences.empty()) break;
     auto it = ib.find(name);
     if (it == ib.end()) continue;
     const LeafRecord& la = a.leaves()[i];
@@ -118,11 +190,19 @@ Result<DiffResult> DiffTrees(const CheckpointSource& a, const CheckpointSource& 
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> sa, a.OpenArray(i));
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> sb, b.OpenArray(it->second));
     LeafDiff d = Difference(name, "values", "");
+    d.comparison = ComparisonName(ModeFor(*la.dtype));
     Status s = CompareValues(la, *sa, *sb, opt, &d);
     if (!s.ok()) return std::move(s).WithContext(fmt::format("comparing leaf '{}'", name));
     if (d.differing_elements > 0) {
-      d.detail = fmt::format("{} of {} elements differ; first at {}; max |a-b| {}", d.differing_elements,
-                             NumElements(*la.shape), ShapeString(*d.first_index), d.max_abs_diff);
+      if (d.comparison == "bits") {
+        d.detail = fmt::format("{}{} of {} elements differ (compared bit for bit); first at {}",
+                               opt.stop_at_first ? "at least " : "", d.differing_elements,
+                               NumElements(*la.shape), ShapeString(*d.first_index));
+      } else {
+        d.detail = fmt::format("{}{} of {} elements differ; first at {}; max |a-b| {}",
+                               opt.stop_at_first ? "at least " : "", d.differing_elements,
+                               NumElements(*la.shape), ShapeString(*d.first_index), d.max_abs_diff);
+      }
       result.differences.push_back(std::move(d));
     }
   }
@@ -146,6 +226,7 @@ Json DiffToJson(const DiffResult& r, const std::string& a, const std::string& b)
     if (d.kind == "values") {
       e["differing_elements"] = d.differing_elements;
       e["first_index"] = d.first_index ? Json(*d.first_index) : Json(nullptr);
+      e["comparison"] = d.comparison;
       e["max_abs_diff"] = std::isfinite(d.max_abs_diff) ? Json(d.max_abs_diff) : Json("inf");
     }
     diffs.push_back(std::move(e));

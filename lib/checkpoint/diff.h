@@ -1,11 +1,16 @@
 // Comparing two trees leaf by leaf (`ockpt diff`): structure, dtype, shape,
-// values with |a - b| <= atol + rtol * |b| (NaN equal to NaN), string values.
+// values, string values. Floating types (float16, bfloat16, float32, float64,
+// complex) match when |a - b| <= atol + rtol * |b| (NaN equal to NaN, -0 equal
+// to 0); integers (int4/int2 included) and bool compare exactly whatever the
+// tolerances (int64/uint64 without a detour through double); float8/float4
+// compare bit for bit.
 // Arrays are compared in blocks read through ArraySource, so memory is
 // bounded by the block size, not by the arrays.
 
 #ifndef OCKPT_LIB_CHECKPOINT_DIFF_H_
 #define OCKPT_LIB_CHECKPOINT_DIFF_H_
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -19,6 +24,10 @@ struct DiffOptions {
   double atol = 0;
   double rtol = 0;
   uint64_t block_bytes = uint64_t{4} << 20;
+  // Stop at the first difference (diff -q: only whether A and B differ).
+  bool stop_at_first = false;
+  // Called with the bytes of A compared so far in each block (may be empty).
+  std::function<void(uint64_t)> progress;
 };
 
 struct LeafDiff {
@@ -29,6 +38,8 @@ struct LeafDiff {
   uint64_t differing_elements = 0;    // kind "values"
   std::optional<Shape> first_index;   // kind "values": first differing element
   double max_abs_diff = 0;            // kind "values"
+  // kind "values": "tolerance" (floating), "exact" (integers, bool), "bits" (float8/float4).
+  std::string comparison;
 };
 
 struct DiffResult {
