@@ -58,7 +58,9 @@ class MemorySource final : public CheckpointSource {
       }
       r.value_type = std::string(kNpArray);
       auto dtype = DTypeFromName(a.dtype);
-      if (!dtype.ok()) return std::move(dtype).status().WithContext(fmt::format("array '{}'", a.name));
+      if (!dtype.ok()) {
+        return InvalidArgumentError("array '{}': {}", a.name, dtype.status().message());
+      }
       r.dtype = *dtype;
       for (int64_t d : a.shape) {
         if (d < 0) return InvalidArgumentError("array '{}': negative dimension in shape {}", a.name, ShapeString(a.shape));
