@@ -480,3 +480,22 @@ TEST_CASE("Status and Result basics") {
   CHECK(e.status().code() == ockpt::StatusCode::kNotFound);
   CHECK(!ockpt::Version().empty());
 }
+
+TEST_CASE("Open: several PyTree items are prefixed by item; a damaged one is left out") {
+  auto expected = Expected("orbax_compat")["databases"];
+  const std::string rel = "v1_checkpoints/composite_checkpoint/critical_general_alterations/dummy_checkpointable_added";
+  // "state" reads; "dummy" has a _METADATA but no data.
+  ockpt::Checkpoint all = OpenOk(kGolden + "/orbax_compat/" + rel);
+  CheckAgainstExpected(all, expected[rel + "/state"]["arrays"], "state.");
+  ockpt::OpenOptions o;
+  o.item = "state";
+  CheckAgainstExpected(OpenOk(kGolden + "/orbax_compat/" + rel, o), expected[rel + "/state"]["arrays"]);
+  o.item = "dummy";
+  auto dummy = ockpt::Checkpoint::Open(kGolden + "/orbax_compat/" + rel, o);
+  if (dummy.ok()) {
+    CHECK((*dummy).leaves().empty());
+  } else {
+    CHECK(dummy.status().code() != ockpt::StatusCode::kOk);
+    CHECK_THAT(dummy.status().message(), Catch::Contains("dummy"));
+  }
+}
