@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -498,4 +499,36 @@ TEST_CASE("Open: several PyTree items are prefixed by item; a damaged one is lef
     CHECK(dummy.status().code() != ockpt::StatusCode::kOk);
     CHECK_THAT(dummy.status().message(), Catch::Contains("dummy"));
   }
+}
+
+TEST_CASE("Read and ReadSlice may run from several threads on one Checkpoint") {
+  ockpt::Checkpoint ckpt = OpenOk(kGolden + "/tunix_sft_sharded/checkpoints/1/model_params");
+  std::map<std::string, std::vector<std::byte>> whole;
+  for (const ockpt::Leaf& leaf : ckpt.leaves()) whole[leaf.name] = ReadAll(ckpt, leaf.name);
+  std::vector<int> failures(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 50; ++round) {
+        for (const ockpt::Leaf& leaf : ckpt.leaves()) {
+          std::vector<std::byte> all(leaf.nbytes);
+          if (!ckpt.Read(leaf.name, all).ok() || all != whole[leaf.name]) ++failures[t];
+          std::vector<int64_t> start(leaf.shape.size(), 0), shape = leaf.shape;
+          if (!shape.empty()) {
+            start[0] = shape[0] / 2;
+            shape[0] -= start[0];
+          }
+          int64_t n = 1;
+          for (int64_t d : shape) n *= d;
+          std::vector<std::byte> part(static_cast<size_t>(n) * 4);
+          if (!ckpt.ReadSlice(leaf.name, start, shape, part).ok() ||
+              part != Slice(whole[leaf.name], leaf.shape, 4, start, shape)) {
+            ++failures[t];
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == std::vector<int>(4, 0));
 }
