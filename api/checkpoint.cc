@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "api/checkpoint_impl.h"
 #include "api/guard.h"
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/zarr/chunk_layout.h"
@@ -41,30 +42,6 @@ class SpanWriter final : public ArrayWriter {
 };
 
 }  // namespace
-
-struct Checkpoint::Impl {
-  orbax::Checkpoint ckpt;
-  int threads = 0;
-  // Parallel to leaves: where each leaf's values are.
-  struct Entry {
-    const orbax::PyTreeItem* item = nullptr;
-    size_t index = 0;
-    Shape shape;
-    Shape chunk_shape;  // the chunk grid ReadSlice walks (the shape when unknown)
-    size_t element_size = 1;
-  };
-  std::vector<Leaf> leaves;
-  std::vector<Entry> entries;
-  std::map<std::string, size_t, std::less<>> by_name;
-
-  Result<size_t> Find(std::string_view name) const {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      return NotFoundError("no array leaf '{}' in {}", name, ckpt.path);
-    }
-    return it->second;
-  }
-};
 
 Checkpoint::Checkpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;

@@ -45,6 +45,31 @@ struct OpenOptions {
   int threads = 0;               // 0: all cores
 };
 
+// Memory on a device holding one leaf's value (Checkpoint::ReadToDevice),
+// freed by the destructor. Movable, not copyable.
+class OCKPT_API DeviceBuffer {
+ public:
+  DeviceBuffer(DeviceBuffer&&) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&&) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+
+  // A device pointer (CUDA: from cudaMalloc on that device; "host": host
+  // memory). Null for an empty value.
+  void* data() const;
+  uint64_t size() const;
+  // "cuda:0", "host", ... ("" after a move).
+  std::string_view device() const;
+
+  struct Impl;
+
+ private:
+  friend class Checkpoint;
+  explicit DeviceBuffer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 // An opened checkpoint: its metadata is read by Open, chunk data only by
 // Read/ReadSlice. Movable, not copyable. Const methods may be called from
 // several threads at once.
@@ -87,6 +112,13 @@ class OCKPT_API Checkpoint {
   // wrong out size.
   Status ReadSlice(std::string_view name, std::span<const int64_t> start,
                    std::span<const int64_t> shape, std::span<std::byte> out) const;
+
+  // Reads one leaf's whole value (as Read) into memory of `device`: "cuda"
+  // (= "cuda:0"), "cuda:N", or "host" (the same staging path without a GPU),
+  // through a small ring of pinned host buffers (docs/gpu.md).
+  // kFailedPrecondition: no such CUDA device, or ockpt built without the
+  // CUDA backend; kInvalidArgument: another device name.
+  Result<DeviceBuffer> ReadToDevice(std::string_view name, std::string_view device = "cuda:0") const;
 
   struct Impl;
 

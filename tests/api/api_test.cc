@@ -532,3 +532,29 @@ TEST_CASE("Read and ReadSlice may run from several threads on one Checkpoint") {
   for (auto& th : threads) th.join();
   CHECK(failures == std::vector<int>(4, 0));
 }
+
+TEST_CASE("ReadToDevice: the host staging path lands the same bytes; CUDA needs a GPU") {
+  ockpt::Checkpoint ckpt = OpenOk(kGolden + "/tunix_sft_sharded/checkpoints/1/model_params");
+  for (const ockpt::Leaf& leaf : ckpt.leaves()) {
+    auto buf = ckpt.ReadToDevice(leaf.name, "host");
+    INFO(leaf.name << ": " << buf.status().ToString());
+    REQUIRE(buf.ok());
+    CHECK(buf->device() == "host");
+    REQUIRE(buf->size() == leaf.nbytes);
+    std::vector<std::byte> got(static_cast<const std::byte*>(buf->data()),
+                               static_cast<const std::byte*>(buf->data()) + buf->size());
+    CHECK(got == ReadAll(ckpt, leaf.name));
+    ockpt::DeviceBuffer moved = std::move(buf).value();
+    CHECK(moved.size() == leaf.nbytes);
+  }
+  CHECK(ckpt.ReadToDevice("nope", "host").status().code() == ockpt::StatusCode::kNotFound);
+  CHECK(ckpt.ReadToDevice("w1.bias.value", "tpu").status().code() == ockpt::StatusCode::kInvalidArgument);
+  auto cuda = ckpt.ReadToDevice("w1.kernel.value", "cuda");
+  if (cuda.ok()) {
+    CHECK(cuda->size() == 32);
+    CHECK(cuda->device().substr(0, 4) == "cuda");
+  } else {
+    INFO(cuda.status().ToString());
+    CHECK(cuda.status().code() == ockpt::StatusCode::kFailedPrecondition);
+  }
+}
