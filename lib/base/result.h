@@ -1,4 +1,5 @@
-// Result<T>: a T or a non-OK Status, with the macros that propagate errors.
+// Result<T>: a T or a non-OK Status (defined once, in the public header
+// include/ockpt/status.h), with the macros that propagate errors.
 //
 //   OCKPT_ASSIGN_OR_RETURN(auto manifest, DecodeManifest(bytes));
 //   OCKPT_RETURN_IF_ERROR(file.Write(data));
@@ -6,51 +7,12 @@
 #ifndef OCKPT_LIB_BASE_RESULT_H_
 #define OCKPT_LIB_BASE_RESULT_H_
 
-#include <cassert>
-#include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "lib/base/status.h"
+#include "ockpt/status.h"
 
 namespace ockpt {
-
-template <typename T>
-class [[nodiscard]] Result {
- public:
-  // REQUIRES: !status.ok()
-  Result(Status status) : status_(std::move(status)) {  // NOLINT
-    if (status_.ok()) status_ = InternalError("Result built from OK status");
-  }
-  Result(T value) : value_(std::move(value)) {}  // NOLINT
-  template <typename U,
-            typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
-                                        !std::is_same_v<std::decay_t<U>, T> &&
-                                        !std::is_same_v<std::decay_t<U>, Status>>>
-  Result(U&& value) : value_(T(std::forward<U>(value))) {}  // NOLINT
-
-  bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
-
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
-
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  Result WithContext(std::string_view context) && {
-    if (!ok()) status_ = std::move(status_).WithContext(context);
-    return std::move(*this);
-  }
-
- private:
-  Status status_;
-  std::optional<T> value_;
-};
 
 namespace internal {
 inline const Status& GetStatus(const Status& s) { return s; }
