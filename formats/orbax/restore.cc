@@ -2,6 +2,8 @@
 
 #include "formats/orbax/restore.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <unistd.h>
@@ -259,9 +261,9 @@ Status Restore(const RestoreOptions& opt, const Context& ctx) {
   }
   OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.path, opt.open));
   for (const std::string& note : ckpt.notes) ctx.Warn(note);
-  if (!ckpt.incomplete.empty()) {
-    return DataLossError("{} is not a committed checkpoint ({}); nothing restored", ckpt.dir, ckpt.incomplete);
-  }
+  // As Orbax, a checkpoint given directly that misses some of its items
+  // restores the others (a root's incomplete steps are never chosen).
+  if (!ckpt.incomplete.empty()) ctx.Warn(fmt::format("{}: not committed: {}", ckpt.dir, ckpt.incomplete));
   OCKPT_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(opt.out, ProcessTmpSuffix()));
   if (!opt.single_file) OCKPT_RETURN_IF_ERROR(MakeDirectories(staged.tmp_path()));
   OCKPT_RETURN_IF_ERROR(RestoreInto(ckpt, staged.tmp_path(), opt, ctx));

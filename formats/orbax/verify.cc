@@ -243,7 +243,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
     r.problems.push_back(ckpt.status().message());
     return r;
   }
-  if (!ckpt->incomplete.empty()) r.problems.push_back(fmt::format("{}: not committed: {}", ckpt->dir, ckpt->incomplete));
+  if (!ckpt->incomplete.empty()) r.notes.push_back(fmt::format("{}: not committed: {}", ckpt->dir, ckpt->incomplete));
   if (IsTmpName(Basename(ckpt->dir))) {
     r.problems.push_back(
         fmt::format("{} is an in-progress (uncommitted) checkpoint directory", ckpt->dir));
