@@ -243,6 +243,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
     r.problems.push_back(ckpt.status().message());
     return r;
   }
+  for (const std::string& note : ckpt->notes) r.notes.push_back(note);
   if (!ckpt->incomplete.empty()) r.notes.push_back(fmt::format("{}: not committed: {}", ckpt->dir, ckpt->incomplete));
   if (IsTmpName(Basename(ckpt->dir))) {
     r.problems.push_back(
