@@ -23,7 +23,8 @@ struct PyTreeItem::LeafSource {
 // Random access to a zarr array's C-order bytes, decoding chunks on demand
 // (a few recently used ones cached); with options.threads != 1 the next
 // chunks of the grid are decoded ahead. array must outlive the source.
-std::unique_ptr<ArraySource> NewZarrArraySource(const zarr::ZarrArray* array, zarr::ReadOptions options);
+std::unique_ptr<ArraySource> NewZarrArraySource(const zarr::ZarrArray* array,
+                                                zarr::ReadOptions options);
 
 }  // namespace ockpt::orbax
 

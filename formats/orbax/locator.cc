@@ -3,11 +3,10 @@
 #include "formats/orbax/locator.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/layout.h"
 #include "formats/orbax/side_json.h"
@@ -24,7 +23,8 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 }
 
 // dir's regular files and subdirectories (symlinks followed), sorted.
-Status TopListing(const std::string& dir, std::vector<std::string>* files, std::vector<std::string>* dirs) {
+Status TopListing(const std::string& dir, std::vector<std::string>* files,
+                  std::vector<std::string>* dirs) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return StatusFromErrno(errno, "opendir", dir);
   while (struct dirent* e = ::readdir(d)) {
@@ -50,7 +50,9 @@ bool Has(const std::vector<std::string>& sorted, std::string_view name) {
 }
 
 // A subdirectory that may be an item of a checkpoint.
-bool IsItemDirName(std::string_view name) { return !name.empty() && name[0] != '.' && !IsTmpName(name); }
+bool IsItemDirName(std::string_view name) {
+  return !name.empty() && name[0] != '.' && !IsTmpName(name);
+}
 
 }  // namespace
 
@@ -77,7 +79,8 @@ std::optional<int64_t> TmpNameStep(std::string_view name) {
   if (pos == std::string_view::npos) return std::nullopt;
   std::string_view base = name.substr(0, pos);
   constexpr std::string_view kPartial = ".partial_save";
-  if (EndsWith(base, kPartial) && base.size() > kPartial.size()) base.remove_suffix(kPartial.size());
+  if (EndsWith(base, kPartial) && base.size() > kPartial.size())
+    base.remove_suffix(kPartial.size());
   if (base.empty() || base[0] == '.') return std::nullopt;
   return ParseStepName(base);
 }
@@ -126,14 +129,18 @@ std::string JsonItemFile(const std::string& dir) {
 
 std::string_view StepStatusName(StepStatus status) {
   switch (status) {
-    case StepStatus::kCommitted: return "committed";
-    case StepStatus::kInProgress: return "in_progress";
-    case StepStatus::kIncomplete: return "incomplete";
+    case StepStatus::kCommitted:
+      return "committed";
+    case StepStatus::kInProgress:
+      return "in_progress";
+    case StepStatus::kIncomplete:
+      return "incomplete";
   }
   return "unknown";
 }
 
-CheckpointState CheckCheckpointListing(const std::string& dir, const std::vector<std::string>& files,
+CheckpointState CheckCheckpointListing(const std::string& dir,
+                                       const std::vector<std::string>& files,
                                        const std::vector<std::string>& dirs) {
   CheckpointState s;
   bool direct_item = IsItemListing(dir, files, dirs);
@@ -168,7 +175,8 @@ CheckpointState CheckCheckpointListing(const std::string& dir, const std::vector
       // Handlers that write no directory: Orbax v1 lists a "descriptor" item
       // that has none; a null typestr is an item Orbax could not resolve,
       // not one it saved.
-      if (!handler.is_string() || EndsWith(handler.get<std::string>(), "DescriptorHandler")) continue;
+      if (!handler.is_string() || EndsWith(handler.get<std::string>(), "DescriptorHandler"))
+        continue;
       missing.push_back(item);
     }
     if (!missing.empty()) {
@@ -219,7 +227,8 @@ bool LooksLikeRoot(const std::string& dir) {
     if (TmpNameStep(n)) return true;  // a step being saved
     if (!ParseStepName(n)) continue;
     std::string sub = P(dir, n);
-    if (IsRegularFile(P(sub, kCheckpointMetadataFile)) || LooksLikeItem(sub) || LooksLikeCheckpoint(sub)) {
+    if (IsRegularFile(P(sub, kCheckpointMetadataFile)) || LooksLikeItem(sub) ||
+        LooksLikeCheckpoint(sub)) {
       return true;
     }
   }
@@ -261,11 +270,16 @@ Result<std::vector<StepName>> ListCommittedSteps(const std::string& root) {
 
 std::string_view LocationKindName(LocationKind kind) {
   switch (kind) {
-    case LocationKind::kItem: return "item";
-    case LocationKind::kCheckpoint: return "checkpoint";
-    case LocationKind::kRoot: return "root";
-    case LocationKind::kInProgress: return "in_progress";
-    case LocationKind::kNotCheckpoint: return "not_checkpoint";
+    case LocationKind::kItem:
+      return "item";
+    case LocationKind::kCheckpoint:
+      return "checkpoint";
+    case LocationKind::kRoot:
+      return "root";
+    case LocationKind::kInProgress:
+      return "in_progress";
+    case LocationKind::kNotCheckpoint:
+      return "not_checkpoint";
   }
   return "?";
 }
@@ -290,12 +304,14 @@ Status ChooseStep(const std::string& root, std::optional<int64_t> step, Location
     }
     if (!chosen) {
       if (incomplete != nullptr) {
-        return NotFoundError("step {} of {} is incomplete ({}: {}); only committed steps can be opened", *step, root,
-                             incomplete_name, incomplete->problem);
+        return NotFoundError(
+            "step {} of {} is incomplete ({}: {}); only committed steps can be opened", *step, root,
+            incomplete_name, incomplete->problem);
       }
       for (const std::string& t : scan.tmp) {
         if (TmpNameStep(t) == step) {
-          return NotFoundError("step {} of {} is still being saved ({}); it is not committed", *step, root, t);
+          return NotFoundError("step {} of {} is still being saved ({}); it is not committed",
+                               *step, root, t);
         }
       }
       return NotFoundError("{} has no committed step {}", root, *step);
@@ -321,7 +337,8 @@ Status ChooseStep(const std::string& root, std::optional<int64_t> step, Location
   }
   if (!step) {
     for (std::string& p : passed) {
-      loc->notes.push_back(fmt::format("{}: {}; using step {}", root, p, scan.steps[*chosen].first.name));
+      loc->notes.push_back(
+          fmt::format("{}: {}; using step {}", root, p, scan.steps[*chosen].first.name));
     }
   }
   loc->step = scan.steps[*chosen].first.step;

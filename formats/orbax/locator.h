@@ -61,7 +61,8 @@ struct CheckpointState {
 // _CHECKPOINT_METADATA is unreadable or not an object, when an item named in
 // its item_handlers is not on disk, or when it has neither metadata nor items.
 // `files`/`dirs` are dir's top-level regular files and subdirectories, sorted.
-CheckpointState CheckCheckpointListing(const std::string& dir, const std::vector<std::string>& files,
+CheckpointState CheckCheckpointListing(const std::string& dir,
+                                       const std::vector<std::string>& files,
                                        const std::vector<std::string>& dirs);
 // The same on dir's own listing (an unreadable directory is incomplete).
 CheckpointState CheckCheckpointDir(const std::string& dir);
@@ -90,10 +91,10 @@ std::string_view LocationKindName(LocationKind kind);
 
 struct Location {
   LocationKind kind = LocationKind::kNotCheckpoint;
-  std::string path;              // as given
-  std::string dir;               // what to open: path, or the chosen step's directory
-  std::optional<int64_t> step;   // kRoot: the chosen step
-  std::string step_name;         // kRoot: its directory name
+  std::string path;             // as given
+  std::string dir;              // what to open: path, or the chosen step's directory
+  std::optional<int64_t> step;  // kRoot: the chosen step
+  std::string step_name;        // kRoot: its directory name
   // kRoot: newer steps passed over because they are not committed.
   std::vector<std::string> notes;
 };

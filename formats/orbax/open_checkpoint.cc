@@ -146,8 +146,9 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& op
       break;
     case LocationKind::kInProgress:
       // Opened for what it holds (verify reports it as uncommitted).
-      ckpt.kind = IsRegularFile(P(path, kCheckpointMetadataFile)) || !LooksLikeItem(path) ? PathKind::kCheckpoint
-                                                                                           : PathKind::kItem;
+      ckpt.kind = IsRegularFile(P(path, kCheckpointMetadataFile)) || !LooksLikeItem(path)
+                      ? PathKind::kCheckpoint
+                      : PathKind::kItem;
       break;
   }
   if (loc.kind == LocationKind::kCheckpoint || loc.kind == LocationKind::kInProgress) {

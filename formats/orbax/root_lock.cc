@@ -37,7 +37,8 @@ Result<RootLock> LockRoot(const std::string& root, bool wait) {
     if (err == EINTR) continue;
     ::close(fd);
     if (err == EWOULDBLOCK) {
-      return UnavailableError("{} is locked by another writer (a gc or save in progress); try again later", root);
+      return UnavailableError(
+          "{} is locked by another writer (a gc or save in progress); try again later", root);
     }
     return StatusFromErrno(err, "flock", root);
   }

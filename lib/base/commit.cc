@@ -2,9 +2,8 @@
 
 #include "lib/base/commit.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "lib/base/file.h"
 
@@ -12,7 +11,8 @@ namespace ockpt {
 
 std::string ProcessTmpSuffix() { return fmt::format(".ockpt-tmp-{}", ::getpid()); }
 
-Result<StagedOutput> StagedOutput::Begin(const std::string& final_path, const std::string& tmp_suffix) {
+Result<StagedOutput> StagedOutput::Begin(const std::string& final_path,
+                                         const std::string& tmp_suffix) {
   std::string out = final_path;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   if (out.empty()) return InvalidArgumentError("empty output path");

@@ -44,7 +44,8 @@ class StagedOutput {
   Status Commit() { return Commit(CommitOptions{}); }
 
  private:
-  StagedOutput(std::string final_path, std::string tmp) : final_(std::move(final_path)), tmp_(std::move(tmp)) {}
+  StagedOutput(std::string final_path, std::string tmp)
+      : final_(std::move(final_path)), tmp_(std::move(tmp)) {}
   std::string final_;
   std::string tmp_;
   bool done_ = false;

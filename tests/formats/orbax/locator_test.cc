@@ -2,11 +2,10 @@
 
 #include "formats/orbax/locator.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <limits>
-
-#include <catch2/catch.hpp>
 
 #include "formats/orbax/side_json.h"
 #include "lib/base/file.h"
@@ -21,7 +20,8 @@ using testing::Golden;
 using testing::TempDir;
 
 const char* kItem =
-    "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata";
+    "orbax_compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
+    "pytree_checkpointable_has_metadata";
 const char* kRoot = "orbax_managed/v0_managed/has_metrics/has_custom_metadata";
 
 void Write(const std::string& path, const std::string& text) {
@@ -80,8 +80,9 @@ TEST_CASE("CheckCheckpointDir: the reasons a step is incomplete") {
   Write(tmp / "b/_CHECKPOINT_METADATA", "[1]");
   CHECK(CheckCheckpointDir(tmp / "b").status == StepStatus::kIncomplete);
 
-  Write(tmp / "c/_CHECKPOINT_METADATA",
-        R"({"item_handlers": {"default": "x.StandardCheckpointHandler", "metrics": "x.JsonCheckpointHandler",
+  Write(
+      tmp / "c/_CHECKPOINT_METADATA",
+      R"({"item_handlers": {"default": "x.StandardCheckpointHandler", "metrics": "x.JsonCheckpointHandler",
             "descriptor": "x.DescriptorHandler", "unknown": null}})");
   Write(tmp / "c/metrics/metrics", R"({"loss": NaN})");
   CheckpointState c = CheckCheckpointDir(tmp / "c");
@@ -118,7 +119,8 @@ TEST_CASE("step names and in-progress names") {
 }
 
 TEST_CASE("side-file JSON reads Python's NaN and Infinity") {
-  auto j = ParseSideJson(R"({"a": NaN, "b": [Infinity, -Infinity], "s": "NaN, Infinity", "c": 1.5})");
+  auto j =
+      ParseSideJson(R"({"a": NaN, "b": [Infinity, -Infinity], "s": "NaN, Infinity", "c": 1.5})");
   REQUIRE(j.ok());
   CHECK(std::isnan((*j)["a"].get<double>()));
   CHECK((*j)["b"][0].get<double>() == std::numeric_limits<double>::infinity());
