@@ -12,6 +12,7 @@
 #include "formats/npz/npz.h"
 #include "formats/orbax/restore.h"
 #include "formats/safetensors/safetensors.h"
+#include "lib/base/commit.h"
 #include "lib/base/file.h"
 #include "lib/checkpoint/casting_writer.h"
 #include "lib/checkpoint/progress.h"
@@ -40,8 +41,8 @@ std::string StripSlashes(std::string p) {
 // A directory holding an Orbax checkpoint (not a .npy directory).
 bool IsCheckpointDir(const std::string& path) {
   if (!IsDirectory(path) || IsRegularFile(JoinPath(path, "_tree.json"))) return false;
-  return orbax::LooksLikeItem(path) || orbax::LooksLikeCheckpoint(path) ||
-         orbax::LooksLikeRoot(path);
+  auto kind = orbax::Classify(path);
+  return kind.ok() && *kind != orbax::LocationKind::kNotCheckpoint;
 }
 
 Status StreamArray(const ArraySource& src, ArrayWriter& w, size_t elem, const std::string& name) {
@@ -79,7 +80,7 @@ Result<std::string> OutputFormat(const std::string& path, const std::string& exp
     std::string f = Lower(explicit_format);
     if (f == "hdf5") f = "h5";
     if (f == "npy" || f == "npz" || f == "h5" || f == "safetensors") return f;
-    return InvalidArgumentError("--format must be npy, npz, h5 (or hdf5) or safetensors, not '{}'",
+    return InvalidArgumentError("output format must be npy, npz, h5 (or hdf5) or safetensors, not '{}'",
                                 explicit_format);
   }
   std::string ext = FormatFromExtension(path);
@@ -162,7 +163,7 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
     }
   }
   if (item)
-    return InvalidArgumentError("--item {}: {} is a single {} file, not a composite checkpoint",
+    return InvalidArgumentError("item '{}' asked for, but {} is a single {} file, not a composite checkpoint",
                                 *item, path, format);
   if (format == "npz") return npz::OpenNpzFile(path);
   if (format == "h5") return hdf5::OpenHdf5File(path);
@@ -191,7 +192,7 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink,
     out.push_back(std::move(o));
   }
   if (!select.empty() && chosen.empty())
-    return NotFoundError("no leaf of {} matches --select", source.Describe());
+    return NotFoundError("no leaf of {} matches the selection", source.Describe());
   OCKPT_RETURN_IF_ERROR(sink.Begin(out));
   for (size_t k = 0; k < chosen.size(); ++k) {
     const LeafRecord& r = leaves[chosen[k]];
@@ -222,7 +223,7 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink,
 
 Status WithOutputName(Status status, const std::string& out) {
   if (status.ok()) return status;
-  std::string tmp = fmt::format("{}.ockpt-tmp-{}", StripSlashes(out), ::getpid());
+  std::string tmp = StripSlashes(out) + ProcessTmpSuffix();
   std::string msg = status.message();
   for (size_t at = msg.find(tmp); at != std::string::npos; at = msg.find(tmp, at + out.size())) {
     msg.replace(at, tmp.size(), StripSlashes(out));
@@ -247,8 +248,8 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   if (target == "orbax") {
     if (!opt.select.empty() || opt.dtype) {
       return InvalidArgumentError(
-          "--select and --dtype apply to file outputs; for a checkpoint, convert to "
-          "a file first");
+          "leaf selection and dtype casts apply to file outputs; for a checkpoint, "
+          "convert to a file first");
     }
     orbax::SaveOptions s;
     s.src = opt.src;
@@ -267,8 +268,8 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || l.chunk_bytes || l.chunk_shape ||
       !opt.custom_metadata.is_null()) {
     return InvalidArgumentError(
-        "checkpoint layout options (--zarr3, --no-ocdbt, --compression, --chunk-bytes, "
-        "--chunk-shape, --custom-metadata) apply only when DST is a checkpoint, not {}",
+        "checkpoint layout options (zarr3, no OCDBT, compression, chunk size or shape, "
+        "custom metadata) apply only when the destination is a checkpoint, not {}",
         target);
   }
   if (IsCheckpointDir(opt.src)) {
@@ -287,25 +288,21 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   }
 
   if (opt.step)
-    return InvalidArgumentError("--step {}: {} is not a manager root", *opt.step, opt.src);
+    return InvalidArgumentError("{} is not a manager root, so a step ({}) does not apply", opt.src, *opt.step);
   OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.dst));
   OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSource> source,
                          OpenSource(opt.src, opt.item, ctx.threads));
   source = WithProgress(std::move(source), ctx);
   std::string out = StripSlashes(opt.dst);
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(out)));
-  std::string tmp = fmt::format("{}.ockpt-tmp-{}", out, ::getpid());
-  OCKPT_RETURN_IF_ERROR(RemoveAll(tmp));
   Status s;
   {
-    auto sink = CreateSink(target, tmp);
-    s = sink.ok() ? CopyTree(*source, **sink, opt.select, opt.dtype, ctx) : sink.status();
+    OCKPT_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(out, ProcessTmpSuffix()));
+    {
+      auto sink = CreateSink(target, staged.tmp_path());
+      s = sink.ok() ? CopyTree(*source, **sink, opt.select, opt.dtype, ctx) : sink.status();
+    }
+    if (s.ok()) s = staged.Commit({.replace_empty_dir = true});  // an empty OUT was checked above
   }
-  if (s.ok()) {
-    if (IsDirectory(out)) s = RemoveAll(out);  // empty, checked above
-    if (s.ok()) s = RenamePath(tmp, out);
-  }
-  if (!s.ok()) RemoveAll(tmp).IgnoreError();
   return WithOutputName(std::move(s), out);
 }
 

@@ -49,34 +49,36 @@ void RegisterGc(CLI::App& app, AppContext& ctx) {
         return InvalidArgumentError(
             "gc needs a retention policy (--max-to-keep, --keep-period, --keep-time-interval) or --clean-tmp");
       }
-      OCKPT_RETURN_IF_ERROR(orbax::CheckManagerRoot(o->root));
-
-      // Readers never lock; a dry run only reads.
-      std::optional<orbax::RootLock> lock;
-      if (!o->dry_run) {
-        OCKPT_ASSIGN_OR_RETURN(lock, orbax::LockRoot(o->root, !o->no_wait));
-        OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> finished, orbax::FinishInterruptedDeletes(o->root));
-        if (!finished.empty() && !o->json) {
-          *ctx.out << fmt::format("finished {} interrupted deletion{}\n", finished.size(),
-                                  finished.size() == 1 ? "" : "s");
+      orbax::GcRunOptions run;
+      run.dry_run = o->dry_run;
+      run.wait = !o->no_wait;
+      run.list.threads = ctx.threads;
+      orbax::GcObserver observer;
+      observer.finished_interrupted = [&](const std::vector<std::string>& names) {
+        if (!o->json) {
+          *ctx.out << fmt::format("finished {} interrupted deletion{}\n", names.size(), names.size() == 1 ? "" : "s");
         }
+      };
+      observer.planned = [&](const orbax::GcPlan& plan) {
+        if (o->dry_run && !plan.listing.interrupted_deletes.empty() && !o->json) {
+          *ctx.out << fmt::format("would finish {} interrupted deletion{}\n", plan.listing.interrupted_deletes.size(),
+                                  plan.listing.interrupted_deletes.size() == 1 ? "" : "s");
+        }
+        if (o->json) {
+          *ctx.out << orbax::GcPlanToJson(plan, o->dry_run).dump(2) << "\n";
+        } else {
+          orbax::PrintGcPlanText(plan, o->dry_run, g, *ctx.out);
+        }
+        ctx.out->flush();
+      };
+      auto done = orbax::RunGc(o->root, g, run, observer);
+      if (!done.ok()) {
+        if (done.status().code() == StatusCode::kUnavailable) {
+          return Status(StatusCode::kUnavailable, done.status().message() + " (or drop --no-wait to wait)");
+        }
+        return done.status();
       }
-      orbax::ListStepsOptions lo;
-      lo.threads = ctx.threads;
-      OCKPT_ASSIGN_OR_RETURN(orbax::GcPlan plan, orbax::PlanGc(o->root, g, lo));
-      if (o->dry_run && !plan.listing.interrupted_deletes.empty() && !o->json) {
-        *ctx.out << fmt::format("would finish {} interrupted deletion{}\n", plan.listing.interrupted_deletes.size(),
-                                plan.listing.interrupted_deletes.size() == 1 ? "" : "s");
-      }
-      if (o->json) {
-        *ctx.out << orbax::GcPlanToJson(plan, o->dry_run).dump(2) << "\n";
-      } else {
-        orbax::PrintGcPlanText(plan, o->dry_run, g, *ctx.out);
-      }
-      ctx.out->flush();
-      if (o->dry_run) return 0;
-      OCKPT_RETURN_IF_ERROR(orbax::ExecuteGc(plan, g));
-      if (!o->json) *ctx.out << "done\n";
+      if (!o->dry_run && !o->json) *ctx.out << "done\n";
       return 0;
     };
   });

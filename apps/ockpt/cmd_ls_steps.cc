@@ -1,4 +1,6 @@
-// ockpt ls-steps ROOT [--json]
+// ockpt ls-steps ROOT [--json] [--no-header]
+//
+// The table goes to stdout; the summary and notes go to stderr.
 
 #include <memory>
 
@@ -11,12 +13,14 @@ void RegisterLsSteps(CLI::App& app, AppContext& ctx) {
   struct Opts {
     std::string root;
     bool json = false;
+    bool no_header = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
       "ls-steps", "List the steps of a manager root: status, commit time, size, items, metrics (metadata only)");
   cmd->add_option("ROOT", o->root, "CheckpointManager root directory")->required();
   cmd->add_flag("--json", o->json, "Print one JSON document");
+  cmd->add_flag("--no-header", o->no_header, "Print the table without its header line");
   cmd->callback([o, &ctx] {
     ctx.action = [o, &ctx]() -> Result<int> {
       orbax::ListStepsOptions lo;
@@ -30,7 +34,8 @@ void RegisterLsSteps(CLI::App& app, AppContext& ctx) {
       if (o->json) {
         *ctx.out << orbax::RootListingToJson(listing).dump(2) << "\n";
       } else {
-        orbax::PrintRootListingText(listing, *ctx.out);
+        orbax::PrintRootListingTable(listing, *ctx.out, !o->no_header);
+        if (!ctx.quiet) orbax::PrintRootListingSummary(listing, *ctx.err);
       }
       return 0;
     };

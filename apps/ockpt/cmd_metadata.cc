@@ -117,6 +117,7 @@ void RegisterMetadata(CLI::App& app, AppContext& ctx) {
       orbax::OpenOptions open{opts->step, opts->item};
       OCKPT_ASSIGN_OR_RETURN(orbax::Checkpoint ckpt, orbax::OpenCheckpoint(opts->path, open));
       Totals totals;
+      for (const std::string& note : ckpt.notes) ctx.Warn(note);
       for (const auto& item : ckpt.items) {
         if (!item.error.ok()) ctx.Warn(item.error.message());
         else if (item.pytree && !item.pytree->leaf_error().ok()) ctx.Warn(item.pytree->leaf_error().message());

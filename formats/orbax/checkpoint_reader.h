@@ -1,9 +1,13 @@
 // Opening whatever a user points at: a PyTree item directory, a checkpoint
 // directory (StandardCheckpointer output, a composite, a CheckpointManager
-// step) or a manager root (latest committed step unless --step). Reads only
-// metadata: _CHECKPOINT_METADATA, _METADATA, _sharding, _strings.json, the
-// legacy msgpack `checkpoint` file and the zarr metadata keys; chunk data is
-// read only when a caller asks PyTreeItem::ReadLeaf.
+// step) or a manager root (its latest committed step unless a step is
+// asked for); what the path is and which step it means is Locate's decision
+// (locator.h). Reads only metadata: _CHECKPOINT_METADATA, _METADATA,
+// _sharding, _strings.json, the legacy msgpack `checkpoint` file and the
+// zarr metadata keys; chunk data is read only when a caller asks
+// PyTreeItem::ReadLeaf. Implemented in open_checkpoint.cc (discovery),
+// pytree_item.cc (the item), zarr_array_source.cc (random access, chunk
+// cache) and leaf_stream.cc (LeafStream).
 
 #ifndef OCKPT_FORMATS_ORBAX_CHECKPOINT_READER_H_
 #define OCKPT_FORMATS_ORBAX_CHECKPOINT_READER_H_
@@ -14,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/orbax/locator.h"
 #include "lib/checkpoint/array_io.h"
 #include "lib/checkpoint/tree.h"
 #include "lib/kvstore/kvstore.h"
@@ -119,10 +124,15 @@ struct Checkpoint {
   Json checkpoint_metadata;  // _CHECKPOINT_METADATA, or null
   Json root_metadata;        // metadata/_ROOT_METADATA of a root, or null
   std::vector<ItemEntry> items;  // sorted by name
+  // Newer steps of a root passed over because they are not committed.
+  std::vector<std::string> notes;
+  // A checkpoint opened directly that is not committed by the step rule
+  // (CheckCheckpointDir): why. Empty when committed.
+  std::string incomplete;
 };
 
 struct OpenOptions {
-  std::optional<int64_t> step;       // for a manager root
+  std::optional<int64_t> step;       // for a manager root (a committed step)
   std::optional<std::string> item;   // narrow a composite to one item
 };
 
@@ -131,24 +141,6 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& op
 // `metadata --json` document and the text form.
 Json CheckpointToJson(const Checkpoint& ckpt);
 void PrintCheckpointText(const Checkpoint& ckpt, std::ostream& out);
-
-// --- Steps of a manager root ---
-
-struct StepName {
-  int64_t step = 0;
-  std::string name;  // directory name ("10", "step_10", "0010")
-};
-// Parses Orbax step names: "10", "<prefix>_10", zero-padded "0010".
-std::optional<int64_t> ParseStepName(std::string_view name);
-// True for in-progress names (anything containing ".orbax-checkpoint-tmp").
-bool IsTmpName(std::string_view name);
-// Finalized step directories under root, sorted by step.
-Result<std::vector<StepName>> ListCommittedSteps(const std::string& root);
-
-// Whether dir looks like a PyTree item / a checkpoint / a manager root.
-bool LooksLikeItem(const std::string& dir);
-bool LooksLikeCheckpoint(const std::string& dir);
-bool LooksLikeRoot(const std::string& dir);
 
 }  // namespace ockpt::orbax
 

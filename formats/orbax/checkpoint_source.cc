@@ -42,8 +42,11 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
   if (!IsDirectory(path)) {
     return UnimplementedError("source {}: only .npy directories and checkpoints are supported so far", path);
   }
-  bool npy_dir = IsRegularFile(JoinPath(path, "_tree.json")) ||
-                 !(LooksLikeItem(path) || LooksLikeCheckpoint(path) || LooksLikeRoot(path));
+  bool npy_dir = IsRegularFile(JoinPath(path, "_tree.json"));
+  if (!npy_dir) {
+    OCKPT_ASSIGN_OR_RETURN(LocationKind kind, Classify(path));
+    npy_dir = kind == LocationKind::kNotCheckpoint;
+  }
   if (npy_dir) return npy::OpenNpyDirectory(path);
   OpenOptions open;
   open.item = item;
@@ -58,7 +61,7 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
     auto it = std::find_if(pytrees.begin(), pytrees.end(),
                            [&](size_t i) { return ckpt.items[i].name == "default"; });
     if (it == pytrees.end()) {
-      return InvalidArgumentError("source {} holds several PyTree items; pick one with NAME=SRC --item", path);
+      return InvalidArgumentError("source {} holds several PyTree items and none is named 'default'; an item must be picked", path);
     }
     pytrees = {*it};
   }

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "formats/orbax/checkpoint_reader.h"
+#include "formats/orbax/side_json.h"
 
 namespace ockpt::orbax {
 
@@ -86,7 +87,7 @@ void PrintCheckpointText(const Checkpoint& ckpt, std::ostream& out) {
     std::string handler = ShortHandler(e.handler);
     if (e.kind == ItemKind::kJson) {
       out << fmt::format("\n{}: json{}\n  {}\n", label, handler.empty() ? "" : ", " + handler,
-                         e.json_value.dump());
+                         SideJsonScalarText(e.json_value));
       continue;
     }
     if (e.kind == ItemKind::kOpaque) {

@@ -2,6 +2,8 @@
 
 #include "formats/orbax/restore.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
 #include "formats/zarr/zarr_array.h"
+#include "lib/base/commit.h"
 #include "lib/base/file.h"
 #include "lib/base/thread_pool.h"
 #include "lib/checkpoint/casting_writer.h"
@@ -201,9 +204,11 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
     OCKPT_RETURN_IF_ERROR(file_sink->Begin(all));
   }
   Json custom = nullptr;
+  size_t restored = 0;  // items written
   for (const ItemEntry* e : items) {
     switch (e->kind) {
       case ItemKind::kPyTree: {
+        ++restored;
         KeyPath prefix;
         if (opt.single_file) {
           if (!flat) prefix.push_back({e->name, KeyType::kDict});
@@ -231,6 +236,7 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
         OCKPT_RETURN_IF_ERROR(MakeDirectories(root));
         OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(root, e->name + ".json"), text));
         ++selected;
+        ++restored;
         break;
       }
       case ItemKind::kOpaque:
@@ -240,8 +246,11 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
     }
   }
   if (file_sink) OCKPT_RETURN_IF_ERROR(file_sink->Finish(custom));
+  if (restored == 0) {
+    return NotFoundError("{} holds no PyTree or JSON item to restore; nothing restored", ckpt.dir);
+  }
   if (!opt.select.empty() && selected == 0) {
-    return NotFoundError("no leaf of {} matches --select", ckpt.path);
+    return NotFoundError("no leaf of {} matches the selection", ckpt.path);
   }
   return Status::Ok();
 }
@@ -256,19 +265,14 @@ Status Restore(const RestoreOptions& opt, const Context& ctx) {
       return AlreadyExistsError("{} already exists; restore will not overwrite it", opt.out);
   }
   OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.path, opt.open));
-  std::string out = opt.out;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(out)));
-  std::string tmp = fmt::format("{}.ockpt-tmp-{}", out, ::getpid());
-  OCKPT_RETURN_IF_ERROR(RemoveAll(tmp));
-  if (!opt.single_file) OCKPT_RETURN_IF_ERROR(MakeDirectories(tmp));
-  Status s = RestoreInto(ckpt, tmp, opt, ctx);
-  if (s.ok()) {
-    if (IsDirectory(out)) OCKPT_RETURN_IF_ERROR(RemoveAll(out));  // empty, checked above
-    s = RenamePath(tmp, out);
-  }
-  if (!s.ok()) RemoveAll(tmp).IgnoreError();
-  return s;
+  for (const std::string& note : ckpt.notes) ctx.Warn(note);
+  // As Orbax, a checkpoint given directly that misses some of its items
+  // restores the others (a root's incomplete steps are never chosen).
+  if (!ckpt.incomplete.empty()) ctx.Warn(fmt::format("{}: not committed: {}", ckpt.dir, ckpt.incomplete));
+  OCKPT_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(opt.out, ProcessTmpSuffix()));
+  if (!opt.single_file) OCKPT_RETURN_IF_ERROR(MakeDirectories(staged.tmp_path()));
+  OCKPT_RETURN_IF_ERROR(RestoreInto(ckpt, staged.tmp_path(), opt, ctx));
+  return staged.Commit({.replace_empty_dir = true});
 }
 
 }  // namespace ockpt::orbax

@@ -16,6 +16,7 @@
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_writer.h"
 #include "lib/base/base64.h"
+#include "lib/base/commit.h"
 #include "lib/base/file.h"
 #include "lib/base/pyjson.h"
 #include "lib/checkpoint/progress.h"
@@ -184,7 +185,7 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
           if (shape.empty()) {
             spec.chunk_shape = {};
           } else {
-            return InvalidArgumentError("--chunk-shape {} has rank {}, leaf '{}' has rank {}",
+            return InvalidArgumentError("chunk shape {} has rank {}, leaf '{}' has rank {}",
                                         ShapeString(*layout.chunk_shape), layout.chunk_shape->size(), name,
                                         shape.size());
           }
@@ -337,9 +338,9 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
 Status Save(const SaveOptions& opt, const Context& ctx) {
   if (opt.dest.empty()) return InvalidArgumentError("no destination given");
   if (!opt.items.empty() || !opt.json_items.empty()) {
-    if (!opt.src.empty()) return InvalidArgumentError("give either SRC or --item/--json-item, not both");
+    if (!opt.src.empty()) return InvalidArgumentError("give either one source or named items, not both");
   } else if (opt.src.empty()) {
-    return InvalidArgumentError("nothing to save: give SRC or --item NAME=SRC");
+    return InvalidArgumentError("nothing to save: no source and no named items");
   }
   // Open every source first: a bad source fails before anything is written.
   SourceOpener open = opt.open_source;
@@ -382,8 +383,8 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   }
   bool step = opt.step.has_value();
   if (!opt.metrics.is_null()) {
-    if (!step) return InvalidArgumentError("--metrics needs --step (metrics belong to manager steps)");
-    if (seen.count(std::string(kMetricsItem))) return InvalidArgumentError("--metrics and an item named 'metrics'");
+    if (!step) return InvalidArgumentError("metrics need a step (metrics belong to manager steps)");
+    if (seen.count(std::string(kMetricsItem))) return InvalidArgumentError("metrics given and also an item named 'metrics'");
     PlannedItem it;
     it.name = std::string(kMetricsItem);
     it.is_json = true;
@@ -395,39 +396,43 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   std::string final_path = opt.dest;
   while (final_path.size() > 1 && final_path.back() == '/') final_path.pop_back();
   std::optional<RootLock> root_lock;  // writers of a manager root take its lock (steps.h)
-  if (opt.retention && !step) return InvalidArgumentError("a retention policy (--max-to-keep, ...) needs --step");
+  if (opt.retention && !step) return InvalidArgumentError("a retention policy needs a step (it applies to manager roots)");
   if (opt.retention) OCKPT_RETURN_IF_ERROR(opt.retention->Validate());
   if (step) {
-    if (*opt.step < 0) return InvalidArgumentError("--step must be >= 0");
+    if (*opt.step < 0) return InvalidArgumentError("the step must be >= 0");
     if (PathExists(opt.dest) && !IsDirectory(opt.dest)) {
       return AlreadyExistsError("{} exists and is not a directory", opt.dest);
     }
     OCKPT_RETURN_IF_ERROR(MakeDirectories(opt.dest));
     OCKPT_ASSIGN_OR_RETURN(root_lock, LockRoot(opt.dest, /*wait=*/true));
-    OCKPT_ASSIGN_OR_RETURN(std::vector<StepName> steps, ListCommittedSteps(opt.dest));
-    for (const StepName& s : steps) {
-      if (s.step == *opt.step) {
-        return AlreadyExistsError("step {} already exists in {} ({})", *opt.step, opt.dest, s.name);
+    OCKPT_ASSIGN_OR_RETURN(RootSteps existing, ScanRootSteps(opt.dest));
+    for (const auto& [name, state] : existing.steps) {
+      if (name.step == *opt.step) {
+        return AlreadyExistsError("step {} already exists in {} ({}, {})", *opt.step, opt.dest, name.name,
+                                  StepStatusName(state.status));
       }
     }
     final_path = JoinPath(final_path, std::to_string(*opt.step));
   }
   if (PathExists(final_path)) return AlreadyExistsError("{} already exists; save will not overwrite it", final_path);
-  std::string tmp = final_path + std::string(kTmpSuffix);
-  OCKPT_RETURN_IF_ERROR(RemoveAll(tmp));  // a leftover of an interrupted save
-  Status s = WriteCheckpointDir(tmp, final_path, items, composite, step, opt, ctx);
-  if (s.ok()) {
-    if (PathExists(final_path)) {
-      s = AlreadyExistsError("{} appeared while saving; not overwritten", final_path);
-    } else {
-      s = RenamePath(tmp, final_path);
-      if (s.ok()) s = SyncDirectory(Dirname(final_path));
-    }
+  Status s;
+  {
+    // Orbax's own in-progress name, so that Orbax and ls-steps see the save as in progress.
+    OCKPT_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(final_path, std::string(kTmpSuffix)));
+    s = WriteCheckpointDir(staged.tmp_path(), final_path, items, composite, step, opt, ctx);
+    if (s.ok()) s = staged.Commit({.sync_parent = true});
   }
-  if (!s.ok()) RemoveAll(tmp).IgnoreError();
-  // --- Retention after the new step committed (ockpt save --step N --max-to-keep ...) ---
+  // --- Retention after the new step committed (save with a step and a policy) ---
   if (s.ok() && step && opt.retention) {
-    auto pruned = ApplyRetention(opt.dest, *opt.retention);
+    GcObserver observer;
+    observer.finished_interrupted = [&](const std::vector<std::string>& names) {
+      ctx.Warn(fmt::format("{}: finished {} interrupted deletion{}", opt.dest, names.size(),
+                           names.size() == 1 ? "" : "s"));
+    };
+    observer.deleted = [&](const std::string& name) {
+      ctx.Warn(fmt::format("{}: retention policy deleted {}", opt.dest, name));
+    };
+    auto pruned = ApplyRetention(*root_lock, *opt.retention, observer);
     if (!pruned.ok()) return pruned.status().WithContext(fmt::format("step {} saved, but pruning old steps", *opt.step));
   }
   return s;

@@ -1,6 +1,8 @@
 // The steps of a CheckpointManager root (docs/format/orbax.md §8): listing
-// them with their state (`ockpt ls-steps`), applying retention
-// (`ockpt gc`, `ockpt save --step --max-to-keep`) and the writer lock.
+// them with their state (`ockpt ls-steps`; step_listing.cc), applying
+// retention (`ockpt gc`, `ockpt save --step --max-to-keep`; gc.cc), the
+// writer lock (root_lock.cc) and rendering (steps_text.cc). Whether a step
+// is committed is decided by CheckCheckpointListing (locator.h).
 //
 // Listing reads metadata only: `_CHECKPOINT_METADATA`, `metrics/metrics`,
 // the names of item directories and one walk per step for its size. It
@@ -22,14 +24,12 @@
 #include <string>
 #include <vector>
 
+#include "formats/orbax/locator.h"
 #include "lib/base/context.h"
 #include "lib/checkpoint/retention.h"
 #include "lib/checkpoint/tree.h"
 
 namespace ockpt::orbax {
-
-enum class StepStatus { kCommitted, kInProgress, kIncomplete };
-std::string_view StepStatusName(StepStatus status);
 
 // A directory with a step name (committed or incomplete).
 struct StepInfo {
@@ -82,14 +82,19 @@ Status CheckManagerRoot(const std::string& root);
 // interrupted gc. Fails as CheckManagerRoot does.
 Result<RootListing> ListSteps(const std::string& root, const ListStepsOptions& options = {});
 
-// `ls-steps --json` and the text table.
+// `ls-steps --json` and the text forms: the table (one row per step and per
+// in-progress directory), the summary (counts, the latest committed step,
+// why steps are incomplete), and both.
 Json RootListingToJson(const RootListing& listing);
+void PrintRootListingTable(const RootListing& listing, std::ostream& out, bool header = true);
+void PrintRootListingSummary(const RootListing& listing, std::ostream& out);
 void PrintRootListingText(const RootListing& listing, std::ostream& out);
 
 // --- Writer lock ---
 
-// An advisory flock(2) on `<root>/.ockpt.lock`, held until destruction.
-// Writers (gc, save --step) take it; readers never need it.
+// An advisory flock(2) on the root directory itself (no lock file is
+// created), held until destruction. Writers (gc, save --step) take it;
+// readers never need it.
 class RootLock {
  public:
   RootLock(RootLock&& other) noexcept;
@@ -97,7 +102,7 @@ class RootLock {
   RootLock(const RootLock&) = delete;
   RootLock& operator=(const RootLock&) = delete;
   ~RootLock();
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return path_; }  // the root
 
  private:
   friend Result<RootLock> LockRoot(const std::string& root, bool wait);
@@ -106,12 +111,10 @@ class RootLock {
   std::string path_;
 };
 
-// Takes the lock, creating the file if missing (root must exist). With
-// wait=false and the lock held elsewhere: kUnavailable ("locked by another
-// writer", exit 5), naming the holder's pid when it recorded one.
+// Takes the lock (root must exist). With wait=false and the lock held
+// elsewhere: kUnavailable ("locked by another writer", exit 5).
 Result<RootLock> LockRoot(const std::string& root, bool wait);
 
-inline constexpr std::string_view kLockFile = ".ockpt.lock";
 inline constexpr std::string_view kDeletingPrefix = ".ockpt-deleting-";
 
 // --- Retention / gc ---
@@ -150,11 +153,42 @@ Result<std::vector<std::string>> FinishInterruptedDeletes(const std::string& roo
 Json GcPlanToJson(const GcPlan& plan, bool dry_run);
 void PrintGcPlanText(const GcPlan& plan, bool dry_run, const GcOptions& options, std::ostream& out);
 
-// Applies a retention policy to root, e.g. right after a save committed a
-// new step (the caller holds the lock): plans with ListSteps and deletes what
-// no policy keeps. In-progress directories are left alone. Returns the plan
-// that was carried out.
-Result<GcPlan> ApplyRetention(const std::string& root, const RetentionPolicy& policy);
+// --- The gc workflow ---
+
+struct GcRunOptions {
+  bool dry_run = false;  // plan only: no lock, nothing touched
+  bool wait = true;      // wait for the lock; false: kUnavailable when held
+  ListStepsOptions list;
+};
+
+// Told as a run goes; any may be empty.
+struct GcObserver {
+  // Leftovers of interrupted deletions, removed before planning.
+  std::function<void(const std::vector<std::string>& names)> finished_interrupted;
+  // The plan, before anything is deleted.
+  std::function<void(const GcPlan& plan)> planned;
+  // After each step or in-progress directory is gone.
+  std::function<void(const std::string& name)> deleted;
+};
+
+struct GcResult {
+  GcPlan plan;
+  std::vector<std::string> finished_interrupted;
+};
+
+// The gc workflow: checks root is a manager root, takes the lock, finishes
+// interrupted deletions, plans and executes (a dry run only plans).
+Result<GcResult> RunGc(const std::string& root, const GcOptions& options, const GcRunOptions& run = {},
+                       const GcObserver& observer = {});
+// The same for a caller that already holds root's lock.
+Result<GcResult> RunGcLocked(const RootLock& lock, const GcOptions& options,
+                             const ListStepsOptions& list_options = {}, const GcObserver& observer = {});
+
+// Applies a retention policy to a root whose lock the caller holds, e.g.
+// right after a save committed a new step: RunGcLocked with only the policy
+// (in-progress directories are left alone).
+Result<GcResult> ApplyRetention(const RootLock& lock, const RetentionPolicy& policy,
+                                const GcObserver& observer = {});
 
 }  // namespace ockpt::orbax
 

@@ -238,8 +238,9 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
   if (!PathExists(opt.path)) return NotFoundError("{} does not exist", opt.path);
   auto ckpt = OpenCheckpoint(opt.path, opt.open);
   if (!ckpt.ok()) {
-    if (ckpt.status().code() == StatusCode::kNotFound && !LooksLikeItem(opt.path) &&
-        !LooksLikeCheckpoint(opt.path)) {
+    auto kind = Classify(opt.path);
+    if (ckpt.status().code() == StatusCode::kNotFound &&
+        (!kind.ok() || *kind == LocationKind::kRoot || *kind == LocationKind::kNotCheckpoint)) {
       return ckpt.status();
     }
     r.problems.push_back(ckpt.status().message());
@@ -247,6 +248,8 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
   }
   r.step = ckpt->step;
   r.dir = ckpt->dir;
+  for (const std::string& note : ckpt->notes) r.notes.push_back(note);
+  if (!ckpt->incomplete.empty()) r.notes.push_back(fmt::format("{}: not committed: {}", ckpt->dir, ckpt->incomplete));
   if (IsTmpName(Basename(ckpt->dir))) {
     r.problems.push_back(
         fmt::format("{} is an in-progress (uncommitted) checkpoint directory", ckpt->dir));

@@ -843,15 +843,15 @@ Result<std::shared_ptr<DeviceRun>> DeviceRun::Open(std::string_view device,
                                                    const StagingOptions& options) {
   if (device == "cpu") return std::shared_ptr<DeviceRun>();
   if (device != "host" && device.rfind("cuda", 0) != 0) {
-    return InvalidArgumentError("--device must be cpu, host or cuda[:N], not '{}'", device);
+    return InvalidArgumentError("device must be cpu, host or cuda[:N], not '{}'", device);
   }
   auto run = std::make_shared<DeviceRun>();
   auto dev = DeviceContext::Open(device, options);
   if (!dev.ok()) {
     if (dev.status().code() == StatusCode::kInvalidArgument) {
-      return InvalidArgumentError("--device must be cpu, host or cuda[:N], not '{}'", device);
+      return InvalidArgumentError("device must be cpu, host or cuda[:N], not '{}'", device);
     }
-    return std::move(dev).status().WithContext(fmt::format("--device {}", device));
+    return std::move(dev).status().WithContext(fmt::format("device {}", device));
   }
   run->dev_ = std::move(dev).value();
   run->start_ = Clock::now();

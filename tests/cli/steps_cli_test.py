@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`ockpt ls-steps` and `ockpt gc` end to end: JSON shapes, exit codes, the
-writer lock (a second writer with --no-wait gets exit 5), --dry-run,
---trash, --clean-tmp ages, and a golden manager root.
+writer lock (a second writer with --no-wait gets exit 5; it is a flock on
+the root directory, so no lock file is left), --dry-run, --trash, --clean-tmp
+ages, a golden manager root, the stdout/stderr split of ls-steps, and a root
+whose newest step is incomplete (ls-steps, restore, verify, metadata agree).
 
 usage: steps_cli_test.py OCKPT GOLDEN_DIR
 """
@@ -85,6 +87,15 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("ls-steps", root)
     check(p.returncode == 0 and "2023-11-14T22:13:21Z" in p.stdout and "loss=0.1" in p.stdout
           and "in_progress" in p.stdout, "ls-steps text:\n" + p.stdout)
+    # stdout: the table only (a row per step and per in-progress dir); stderr: the summary.
+    lines = p.stdout.splitlines()
+    check(len(lines) == 1 + 6 + 2 and lines[0].startswith("STEP") and "latest committed" not in p.stdout,
+          "ls-steps stdout is the table:\n" + p.stdout)
+    check([l.split()[1] for l in lines[1:]] == ["committed"] * 6 + ["in_progress"] * 2, "statuses:\n" + p.stdout)
+    check("6 steps (6 committed, 0 incomplete, 2 in progress)" in p.stderr and "latest committed step: 6" in p.stderr,
+          "ls-steps summary on stderr: " + p.stderr)
+    p = run("ls-steps", root, "--no-header")
+    check(p.returncode == 0 and p.stdout.splitlines() == lines[1:], "--no-header:\n" + p.stdout)
     check(run("ls-steps", os.path.join(tmp, "missing")).returncode == 3, "ls-steps missing root: 3")
     check(run("ls-steps", ITEM).returncode == 3, "ls-steps on a checkpoint: 3")
     p = run("ls-steps", os.path.join(golden, "orbax_managed/v0_managed/has_metrics/has_custom_metadata"), "--json")
@@ -125,11 +136,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check(p.returncode == 0 and "dry run" in p.stdout and "not kept by any policy" in p.stdout, "text plan:\n" + p.stdout)
 
     # --- the lock: a second writer with --no-wait gets 5; readers and dry runs are not blocked ---
-    lock_fd = os.open(os.path.join(root, ".ockpt.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    lock_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(lock_fd, fcntl.LOCK_EX)
     p = run("gc", root, "--max-to-keep", "2", "--no-wait")
     check(p.returncode == 5 and "locked by another writer" in p.stderr, "locked: exit %d %s" % (p.returncode, p.stderr))
-    check(sorted(n for n in os.listdir(root) if n != ".ockpt.lock") == before, "a refused gc changed nothing")
+    check(sorted(os.listdir(root)) == before, "a refused gc changed nothing")
     check(run("ls-steps", root).returncode == 0, "ls-steps while locked")
     check(run("gc", root, "--max-to-keep", "2", "--dry-run").returncode == 0, "dry run while locked")
     # Without --no-wait it waits for the holder.
@@ -147,7 +158,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # Two gc processes racing: exactly one runs, the other gets 5.
     race = os.path.join(tmp, "race")
     shutil.copytree(root, race)
-    lock_fd = os.open(os.path.join(race, ".ockpt.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    lock_fd = os.open(race, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(lock_fd, fcntl.LOCK_EX)
     first = subprocess.Popen([ockpt, "gc", race, "--max-to-keep", "3"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -173,7 +184,7 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("gc", root, "--keep-period", "3", "--trash", os.path.join(tmp, "trash"))
     check(p.returncode == 0, "trash exit %d %s" % (p.returncode, p.stderr))
     check(sorted(os.listdir(os.path.join(tmp, "trash"))) == ["2", "4", "5"], "trash %s" % os.listdir(os.path.join(tmp, "trash")))
-    check(sorted(n for n in os.listdir(root) if n != ".ockpt.lock") == ["3", "6"], "root after trash %s" % os.listdir(root))
+    check(sorted(os.listdir(root)) == ["3", "6"], "root after trash (no lock file) %s" % os.listdir(root))
     check(run("restore", root, os.path.join(tmp, "r3"), "--step", "3", "--item", "default").returncode == 0, "restore 3")
 
     # --- save --step with a retention policy prunes after the commit, as CheckpointManager does ---
@@ -191,7 +202,7 @@ with tempfile.TemporaryDirectory() as tmp:
           "save --best-metric without --max-to-keep: 2")
     check(run("save", src, os.path.join(tmp, "plain"), "--max-to-keep", "1").returncode == 2,
           "save --max-to-keep without --step: 2")
-    lock_fd = os.open(os.path.join(managed, ".ockpt.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    lock_fd = os.open(managed, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(lock_fd, fcntl.LOCK_EX)
     saver = subprocess.Popen([ockpt, "save", src, managed, "--step", "7"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -200,5 +211,50 @@ with tempfile.TemporaryDirectory() as tmp:
     fcntl.flock(lock_fd, fcntl.LOCK_UN)
     os.close(lock_fd)
     check(saver.wait(timeout=60) == 0 and os.path.exists(os.path.join(managed, "7")), "save --step after the lock")
+    check(not any(n.startswith(".ockpt") for n in os.listdir(managed)), "no lock file after save: %s" % os.listdir(managed))
+
+    # save --step retention finishes an interrupted gc first, and says what it deletes.
+    os.makedirs(os.path.join(managed, ".ockpt-deleting-2-999999/default"))
+    p = run("save", src, managed, "--step", "8", "--max-to-keep", "2")
+    check(p.returncode == 0, "save 8: %s" % p.stderr)
+    check(sorted(os.listdir(managed)) == ["7", "8"], "save retention after recovery: %s" % os.listdir(managed))
+    check("interrupted" in p.stderr and "deleted 5" in p.stderr, "save retention on stderr: " + p.stderr)
+
+    # --- a root whose newest step is incomplete: every command sees step 600 ---
+    inc = os.path.join(tmp, "incomplete")
+    make_step(inc, "600", 600, {"loss": 0.5})
+    make_step(inc, "700", 700, {"loss": 0.25})
+    shutil.rmtree(os.path.join(inc, "700", "default"))
+    with open(os.path.join(inc, "600", "metrics", "metrics"), "w") as f:
+        f.write('{"loss": NaN}')
+    p = run("ls-steps", inc)
+    check(p.returncode == 0 and "latest committed step: 600" in p.stderr and "700: incomplete" in p.stderr
+          and "loss=NaN" in p.stdout, "ls-steps incomplete: %s %s" % (p.stdout, p.stderr))
+    check(json.loads(run("ls-steps", inc, "--json").stdout)["latest_step"] == 600, "ls-steps --json 600")
+    md = json.loads(run("metadata", inc, "--json").stdout)
+    check(md.get("step") == 600, "metadata picks 600: %s" % md.get("step"))
+    p = run("metadata", inc)
+    check(p.returncode == 0 and "metrics: json" in p.stdout and "NaN" in p.stdout, "metadata NaN item:\n" + p.stdout)
+    out = os.path.join(tmp, "inc_out")
+    p = run("restore", inc, out)
+    check(p.returncode == 0 and os.path.exists(os.path.join(out, "a.npy")) and "700" in p.stderr,
+          "restore picks 600: %s %s" % (p.returncode, p.stderr))
+    p = run("restore", inc, os.path.join(tmp, "inc_metrics"), "--item", "metrics")
+    check(p.returncode == 0 and "NaN" in open(os.path.join(tmp, "inc_metrics", "metrics.json")).read(),
+          "restore the NaN metrics item: %s" % p.stderr)
+    p = run("verify", inc)
+    check(p.returncode == 0 and "(2 leaves decoded)" in p.stdout, "verify picks 600: %s %s" % (p.stdout, p.stderr))
+    for cmd in (["restore", inc, os.path.join(tmp, "inc_700"), "--step", "700"], ["verify", inc, "--step", "700"],
+                ["metadata", inc, "--step", "700"]):
+        p = run(*cmd)
+        check(p.returncode == 3 and "incomplete" in p.stderr, "%s: exit %d %s" % (cmd[0], p.returncode, p.stderr))
+    check(not os.path.exists(os.path.join(tmp, "inc_700")), "nothing restored from 700")
+    p = run("restore", os.path.join(inc, "700"), os.path.join(tmp, "inc_700d"))
+    check(p.returncode == 0 and "not committed" in p.stderr and os.listdir(os.path.join(tmp, "inc_700d")) == ["metrics.json"],
+          "the incomplete step dir given directly restores what it has, with a warning: %d %s" % (p.returncode, p.stderr))
+    shutil.rmtree(os.path.join(inc, "600", "default"))
+    for cmd in (["restore", inc, os.path.join(tmp, "inc_none")], ["verify", inc], ["metadata", inc]):
+        p = run(*cmd)
+        check(p.returncode == 3 and "no committed step" in p.stderr, "%s no committed step: %d %s" % (cmd[0], p.returncode, p.stderr))
 
 check.exit()

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -152,7 +154,7 @@ TEST_CASE("ListSteps on the 40-step scenario") {
   PrintRootListingText(*listing, text);
   CHECK(text.str().find("2023-11-14T22:13:20Z") != std::string::npos);
   CHECK(text.str().find("loss=0.5") != std::string::npos);
-  CHECK(text.str().find("40 steps (40 committed)") != std::string::npos);
+  CHECK(text.str().find("40 steps (40 committed, 0 incomplete)") != std::string::npos);
 }
 
 struct GcCase {
@@ -424,7 +426,13 @@ TEST_CASE("Python's NaN and Infinity in metrics and metadata") {
   const StepInfo& s = listing->steps[0];
   CHECK(s.status == StepStatus::kCommitted);
   CHECK(s.commit_timestamp_nsecs == 7);
-  CHECK(s.metrics == Json{{"loss", nullptr}, {"acc", nullptr}, {"low", nullptr}, {"note", "NaN"}});
+  CHECK(std::isnan(s.metrics["loss"].get<double>()));
+  CHECK(s.metrics["acc"].get<double>() == std::numeric_limits<double>::infinity());
+  CHECK(s.metrics["low"].get<double>() == -std::numeric_limits<double>::infinity());
+  CHECK(s.metrics["note"] == "NaN");
+  // The --json document stays valid JSON: non-finite numbers are null there.
+  CHECK(RootListingToJson(*listing)["steps"][0]["metrics"].dump() ==
+        R"({"loss":null,"acc":null,"low":null,"note":"NaN"})");
 }
 
 TEST_CASE("clean-tmp removes only in-progress directories old enough") {
@@ -538,13 +546,12 @@ TEST_CASE("the writer lock excludes a second writer") {
   TempDir tmp;
   auto first = LockRoot(tmp.path(), false);
   REQUIRE(first.ok());
-  CHECK(IsRegularFile(tmp / ".ockpt.lock"));
+  CHECK(Entries(tmp.path()).empty());  // no lock file: the root directory itself is locked
   // flock locks belong to open file descriptions: a second open conflicts
   // even in the same process.
   auto second = LockRoot(tmp.path(), false);
   CHECK(second.status().code() == StatusCode::kUnavailable);
   CHECK(second.status().message().find("locked by another writer") != std::string::npos);
-  CHECK(second.status().message().find(fmt::format("pid {}", ::getpid())) != std::string::npos);
 
   // Another process too.
   pid_t child = ::fork();
@@ -560,6 +567,7 @@ TEST_CASE("the writer lock excludes a second writer") {
   { RootLock released = std::move(first).value(); }
   CHECK(LockRoot(tmp.path(), false).ok());
   CHECK(LockRoot(tmp / "missing", false).status().code() == StatusCode::kNotFound);
+  CHECK(Entries(tmp.path()).empty());
 }
 
 TEST_CASE("ApplyRetention prunes after a save") {
@@ -567,11 +575,129 @@ TEST_CASE("ApplyRetention prunes after a save") {
   std::string root = tmp.path();
   for (int s : {10, 20, 30, 40}) MakeStep(root, std::to_string(s), kT0 + s * kSec, nullptr);
   MakeStep(root, "50.orbax-checkpoint-tmp", kT0, nullptr);
+  // A gc killed while deleting step 5 earlier: retention finishes it first.
+  MakeStep(root, "5", kT0 + 5 * kSec, nullptr);
+  fs::rename(root + "/5", root + "/.ockpt-deleting-5-4242");
   RetentionPolicy p;
   p.max_to_keep = 2;
-  auto plan = ApplyRetention(root, p);
-  REQUIRE(plan.ok());
+  auto lock = LockRoot(root, false);
+  REQUIRE(lock.ok());
+  std::vector<std::string> finished, deleted;
+  GcObserver observer;
+  observer.finished_interrupted = [&](const std::vector<std::string>& n) { finished = n; };
+  observer.deleted = [&](const std::string& n) { deleted.push_back(n); };
+  auto run = ApplyRetention(*lock, p, observer);
+  REQUIRE(run.ok());
+  CHECK(finished == std::vector<std::string>{".ockpt-deleting-5-4242"});
+  CHECK(run->finished_interrupted == finished);
+  CHECK(deleted == std::vector<std::string>{"10", "20"});
   CHECK(Entries(root) == std::set<std::string>{"30", "40", "50.orbax-checkpoint-tmp"});
+}
+
+TEST_CASE("RunGc: lock, recovery, plan, execute; a dry run touches nothing") {
+  TempDir tmp;
+  std::string root = tmp.path();
+  for (int s : {1, 2, 3, 4}) MakeStep(root, std::to_string(s), kT0 + s * kSec, nullptr);
+  fs::create_directories(root + "/.ockpt-deleting-0-99/default");
+  GcOptions options;
+  options.policy.max_to_keep = 2;
+  GcRunOptions run;
+  run.dry_run = true;
+  int planned = 0;
+  GcObserver observer;
+  observer.planned = [&](const GcPlan&) { ++planned; };
+  auto dry = RunGc(root, options, run, observer);
+  REQUIRE(dry.ok());
+  CHECK(planned == 1);
+  CHECK(Entries(root).size() == 5);
+  run.dry_run = false;
+  run.wait = false;
+  {
+    auto held = LockRoot(root, false);
+    REQUIRE(held.ok());
+    CHECK(RunGc(root, options, run).status().code() == StatusCode::kUnavailable);
+  }
+  auto done = RunGc(root, options, run, observer);
+  REQUIRE(done.ok());
+  CHECK(planned == 2);
+  CHECK(done->finished_interrupted == std::vector<std::string>{".ockpt-deleting-0-99"});
+  CHECK(Entries(root) == std::set<std::string>{"3", "4"});
+  CHECK(RunGc(Golden(kItem), options, run).status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("ls-steps, OpenCheckpoint and save agree on the latest committed step") {
+  TempDir tmp;
+  std::string root = tmp.path();
+  MakeStep(root, "600", kT0 + 600 * kSec, Json{{"loss", 0.5}});
+  MakeStep(root, "700", kT0 + 700 * kSec, Json{{"loss", 0.25}});
+  fs::remove_all(root + "/700/default");  // named in item_handlers, not on disk
+  MakeStep(root, "800.orbax-checkpoint-tmp-12", kT0, nullptr);
+
+  auto listing = ListSteps(root);
+  REQUIRE(listing.ok());
+  CHECK(listing->latest_step == 600);
+  REQUIRE(listing->steps.size() == 2);
+  CHECK(listing->steps[1].status == StepStatus::kIncomplete);
+  CHECK(listing->steps[1].problem.find("default") != std::string::npos);
+  auto committed = ListCommittedSteps(root);
+  REQUIRE(committed.ok());
+  REQUIRE(committed->size() == 1);
+  CHECK(committed->back().step == 600);
+
+  auto ckpt = OpenCheckpoint(root);
+  REQUIRE(ckpt.ok());
+  CHECK(ckpt->step == 600);
+  CHECK(ckpt->notes.size() == 2);  // 700 incomplete, 800 in progress
+  auto loc = Locate(root);
+  REQUIRE(loc.ok());
+  CHECK(loc->kind == LocationKind::kRoot);
+  CHECK(loc->step == 600);
+
+  auto bad = OpenCheckpoint(root, OpenOptions{int64_t{700}, std::nullopt});
+  CHECK(bad.status().code() == StatusCode::kNotFound);
+  CHECK(bad.status().message().find("incomplete") != std::string::npos);
+  auto busy = OpenCheckpoint(root, OpenOptions{int64_t{800}, std::nullopt});
+  CHECK(busy.status().code() == StatusCode::kNotFound);
+  CHECK(busy.status().message().find("still being saved") != std::string::npos);
+  CHECK(OpenCheckpoint(root, OpenOptions{int64_t{900}, std::nullopt}).status().code() == StatusCode::kNotFound);
+
+  // No committed step at all.
+  fs::remove_all(root + "/600/default");
+  auto none = OpenCheckpoint(root);
+  CHECK(none.status().code() == StatusCode::kNotFound);
+  CHECK(none.status().message().find("no committed step") != std::string::npos);
+  auto empty_listing = ListSteps(root);
+  REQUIRE(empty_listing.ok());
+  CHECK_FALSE(empty_listing->latest_step.has_value());
+}
+
+TEST_CASE("a NaN in metrics is read, listed and rendered as NaN") {
+  TempDir tmp;
+  std::string root = tmp.path();
+  MakeStep(root, "1", kT0, Json{{"loss", 1.0}});
+  Write(root + "/1/metrics/metrics", "{\"loss\": NaN, \"acc\": -Infinity, \"note\": \"NaN\"}");
+  auto listing = ListSteps(root);
+  REQUIRE(listing.ok());
+  REQUIRE(listing->steps.size() == 1);
+  const Json& m = listing->steps[0].metrics;
+  REQUIRE(m.is_object());
+  CHECK(std::isnan(m["loss"].get<double>()));
+  CHECK(m["acc"].get<double>() == -std::numeric_limits<double>::infinity());
+  CHECK(m["note"] == "NaN");
+  std::ostringstream table;
+  PrintRootListingTable(*listing, table, /*header=*/false);
+  CHECK(table.str().find("loss=NaN acc=-Infinity note=NaN") != std::string::npos);
+  CHECK(table.str().find("STEP") == std::string::npos);
+  auto ckpt = OpenCheckpoint(root);
+  REQUIRE(ckpt.ok());
+  bool found = false;
+  for (const ItemEntry& e : ckpt->items) {
+    if (e.name != "metrics") continue;
+    found = true;
+    CHECK(e.kind == ItemKind::kJson);
+    CHECK(std::isnan(e.json_value["loss"].get<double>()));
+  }
+  CHECK(found);
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ expect 0 "zarr3 step = source" -- "$ockpt" diff "$tmp/root" "$tmp/cpu"
 # CUDA: without a GPU (as here) or without CUDA support, exit 6 and say why.
 if [[ -z "${OCKPT_TEST_HAVE_GPU:-}" ]]; then
   expect 6 "restore --device cuda without a GPU" -- "$ockpt" restore "$direct" "$tmp/cuda" --device cuda
-  stderr_has "restore --device cuda message" "--device cuda: (no CUDA device|this build of ockpt has no CUDA support)"
+  stderr_has "restore --device cuda message" "device cuda: (no CUDA device|this build of ockpt has no CUDA support)"
   if [[ ! -e "$tmp/cuda" ]]; then ok; else bad "restore --device cuda left $tmp/cuda"; fi
   expect 6 "restore --device cuda:1 without a GPU" -- "$ockpt" restore "$direct" "$tmp/cuda1" --device cuda:1
   expect 6 "save --device cuda without a GPU" -- "$ockpt" save "$tmp/cpu" "$tmp/ck_cuda" --device cuda:0
