@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/registry.h"
 #include "lib/checkpoint/diff.h"
 
@@ -27,9 +28,12 @@ void RegisterDiff(CLI::App& app, AppContext& ctx) {
     ctx.action = [o, &ctx]() -> Result<int> {
       OCKPT_ASSIGN_OR_RETURN(auto a, formats::OpenSource(o->a, o->item, ctx.threads));
       OCKPT_ASSIGN_OR_RETURN(auto b, formats::OpenSource(o->b, o->item, ctx.threads));
+      for (const auto* s : {a.get(), b.get()}) {
+        for (const std::string& w : s->warnings()) ctx.Warn(w);
+      }
       OCKPT_ASSIGN_OR_RETURN(DiffResult r, DiffTrees(*a, *b, o->diff));
       if (o->json) {
-        *ctx.out << DiffToJson(r, o->a, o->b).dump(2) << "\n";
+        *ctx.out << DumpJson(DiffToJson(r, o->a, o->b), 2) << "\n";
       } else {
         PrintDiffText(r, o->a, o->b, *ctx.out);
       }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/orbax/checkpoint_reader.h"
 
 namespace ockpt {
@@ -27,9 +28,12 @@ void RegisterMetadata(CLI::App& app, AppContext& ctx) {
       for (const auto& item : ckpt.items) {
         if (!item.error.ok()) ctx.Warn(item.error.message());
         else if (item.pytree && !item.pytree->leaf_error().ok()) ctx.Warn(item.pytree->leaf_error().message());
+        if (item.pytree) {
+          for (const std::string& w : item.pytree->warnings()) ctx.Warn(w);
+        }
       }
       if (opts->json) {
-        *ctx.out << orbax::CheckpointToJson(ckpt).dump(2) << "\n";
+        *ctx.out << DumpJson(orbax::CheckpointToJson(ckpt), 2) << "\n";
       } else {
         orbax::PrintCheckpointText(ckpt, *ctx.out);
       }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/orbax/verify.h"
 
 namespace ockpt {
@@ -28,7 +29,7 @@ void RegisterVerify(CLI::App& app, AppContext& ctx) {
       o->verify.open = {o->step, o->item};
       OCKPT_ASSIGN_OR_RETURN(orbax::VerifyReport r, orbax::Verify(o->verify, ctx.LibContext()));
       if (o->json) {
-        *ctx.out << orbax::VerifyReportToJson(r).dump(2) << "\n";
+        *ctx.out << DumpJson(orbax::VerifyReportToJson(r), 2) << "\n";
       } else {
         orbax::PrintVerifyReport(r, *ctx.out);
       }

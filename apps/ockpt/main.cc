@@ -8,6 +8,8 @@
 #include "apps/ockpt/commands.h"
 #include "apps/ockpt/exit_codes.h"
 #include "lib/base/allocator.h"
+#include "lib/base/file.h"
+#include "lib/base/utf8.h"
 
 int main(int argc, char** argv) {
   ockpt::TuneAllocatorForChunkBuffers();  // chunk buffers: reuse, no page-fault churn
@@ -18,6 +20,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", ctx.quiet, "No progress, no warnings");
   app.add_flag("--no-progress", ctx.no_progress, "No progress bars");
+  bool allow_external_links = false;
+  app.add_flag("--allow-external-links", allow_external_links,
+               "Follow symbolic links from a checkpoint's files to outside its directory");
   app.require_subcommand(1);
   ockpt::RegisterMetadata(app, ctx);
   ockpt::RegisterRestore(app, ctx);
@@ -35,10 +40,19 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : ockpt::kExitUsage;
   }
   if (!ctx.action) return ockpt::kExitUsage;
-  ockpt::Result<int> rc = ctx.action();
+  ockpt::SetAllowExternalLinks(allow_external_links);
+  // Library code returns errors as values; an exception escaping from a
+  // third-party call is still reported (and unwinds, so temporary outputs
+  // are cleaned up) rather than aborting.
+  ockpt::Result<int> rc = ockpt::InternalError("internal error");
+  try {
+    rc = ctx.action();
+  } catch (const std::exception& e) {
+    rc = ockpt::InternalError("internal error: {}", e.what());
+  }
   std::cout.flush();
   if (!rc.ok()) {
-    std::cerr << "ockpt: " << rc.status().message() << "\n";
+    std::cerr << "ockpt: " << ockpt::TextLine(rc.status().message()) << "\n";
     return ockpt::ExitCodeFor(rc.status().code());
   }
   return *rc;

@@ -354,6 +354,7 @@ Result<std::shared_ptr<RandomAccessFile>> OcdbtKvStore::Impl::OpenDataFile(
     auto it = files_.find(file);
     if (it != files_.end()) return it->second;
   }
+  OCKPT_RETURN_IF_ERROR(CheckConfined(dir, file));
   std::string path = PathOf(file);
   auto opened = RandomAccessFile::Open(path);
   if (!opened.ok()) {

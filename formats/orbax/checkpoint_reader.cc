@@ -14,6 +14,7 @@
 #include <optional>
 #include <shared_mutex>
 
+#include "formats/orbax/json_files.h"
 #include "formats/orbax/layout.h"
 #include "formats/orbax/legacy_msgpack.h"
 #include "formats/ocdbt/ocdbt_kvstore.h"
@@ -207,12 +208,24 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   std::string sharding_path = P(dir, kShardingFile);
   if (IsRegularFile(sharding_path)) {
     auto j = ReadJsonFile(sharding_path);
-    if (j.ok() && j->is_object()) sharding = std::move(j).value();
+    Status s = j.ok() ? CheckShardingJson(*j, sharding_path) : j.status();
+    if (s.ok()) {
+      sharding = std::move(j).value();
+    } else {
+      item->warnings_.push_back(fmt::format("{} (sharding left out)", s.message()));
+    }
   }
+  for (std::string& w : CheckArrayMetadatasDir(dir)) item->warnings_.push_back(std::move(w));
   std::string strings_path = P(dir, kStringsFile);
   if (IsRegularFile(strings_path)) {
     auto j = ReadJsonFile(strings_path);
-    if (j.ok() && j->is_object()) strings = std::move(j).value();
+    if (j.ok() && j->is_object()) {
+      strings = std::move(j).value();
+    } else {
+      item->warnings_.push_back(fmt::format(
+          "{} (string values left out)",
+          j.ok() ? fmt::format("{}: expected a JSON object", strings_path) : std::string(j.status().message())));
+    }
   }
 
   // Stored bytes per array prefix, from the one listing above.

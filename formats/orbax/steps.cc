@@ -1,6 +1,7 @@
 // Steps of a manager root: listing, retention, deletion, the writer lock.
 
 #include "formats/orbax/steps.h"
+#include "lib/base/json.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -315,7 +316,7 @@ void FlattenMetrics(const Json& j, const std::string& prefix, std::vector<std::s
     for (const auto& [k, v] : j.items()) FlattenMetrics(v, prefix.empty() ? k : prefix + "." + k, out);
     return;
   }
-  std::string v = j.is_string() ? j.get<std::string>() : j.dump();
+  std::string v = j.is_string() ? j.get<std::string>() : DumpJson(j);
   out->push_back(prefix.empty() ? v : prefix + "=" + v);
 }
 

@@ -1,6 +1,7 @@
 // Checkpoint verification and checksums.
 
 #include "formats/orbax/verify.h"
+#include "lib/base/json.h"
 
 #include <fmt/format.h>
 
@@ -9,12 +10,14 @@
 #include <map>
 #include <set>
 
+#include "formats/orbax/json_files.h"
 #include "formats/orbax/layout.h"
 #include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_array.h"
 #include "lib/base/file.h"
 #include "lib/base/sha256.h"
+#include "lib/base/utf8.h"
 #include "lib/kvstore/kvstore.h"
 
 namespace ockpt::orbax {
@@ -71,7 +74,7 @@ void CheckDatabase(const std::string& dir, VerifyReport* r, RangesByFile* ranges
         Status st = (*gen)->ReadEntry(e).status();
         if (st.ok()) st = DataLossError("{} bytes at offset {} overflow", e.size, e.offset);
         r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", dir,
-                                          v.generation, e.key, st.message()));
+                                          v.generation, EscapeBytes(e.key), st.message()));
         continue;
       }
       (*ranges)[JoinPath(dir, e.file)].push_back(
@@ -129,7 +132,7 @@ void CheckValueRanges(RangesByFile* ranges, VerifyReport* r) {
           Status st = read_all();
           if (!st.ok()) {
             r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", v.db,
-                                              v.generation, v.key, st.message()));
+                                              v.generation, EscapeBytes(v.key), st.message()));
           }
         }
       }
@@ -201,7 +204,7 @@ void CheckChunkKeys(const PyTreeItem& item, VerifyReport* r) {
         continue;
       if (!expected.count(k.key)) {
         r->problems.push_back(fmt::format("leaf '{}': key {} is not a chunk of the {} chunk grid",
-                                          name, k.key, ShapeString(grid)));
+                                          name, EscapeBytes(k.key), ShapeString(grid)));
       }
     }
   }
@@ -265,6 +268,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
       }
     }
     CheckValueRanges(&ranges, &r);
+    for (std::string& p : CheckItemJsonFiles(e.dir)) r.problems.push_back(std::move(p));
     if (!e.pytree) {
       r.problems.push_back(fmt::format("item '{}': {}", e.name, e.error.message()));
       continue;
@@ -309,7 +313,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
         doc["algorithm"] = "sha256";
         doc["leaves"] = leaf_sums;
         doc["files"] = file_sums;
-        OCKPT_RETURN_IF_ERROR(WriteFile(sums_path, doc.dump(2) + "\n", /*sync=*/true));
+        OCKPT_RETURN_IF_ERROR(WriteFile(sums_path, DumpJson(doc, 2) + "\n", /*sync=*/true));
       }
     } else {
       auto text = ReadFile(sums_path, uint64_t{1} << 30);
@@ -353,8 +357,11 @@ Json VerifyReportToJson(const VerifyReport& r) {
   Json j;
   j["path"] = r.path;
   j["ok"] = r.ok();
-  j["problems"] = r.problems;
-  j["notes"] = r.notes;
+  // Messages name keys and files, which are bytes: escaped as in text output.
+  j["problems"] = Json::array();
+  for (const std::string& p : r.problems) j["problems"].push_back(TextLine(p));
+  j["notes"] = Json::array();
+  for (const std::string& n : r.notes) j["notes"].push_back(TextLine(n));
   j["leaves_checked"] = r.leaves_checked;
   j["files_checked"] = r.files_checked;
   j["sums_file"] = r.sums_file.empty() ? Json(nullptr) : Json(r.sums_file);
@@ -362,8 +369,8 @@ Json VerifyReportToJson(const VerifyReport& r) {
 }
 
 void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
-  for (const std::string& p : r.problems) out << "problem: " << p << "\n";
-  for (const std::string& n : r.notes) out << "note: " << n << "\n";
+  for (const std::string& p : r.problems) out << "problem: " << TextLine(p) << "\n";
+  for (const std::string& n : r.notes) out << "note: " << TextLine(n) << "\n";
   out << fmt::format("{}: {} ({} leaves decoded{})\n", r.path,
                      r.ok() ? "OK" : fmt::format("{} problems", r.problems.size()),
                      r.leaves_checked,

@@ -1,6 +1,7 @@
 // Tree and value comparison.
 
 #include "lib/checkpoint/diff.h"
+#include "lib/base/json.h"
 
 #include <cmath>
 #include <complex>
@@ -102,8 +103,8 @@ Result<DiffResult> DiffTrees(const CheckpointSource& a, const CheckpointSource& 
     }
     if (!da) {
       if (la.string_value != lb.string_value) {
-        result.differences.push_back(Difference(name, "string", fmt::format("{} vs {}", Json(la.string_value.value_or("")).dump(),
-                                                                   Json(lb.string_value.value_or("")).dump())));
+        result.differences.push_back(Difference(name, "string", fmt::format("{} vs {}", DumpJson(Json(la.string_value.value_or(""))),
+                                                                   DumpJson(Json(lb.string_value.value_or(""))))));
       }
       continue;
     }
