@@ -237,6 +237,32 @@ def cases(ockpt, golden, work):
     save(ockpt, big, w("big.ck"))
     out.append(Case("EFBIG writing .h5: convert", ["convert", w("big.ck"), w("big.h5")], 6,
                     preexec=no_fs_limit))
+    try:
+        import h5py
+    except ImportError:
+        h5py = None
+    if h5py is not None:
+        # A variable-length string attribute whose global-heap object claims
+        # 2 GiB: libhdf5 crashes reading it; ockpt reads it in a child.
+        good = w("vlen.h5")
+        with h5py.File(good, "w") as f:
+            d = f.create_dataset("a", data=np.arange(4, dtype=np.int32))
+            d.attrs["ockpt_value_type"] = "np.ndarray"
+        data = bytearray(open(good, "rb").read())
+        g = data.index(b"GCOL")
+        struct.pack_into("<Q", data, g + 16 + 8, 0x7FFFFFFF)  # first object's size
+        with open(w("vlen_bad.h5"), "wb") as f:
+            f.write(data)
+        out.append(Case("vlen attribute in a hostile global heap: convert",
+                        ["convert", w("vlen_bad.h5"), w("vlen_bad.ck")], 4, timeout=30))
+        out.append(Case("intact vlen attribute: convert",
+                        ["convert", good, w("vlen_good.ck")], 0))
+        # 400 MB chunks declared in a 1.4 KB file.
+        with h5py.File(w("chunks.h5"), "w") as f:
+            f.create_dataset("a", shape=(4,), maxshape=(None,), chunks=(100_000_000,),
+                             dtype=np.float32)
+        out.append(Case("chunks far larger than the file: convert",
+                        ["convert", w("chunks.h5"), w("chunks.ck")], 4, stderr_has("chunks of")))
 
     # 7. Damaged Orbax side files: verify reports them (1), metadata warns.
     for name, rel in (("_sharding", "_sharding"),
