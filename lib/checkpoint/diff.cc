@@ -2,6 +2,7 @@
 
 #include "lib/checkpoint/diff.h"
 #include "lib/base/json.h"
+#include "lib/base/utf8.h"
 
 #include <cmath>
 #include <complex>
@@ -157,7 +158,8 @@ Json DiffToJson(const DiffResult& r, const std::string& a, const std::string& b)
 
 void PrintDiffText(const DiffResult& r, const std::string& a, const std::string& b, std::ostream& out) {
   for (const LeafDiff& d : r.differences) {
-    out << fmt::format("{}: {}: {}\n", d.name.empty() ? "(root)" : d.name, d.kind, d.detail);
+    out << fmt::format("{}: {}: {}\n", d.name.empty() ? "(root)" : EscapeBytes(d.name), d.kind,
+                       TextLine(d.detail));
   }
   if (r.identical()) {
     out << fmt::format("{} and {} are identical ({} leaves)\n", a, b, r.leaves_compared);

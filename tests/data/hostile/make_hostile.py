@@ -151,6 +151,11 @@ def cases(ockpt, golden, work):
             return "the name is not escaped as \\xNN"
         return None
     out.append(Case("control characters: metadata text", ["metadata", ck], 0, escaped_text))
+    other = w("ctrl_src2")
+    shutil.copytree(src, other)
+    with open(os.path.join(os.fsencode(other), b"tab\tnl\nesc\x1b.npy"), "wb") as f:
+        np.save(f, np.arange(5, dtype=np.int32) + 1)
+    out.append(Case("control characters: diff text", ["diff", src, other], 1, escaped_text))
     legacy = w("legacy_b9")
     shutil.copytree(os.path.join(golden, "orbax_legacy_aggregate", "aggregate_all.checkpoint"),
                     legacy)
@@ -229,6 +234,19 @@ def cases(ockpt, golden, work):
                     ["restore", ck, w("extlink_out")], 4, stderr_has("--allow-external-links")))
     out.append(Case("chunk linked outside, --allow-external-links: restore",
                     ["--allow-external-links", "restore", ck, w("extlink_out2")], 0))
+    ck = w("extmanifest")
+    save(ockpt, base, ck)
+    os.rename(os.path.join(ck, "manifest.ocdbt"), w("outside_manifest"))
+    os.symlink(w("outside_manifest"), os.path.join(ck, "manifest.ocdbt"))
+    out.append(Case("manifest.ocdbt linked outside the checkpoint: metadata", ["metadata", ck], 4))
+    out.append(Case("manifest.ocdbt linked outside, --allow-external-links: metadata",
+                    ["--allow-external-links", "metadata", ck], 0))
+    inner = w("inlink")
+    save(ockpt, base, inner, "--no-ocdbt")
+    os.rename(os.path.join(inner, "a"), os.path.join(inner, "a_real"))
+    os.symlink("a_real", os.path.join(inner, "a"))
+    out.append(Case("leaf directory linked inside the checkpoint: restore",
+                    ["restore", inner, w("inlink_out")], 0))
 
     # 6. HDF5: a full disk (EFBIG) is exit 6 with the message, never SIGSEGV.
     big = w("big_src")
