@@ -449,7 +449,17 @@ Result<std::string> ReadVlenStringIsolated(const std::function<herr_t(char**)>& 
     ::close(fds[0]);
     struct rlimit cpu = {kVlenChildSeconds, kVlenChildSeconds};
     ::setrlimit(RLIMIT_CPU, &cpu);
-    struct rlimit as = {kVlenChildMemory, kVlenChildMemory};
+    // kVlenChildMemory more than the address space already mapped (thread
+    // stacks and malloc arenas of the parent count there too).
+    rlim_t mapped = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      unsigned long pages = 0;
+      if (std::fscanf(f, "%lu", &pages) == 1) {
+        mapped = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
+      }
+      std::fclose(f);
+    }
+    struct rlimit as = {mapped + kVlenChildMemory, mapped + kVlenChildMemory};
     ::setrlimit(RLIMIT_AS, &as);
     ::alarm(kVlenChildSeconds);
     char* p = nullptr;

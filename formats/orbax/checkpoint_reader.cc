@@ -208,7 +208,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   std::string sharding_path = P(dir, kShardingFile);
   if (IsRegularFile(sharding_path)) {
     auto j = ReadJsonFile(sharding_path);
-    Status s = j.ok() ? CheckShardingJson(*j, sharding_path) : j.status();
+    Status s = j.ok() ? CheckShardingJson(*j, sharding_path, /*deep=*/false) : j.status();
     if (s.ok()) {
       sharding = std::move(j).value();
     } else {

@@ -21,12 +21,13 @@ Result<Json> Load(const std::string& path) {
 
 }  // namespace
 
-Status CheckShardingJson(const Json& j, const std::string& path) {
+Status CheckShardingJson(const Json& j, const std::string& path, bool deep) {
   if (!j.is_object()) return DataLossError("{}: expected a JSON object", path);
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!it.value().is_string()) {
       return DataLossError("{}: entry \"{}\" is not a string", path, it.key());
     }
+    if (!deep) continue;
     auto inner = ParseJsonBounded(it.value().get_ref<const std::string&>(), "");
     if (!inner.ok() || !inner->is_object()) {
       return DataLossError("{}: entry \"{}\" does not hold a JSON object", path, it.key());
@@ -57,7 +58,9 @@ std::vector<std::string> CheckItemJsonFiles(const std::string& dir) {
     Status s = j.ok() ? (shape ? shape(*j, path) : Status::Ok()) : j.status();
     if (!s.ok()) problems.push_back(std::string(s.message()));
   };
-  check(JoinPath(dir, kShardingFile), &CheckShardingJson);
+  check(JoinPath(dir, kShardingFile), [](const Json& j, const std::string& path) {
+    return CheckShardingJson(j, path, /*deep=*/true);
+  });
   check(JoinPath(dir, kStringsFile), [](const Json& j, const std::string& path) {
     return j.is_object() ? Status::Ok() : DataLossError("{}: expected a JSON object", path);
   });

@@ -21,8 +21,9 @@ std::vector<std::string> CheckItemJsonFiles(const std::string& dir);
 std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir);
 
 // Validates the parsed content of `_sharding`: an object whose values are
-// strings holding JSON objects. kDataLoss naming `path` otherwise.
-Status CheckShardingJson(const Json& j, const std::string& path);
+// strings (with `deep`, each holding a JSON object: verify; the reader parses
+// each entry when it uses it). kDataLoss naming `path` otherwise.
+Status CheckShardingJson(const Json& j, const std::string& path, bool deep = true);
 // `array_metadatas/process_N`: {"array_metadatas": [{"array_metadata": {...}}, ...]}.
 Status CheckArrayMetadatasJson(const Json& j, const std::string& path);
 

@@ -120,8 +120,12 @@ struct DirId {
   ino_t ino;
 };
 
+// Directories one walk may enter: links to sibling directories (not loops)
+// can still multiply the tree; this bounds the work.
+constexpr size_t kMaxWalkDirectories = size_t{1} << 20;
+
 Status WalkDir(const std::string& dir, std::vector<std::string>& components,
-               std::vector<DirId>& on_path,
+               std::vector<DirId>& on_path, size_t& entered,
                const std::function<Status(const std::vector<std::string>&, const std::string&)>& visit,
                std::vector<std::string>* skipped, const WalkOptions& options) {
   if (static_cast<int>(on_path.size()) > options.max_depth) {
@@ -147,9 +151,13 @@ Status WalkDir(const std::string& dir, std::vector<std::string>& components,
         if (skipped) skipped->push_back(fmt::format("{}: skipped, a link back to a directory above it", path));
         continue;
       }
+      if (++entered > kMaxWalkDirectories) {
+        return DataLossError("{}: more than {} directories to walk (links that multiply the tree?)",
+                             path, kMaxWalkDirectories);
+      }
       components.push_back(n);
       on_path.push_back({st.st_dev, st.st_ino});
-      Status s = WalkDir(path, components, on_path, visit, skipped, options);
+      Status s = WalkDir(path, components, on_path, entered, visit, skipped, options);
       on_path.pop_back();
       components.pop_back();
       OCKPT_RETURN_IF_ERROR(s);
@@ -173,7 +181,8 @@ Status WalkTree(const std::string& root,
   if (!S_ISDIR(st.st_mode)) return NotFoundError("{} is not a directory", root);
   std::vector<std::string> components;
   std::vector<DirId> on_path{{st.st_dev, st.st_ino}};
-  return WalkDir(root, components, on_path, visit, skipped, options);
+  size_t entered = 0;
+  return WalkDir(root, components, on_path, entered, visit, skipped, options);
 }
 
 Result<bool> ResolvesInside(const std::string& path, const std::string& root) {
