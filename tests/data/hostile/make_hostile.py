@@ -70,6 +70,12 @@ def json_stdout(proc, work):
     return None
 
 
+def stdout_has(data):
+    def check(proc, work):
+        return None if data in proc.stdout else "stdout lacks %r" % data
+    return check
+
+
 def stderr_has(text):
     def check(proc, work):
         return None if text in proc.stderr.decode(errors="replace") else "stderr lacks %r" % text
@@ -166,6 +172,28 @@ def cases(ockpt, golden, work):
         f.write(b"\xb9")
     out.append(Case("legacy msgpack key 0xB9: metadata --json", ["metadata", "--json", legacy],
                     {0, 4}, json_stdout))
+    # Without _METADATA the msgpack key is the leaf's name, which reaches
+    # every output: base64 in JSON (as `ocdbt ls --json`), \xb9 in text.
+    bare = w("legacy_b9_bare")
+    shutil.copytree(legacy, bare)
+    os.remove(os.path.join(bare, "_METADATA"))
+
+    def b64_name(proc, work):
+        e = json_stdout(proc, work)
+        if e:
+            return e
+        return None if '"name_base64": "uQ=="' in proc.stdout.decode() else "no name_base64"
+    out.append(Case("legacy msgpack name 0xB9: metadata --json", ["metadata", "--json", bare], 0,
+                    b64_name))
+    out.append(Case("legacy msgpack name 0xB9: metadata text", ["metadata", bare], 0,
+                    stdout_has(b"\\xb9  ")))
+    out.append(Case("legacy msgpack name 0xB9: verify --json", ["verify", "--json", bare], 0,
+                    json_stdout))
+    out.append(Case("legacy msgpack name 0xB9: restore", ["restore", bare, w("legacy_bare_out")],
+                    0, no_tmp_left(w("legacy_bare_out"))))
+    out.append(Case("legacy msgpack name 0xB9: restore to .safetensors",
+                    ["restore", bare, w("legacy_bare.safetensors")], {0, 4},
+                    no_tmp_left(w("legacy_bare.safetensors"))))
     out.append(Case("legacy msgpack key 0xB9: verify --json", ["verify", "--json", legacy],
                     {0, 1}, json_stdout))
     out.append(Case("legacy msgpack key 0xB9: restore", ["restore", legacy, w("legacy_out")],
