@@ -191,6 +191,9 @@ def cases(ockpt, golden, work):
                     json_stdout))
     out.append(Case("legacy msgpack name 0xB9: restore", ["restore", bare, w("legacy_bare_out")],
                     0, no_tmp_left(w("legacy_bare_out"))))
+    out.append(Case("legacy msgpack name 0xB9: save of the restored tree refuses it",
+                    ["save", w("legacy_bare_out"), w("legacy_bare_resaved")], 4,
+                    stderr_has("not valid UTF-8")))
     out.append(Case("legacy msgpack name 0xB9: restore to .safetensors",
                     ["restore", bare, w("legacy_bare.safetensors")], {0, 4},
                     no_tmp_left(w("legacy_bare.safetensors"))))

@@ -12,6 +12,7 @@
 #include "lib/base/file.h"
 #include "lib/base/json.h"
 #include "lib/base/utf8.h"
+#include "lib/checkpoint/tree.h"
 
 namespace ockpt {
 namespace {
@@ -57,6 +58,15 @@ TEST_CASE("DumpJson never throws on bytes that are not UTF-8") {
   // Valid documents come out as dump() writes them.
   Json plain = {{"a", 1}, {"b", "x"}};
   CHECK(DumpJson(plain, 2) == plain.dump(2));
+}
+
+TEST_CASE("A leaf record with a key that is not UTF-8 round-trips through DumpJson") {
+  LeafRecord r;
+  r.keypath = {{std::string("a\xb9"), KeyType::kDict}};
+  r.value_type = "np.ndarray";
+  auto back = LeafRecord::FromJson(Json::parse(DumpJson(r.ToJson())));
+  REQUIRE(back.ok());
+  CHECK(back->keypath[0].key == std::string("a\xb9"));
 }
 
 TEST_CASE("EscapeBytes and TextLine escape control characters and invalid bytes") {
