@@ -173,12 +173,22 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
 Status CopyTree(const CheckpointSource& source, CheckpointSink& sink,
                 const std::vector<std::string>& select, const std::optional<DType>& dtype,
                 const Context& ctx) {
+  for (const std::string& w : source.warnings()) ctx.Warn(w);
   const std::vector<LeafRecord>& leaves = source.leaves();
   std::vector<size_t> chosen;
   std::vector<LeafRecord> out;
   for (size_t i = 0; i < leaves.size(); ++i) {
     const LeafRecord& r = leaves[i];
     if (!orbax::MatchesSelect(select, r.name())) continue;
+    // A leaf whose data could not be described: the source's own cause,
+    // before the sink sees the tree, so that every output format reports it
+    // the same way (exit 4).
+    if (!r.HasArrayData() && !IsEmptyNodeType(r.value_type) && r.value_type != kString) {
+      Status cause = source.OpenArray(i).status();
+      if (!cause.ok() && cause.code() != StatusCode::kNotFound) return cause;
+      return DataLossError("{}: leaf '{}' ({}) has no readable array data", source.Describe(),
+                           r.name(), r.value_type);
+    }
     LeafRecord o = r;
     if (dtype && r.HasArrayData() && *r.dtype != *dtype) {
       OCKPT_RETURN_IF_ERROR(CheckCast(*r.dtype, *dtype));

@@ -29,7 +29,7 @@ if ((${#HARNESSES[@]} == 0)); then
   HARNESSES=(fuzz_ocdbt_manifest fuzz_ocdbt_btree_node fuzz_ocdbt_version_tree
              fuzz_ocdbt_data_file_table fuzz_ocdbt_kvstore fuzz_zarr_metadata
              fuzz_zarr_chunk fuzz_decompress fuzz_stream_decoder fuzz_npy_header
-             fuzz_safetensors fuzz_legacy_msgpack fuzz_tree_metadata fuzz_base64)
+             fuzz_safetensors fuzz_legacy_msgpack fuzz_tree_metadata fuzz_base64 fuzz_json)
 fi
 
 SEEDS="$BUILD/seeds"

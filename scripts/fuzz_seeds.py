@@ -200,6 +200,9 @@ def synthetic_seeds(out):
     put(out, "fuzz_safetensors", struct.pack("<Q", len(h)) + h + b"\x80\x3f")
     for text in (b"", b"YWJj", b"YWJjZA==", b"-_8=", b"AAECAwQFBgcICQ"):
         put(out, "fuzz_base64", text)
+    for text in (b'{"a": [1, 2.5, null, true, "x"]}', b"[" * 300 + b"]" * 300,
+                 b'{"k\xb9": "v\xb9"}', b'["\\"[[[", {"b": {}}]'):
+        put(out, "fuzz_json", text)
     v3 = {"zarr_format": 3, "node_type": "array", "shape": [8, 6], "data_type": "int32",
           "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [4, 6]}},
           "chunk_key_encoding": {"name": "default"}, "fill_value": 0,

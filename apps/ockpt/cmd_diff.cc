@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/registry.h"
 #include "lib/checkpoint/diff.h"
 #include "lib/checkpoint/progress.h"
@@ -34,6 +35,9 @@ void RegisterDiff(CLI::App& app, AppContext& ctx) {
       if (o->brief && o->json) return InvalidArgumentError("-q/--brief and --json cannot be combined");
       OCKPT_ASSIGN_OR_RETURN(auto a, formats::OpenSource(o->a, o->item, ctx.threads));
       OCKPT_ASSIGN_OR_RETURN(auto b, formats::OpenSource(o->b, o->item, ctx.threads));
+      for (const auto* s : {a.get(), b.get()}) {
+        for (const std::string& w : s->warnings()) ctx.Warn(w);
+      }
       o->diff.stop_at_first = o->brief;
       DiffResult r;
       OCKPT_RETURN_IF_ERROR(ctx.Tracked("diff", [&](const Context& c) -> Status {
@@ -45,7 +49,7 @@ void RegisterDiff(CLI::App& app, AppContext& ctx) {
       if (o->brief) {
         if (!r.identical()) *ctx.out << o->a << " and " << o->b << " differ\n";
       } else if (o->json) {
-        *ctx.out << DiffToJson(r, o->a, o->b).dump(2) << "\n";
+        *ctx.out << DumpJson(DiffToJson(r, o->a, o->b), 2) << "\n";
       } else {
         PrintDiffText(r, o->a, o->b, *ctx.out);
       }

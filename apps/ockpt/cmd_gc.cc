@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "apps/ockpt/retention_flags.h"
 #include "formats/orbax/steps.h"
 
@@ -65,7 +66,7 @@ void RegisterGc(CLI::App& app, AppContext& ctx) {
                                   plan.listing.interrupted_deletes.size() == 1 ? "" : "s");
         }
         if (o->json) {
-          *ctx.out << orbax::GcPlanToJson(plan, o->dry_run).dump(2) << "\n";
+          *ctx.out << DumpJson(orbax::GcPlanToJson(plan, o->dry_run), 2) << "\n";
         } else {
           orbax::PrintGcPlanText(plan, o->dry_run, g, *ctx.out);
         }

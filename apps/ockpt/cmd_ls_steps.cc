@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/orbax/steps.h"
 
 namespace ockpt {
@@ -32,7 +33,7 @@ void RegisterLsSteps(CLI::App& app, AppContext& ctx) {
                              orbax::kDeletingPrefix));
       }
       if (o->json) {
-        *ctx.out << orbax::RootListingToJson(listing).dump(2) << "\n";
+        *ctx.out << DumpJson(orbax::RootListingToJson(listing), 2) << "\n";
       } else {
         orbax::PrintRootListingTable(listing, *ctx.out, !o->no_header);
         if (!ctx.quiet) orbax::PrintRootListingSummary(listing, *ctx.err);

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/registry.h"
 #include "lib/base/file.h"
@@ -75,15 +76,15 @@ Result<int> DescribeSource(const std::string& path, bool json, const AppContext&
              {"checkpoint_metadata", nullptr},
              {"items", Json{{"", std::move(item)}}},
              {"totals", totals.ToJson()}};
-    *ctx.out << doc.dump(2) << "\n";
+    *ctx.out << DumpJson(doc, 2) << "\n";
     return 0;
   }
   *ctx.out << fmt::format("{}: {} file{}, {} leaves\n", path, format, IsDirectory(path) ? " directory" : "",
                           src->leaves().size());
-  if (!src->custom_metadata().is_null()) *ctx.out << "custom_metadata: " << src->custom_metadata().dump() << "\n";
+  if (!src->custom_metadata().is_null()) *ctx.out << "custom_metadata: " << DumpJson(src->custom_metadata()) << "\n";
   for (const LeafRecord& r : src->leaves()) {
     std::string what = r.HasArrayData() ? fmt::format("{}{}", Name(*r.dtype), ShapeString(*r.shape))
-                                        : (r.string_value ? Json(*r.string_value).dump() : std::string("-"));
+                                        : (r.string_value ? DumpJson(Json(*r.string_value)) : std::string("-"));
     *ctx.out << fmt::format("  {}  {}  {}\n", r.name().empty() ? "(root)" : r.name(), r.value_type, what);
   }
   *ctx.out << totals.Text();
@@ -121,12 +122,15 @@ void RegisterMetadata(CLI::App& app, AppContext& ctx) {
       for (const auto& item : ckpt.items) {
         if (!item.error.ok()) ctx.Warn(item.error.message());
         else if (item.pytree && !item.pytree->leaf_error().ok()) ctx.Warn(item.pytree->leaf_error().message());
-        if (item.pytree) totals.Add(item.pytree->leaves(), /*stored_known=*/true);
+        if (item.pytree) {
+          for (const std::string& w : item.pytree->warnings()) ctx.Warn(w);
+          totals.Add(item.pytree->leaves(), /*stored_known=*/true);
+        }
       }
       if (opts->json) {
         Json doc = orbax::CheckpointToJson(ckpt);
         doc["totals"] = totals.ToJson();
-        *ctx.out << doc.dump(2) << "\n";
+        *ctx.out << DumpJson(doc, 2) << "\n";
       } else {
         orbax::PrintCheckpointText(ckpt, *ctx.out);
         *ctx.out << "\n" << totals.Text();

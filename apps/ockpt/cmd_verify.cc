@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/ockpt/commands.h"
+#include "lib/base/json.h"
 #include "formats/orbax/verify.h"
 
 namespace ockpt {
@@ -57,9 +58,9 @@ void RegisterVerify(CLI::App& app, AppContext& ctx) {
           doc["ok"] = ok;
           doc["steps"] = Json::array();
           for (const orbax::VerifyReport& r : reports) doc["steps"].push_back(orbax::VerifyReportToJson(r));
-          *ctx.out << doc.dump(2) << "\n";
+          *ctx.out << DumpJson(doc, 2) << "\n";
         } else {
-          *ctx.out << orbax::VerifyReportToJson(reports[0]).dump(2) << "\n";
+          *ctx.out << DumpJson(orbax::VerifyReportToJson(reports[0]), 2) << "\n";
         }
       } else {
         for (const orbax::VerifyReport& r : reports) orbax::PrintVerifyReport(r, *ctx.out);

@@ -20,6 +20,8 @@
 #include "apps/ockpt/interrupt.h"
 #include "apps/ockpt/version.h"
 #include "lib/base/allocator.h"
+#include "lib/base/file.h"
+#include "lib/base/utf8.h"
 
 namespace ockpt {
 namespace {
@@ -169,6 +171,9 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", ctx.quiet, "No progress, no warnings, no summary");
   app.add_flag("--no-progress", ctx.no_progress, "No progress bars");
   app.add_flag("--verbose", ctx.verbose, "A summary line (bytes, seconds, rate) after every long command");
+  bool allow_external_links = false;
+  app.add_flag("--allow-external-links", allow_external_links,
+               "Follow symbolic links from a checkpoint's files to outside its directory");
   app.require_subcommand(1);
   RegisterMetadata(app, ctx);
   RegisterRestore(app, ctx);
@@ -193,10 +198,19 @@ int main(int argc, char** argv) {
     return ReportParseError(app, e, word_problem, deepest);
   }
   if (!ctx.action) return UsageError("no command given (see 'ockpt help' for the list)");
-  Result<int> rc = ctx.action();
+  SetAllowExternalLinks(allow_external_links);
+  // Library code returns errors as values; an exception escaping from a
+  // third-party call is still reported (and unwinds, so temporary outputs
+  // are cleaned up) rather than aborting.
+  Result<int> rc = InternalError("internal error");
+  try {
+    rc = ctx.action();
+  } catch (const std::exception& e) {
+    rc = InternalError("internal error: {}", e.what());
+  }
   std::cout.flush();
   if (!rc.ok()) {
-    std::cerr << "ockpt: " << OneLine(std::string(rc.status().message())) << "\n";
+    std::cerr << "ockpt: " << TextLine(OneLine(std::string(rc.status().message()))) << "\n";
     return ExitCodeFor(rc.status().code());
   }
   return *rc;

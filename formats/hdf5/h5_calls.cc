@@ -4,13 +4,28 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace ockpt::h5 {
 
 std::recursive_mutex& Lock() {
-  static std::recursive_mutex* mu = new std::recursive_mutex;
+  // Before the library's first call: no H5_term_library at exit. After a
+  // failed H5Fclose (EFBIG, ENOSPC) libhdf5 keeps a half-closed file id, and
+  // its exit handler crashed closing it again (SIGSEGV in H5F__close_cb).
+  // Every file ockpt writes is closed (and checked) explicitly, and outputs
+  // that failed are removed, so nothing is lost by skipping it.
+  static std::recursive_mutex* mu = [] {
+    H5dont_atexit();
+    return new std::recursive_mutex;
+  }();
   return *mu;
 }
 
@@ -368,15 +383,6 @@ Status DeleteIfExists(hid_t obj, const std::string& name) {
   return Status::Ok();
 }
 
-Status ReclaimVlen(hid_t type, hid_t space, void* buf) {
-#if H5_VERSION_GE(1, 12, 0)
-  return Check(H5Treclaim(type, space, H5P_DEFAULT, buf), StatusCode::kInternal, "H5Treclaim");
-#else
-  return Check(H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf), StatusCode::kInternal,
-               "H5Dvlen_reclaim");
-#endif
-}
-
 }  // namespace
 
 Status WriteStringAttribute(hid_t obj, const std::string& name, std::string_view value) {
@@ -414,6 +420,97 @@ Status WriteInt64Attribute(hid_t obj, const std::string& name, const std::vector
   return attr.Close();
 }
 
+namespace {
+
+// Variable-length strings live in HDF5's global heap, whose reader trusts
+// the file: a hostile heap makes Debian's libhdf5 memcpy overlapping ranges,
+// loop or allocate without bound. Such a string is therefore read in a
+// child process (fork) under a CPU-time and address-space limit; what comes
+// back is only bytes through a pipe, and a child that dies, overruns or
+// sends something malformed is kDataLoss.
+constexpr int kVlenChildSeconds = 10;
+constexpr rlim_t kVlenChildMemory = rlim_t{2} << 30;
+
+}  // namespace
+
+Result<std::string> ReadVlenStringIsolated(const std::function<herr_t(char**)>& read,
+                                           std::string_view what) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return IoError("pipe: {}", std::strerror(errno));
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return IoError("fork: {}", std::strerror(err));
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    struct rlimit cpu = {kVlenChildSeconds, kVlenChildSeconds};
+    ::setrlimit(RLIMIT_CPU, &cpu);
+    // kVlenChildMemory more than the address space already mapped (thread
+    // stacks and malloc arenas of the parent count there too).
+    rlim_t mapped = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      unsigned long pages = 0;
+      if (std::fscanf(f, "%lu", &pages) == 1) {
+        mapped = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
+      }
+      std::fclose(f);
+    }
+    struct rlimit as = {mapped + kVlenChildMemory, mapped + kVlenChildMemory};
+    ::setrlimit(RLIMIT_AS, &as);
+    ::alarm(kVlenChildSeconds);
+    char* p = nullptr;
+    int rc = 1;
+    if (read(&p) >= 0) {
+      uint64_t n = p ? std::strlen(p) : 0;
+      if (n <= kMaxAttributeBytes) {
+        std::string msg(reinterpret_cast<const char*>(&n), sizeof n);
+        if (p) msg.append(p, n);
+        const char* d = msg.data();
+        size_t left = msg.size();
+        rc = 0;
+        while (left > 0) {
+          ssize_t w = ::write(fds[1], d, left);
+          if (w <= 0) {
+            rc = 1;
+            break;
+          }
+          d += w;
+          left -= static_cast<size_t>(w);
+        }
+      }
+    }
+    ::_exit(rc);
+  }
+  ::close(fds[1]);
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t r = ::read(fds[0], buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+    if (got.size() > kMaxAttributeBytes + 8) break;
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  uint64_t n = 0;
+  if (got.size() >= sizeof n) std::memcpy(&n, got.data(), sizeof n);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got.size() < sizeof n ||
+      got.size() - sizeof n != n) {
+    return DataLossError("{}: the variable-length string cannot be read{}", what,
+                         WIFSIGNALED(status) ? fmt::format(" (the reader died with signal {})",
+                                                           WTERMSIG(status))
+                                             : std::string());
+  }
+  return got.substr(sizeof n);
+}
+
 Result<std::optional<std::string>> ReadStringAttribute(hid_t obj, const std::string& name) {
   OCKPT_ASSIGN_OR_RETURN(bool exists, CheckTri(H5Aexists(obj, name.c_str()), StatusCode::kDataLoss,
                                                fmt::format("H5Aexists({})", name)));
@@ -433,16 +530,23 @@ Result<std::optional<std::string>> ReadStringAttribute(hid_t obj, const std::str
   if (is_var) {
     OCKPT_ASSIGN_OR_RETURN(Handle mem, VarStringType());
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-    char* p = nullptr;
-    OCKPT_RETURN_IF_ERROR(Check(H5Aread(attr.get(), mem.get(), &p), StatusCode::kDataLoss,
-                                fmt::format("reading attribute {}", name)));
-    std::string s = p ? p : "";
-    OCKPT_RETURN_IF_ERROR(ReclaimVlen(mem.get(), space.get(), &p));
+    hid_t a = attr.get(), m = mem.get();
+    OCKPT_ASSIGN_OR_RETURN(
+        std::string s,
+        ReadVlenStringIsolated([a, m](char** p) { return H5Aread(a, m, p); },
+                               fmt::format("attribute {}", name)));
     return std::optional<std::string>(std::move(s));
   }
   size_t size = H5Tget_size(type.get());
   if (size == 0 || size > kMaxAttributeBytes)
     return DataLossError("attribute {}: bad string size {}", name, size);
+  // Attribute values are stored whole (never compressed): a size beyond
+  // what the file stores for it is a hostile header, not a string to
+  // allocate for.
+  if (size > H5Aget_storage_size(attr.get())) {
+    return DataLossError("attribute {}: string of {} bytes, but {} bytes are stored", name, size,
+                         H5Aget_storage_size(attr.get()));
+  }
   OCKPT_ASSIGN_OR_RETURN(Handle mem, Check(H5Tcopy(type.get()), StatusCode::kDataLoss, "H5Tcopy"));
   std::string buf(size, '\0');
   OCKPT_RETURN_IF_ERROR(Check(H5Aread(attr.get(), mem.get(), buf.data()), StatusCode::kDataLoss,

@@ -19,6 +19,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -112,6 +113,13 @@ Result<Handle> VarStringType();
 
 Status WriteStringAttribute(hid_t obj, const std::string& name, std::string_view value);
 Status WriteInt64Attribute(hid_t obj, const std::string& name, const std::vector<int64_t>& values);
+// Reads one variable-length string with `read` (an H5Aread / H5Dread into a
+// char*) in a child process under a time and memory limit: HDF5's global
+// heap reader trusts the file (docs/design.md, "Hostile input"). kDataLoss
+// naming `what` when the child fails, dies or overruns.
+Result<std::string> ReadVlenStringIsolated(const std::function<herr_t(char**)>& read,
+                                           std::string_view what);
+
 // nullopt when absent; kDataLoss when present but not a string.
 Result<std::optional<std::string>> ReadStringAttribute(hid_t obj, const std::string& name);
 // nullopt when absent; kDataLoss when not a 1-D (or scalar) integer attribute.

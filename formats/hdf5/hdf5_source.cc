@@ -1,13 +1,16 @@
 // Reading an HDF5 file as a tree.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
 #include "formats/common/tree_check.h"
 #include "formats/hdf5/h5_calls.h"
 #include "formats/hdf5/hdf5.h"
+#include "lib/base/json.h"
 #include "lib/base/file.h"
 
 namespace ockpt::hdf5 {
@@ -151,6 +154,8 @@ class Hdf5Source final : public CheckpointSource {
   }
 
   Status Load() {
+    OCKPT_RETURN_IF_ERROR(CheckRegularFile(path_));
+    OCKPT_ASSIGN_OR_RETURN(file_size_, FileSize(path_));
     h5::Session session;
     OCKPT_ASSIGN_OR_RETURN(bool is_h5, h5::CheckTri(H5Fis_hdf5(path_.c_str()), kBad,
                                                     fmt::format("{} is not an HDF5 file", path_)));
@@ -162,9 +167,8 @@ class Hdf5Source final : public CheckpointSource {
     auto custom = h5::ReadStringAttribute(root.get(), kAttrCustomMetadata);
     if (!custom.ok()) return std::move(custom).status().WithContext(path_);
     if (*custom) {
-      custom_ = Json::parse(**custom, nullptr, false);
-      if (custom_.is_discarded())
-        return DataLossError("{}: attribute {} is not JSON", path_, kAttrCustomMetadata);
+      OCKPT_ASSIGN_OR_RETURN(custom_,
+                             ParseJsonBounded(**custom, fmt::format("{}: attribute {}", path_, kAttrCustomMetadata)));
     }
     KeyPath kp;
     OCKPT_RETURN_IF_ERROR(Walk(root.get(), kp, 0));
@@ -293,10 +297,30 @@ class Hdf5Source final : public CheckpointSource {
     OCKPT_ASSIGN_OR_RETURN(Handle dcpl,
                            Check(H5Dget_create_plist(ds), kBad, "H5Dget_create_plist"));
     const bool filtered = H5Pget_nfilters(dcpl.get()) > 0;
+    if (H5Dget_storage_size(ds) > file_size_) {
+      return DataLossError("{} bytes of storage claimed in a file of {} bytes",
+                           H5Dget_storage_size(ds), file_size_);
+    }
     if (!shape.empty() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
       std::vector<hsize_t> chunk(shape.size());
       if (H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) ==
           static_cast<int>(chunk.size())) {
+        // HDF5 allocates a whole chunk to read any part of it: a chunk far
+        // larger than the file could hold (compressed at deflate's best,
+        // ~1:1032) is a hostile header, refused before any read.
+        uint64_t chunk_bytes = SizeOf(file_dtype);
+        for (hsize_t c : chunk) {
+          if (c == 0 || chunk_bytes > (uint64_t{1} << 40) / c) {
+            return DataLossError("chunk shape [{}] is invalid or too large", fmt::join(chunk, ","));
+          }
+          chunk_bytes *= c;
+        }
+        const uint64_t ratio = filtered ? 1100 : 1;
+        const uint64_t limit = std::max<uint64_t>(uint64_t{64} << 20, file_size_ * ratio);
+        if (chunk_bytes > limit) {
+          return DataLossError("chunks of {} bytes cannot come from a file of {} bytes",
+                               chunk_bytes, file_size_);
+        }
         r.chunk_shape = Shape(chunk.begin(), chunk.end());
       }
       H5Eclear2(H5E_DEFAULT);
@@ -307,9 +331,7 @@ class Hdf5Source final : public CheckpointSource {
     auto sh = h5::ReadStringAttribute(ds, kAttrSharding);
     if (!sh.ok()) return sh.status();
     if (*sh) {
-      r.sharding = Json::parse(**sh, nullptr, false);
-      if (r.sharding.is_discarded())
-        return DataLossError("attribute {} is not JSON", kAttrSharding);
+      OCKPT_ASSIGN_OR_RETURN(r.sharding, ParseJsonBounded(**sh, fmt::format("attribute {}", kAttrSharding)));
     }
     stored_[ObjectPath(kp)] = Stored{file_dtype, filtered};
     leaves_.push_back(std::move(r));
@@ -322,19 +344,17 @@ class Hdf5Source final : public CheckpointSource {
     if (is_var) {
       OCKPT_ASSIGN_OR_RETURN(Handle mem, h5::VarStringType());
       H5Tset_cset(mem.get(), H5Tget_cset(type));
-      char* p = nullptr;
-      OCKPT_RETURN_IF_ERROR(
-          Check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), kBad, "reading string"));
-      std::string s = p ? p : "";
-#if H5_VERSION_GE(1, 12, 0)
-      H5Treclaim(mem.get(), space, H5P_DEFAULT, &p);
-#else
-      H5Dvlen_reclaim(mem.get(), space, H5P_DEFAULT, &p);
-#endif
-      return s;
+      hid_t m = mem.get();
+      return h5::ReadVlenStringIsolated(
+          [ds, m](char** p) { return H5Dread(ds, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, p); },
+          "string dataset");
     }
     size_t size = H5Tget_size(type);
     if (size == 0 || size > kMaxStringBytes) return DataLossError("bad string size {}", size);
+    if (size > H5Dget_storage_size(ds) && H5Dget_storage_size(ds) > 0) {
+      return DataLossError("string of {} bytes, but {} bytes are stored", size,
+                           H5Dget_storage_size(ds));
+    }
     OCKPT_ASSIGN_OR_RETURN(Handle mem, Check(H5Tcopy(type), kBad, "H5Tcopy"));
     std::string buf(size, '\0');
     OCKPT_RETURN_IF_ERROR(Check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
@@ -352,6 +372,7 @@ class Hdf5Source final : public CheckpointSource {
   }
 
   std::string path_;
+  uint64_t file_size_ = 0;
   Handle file_;
   std::vector<LeafRecord> leaves_;
   std::map<std::string, Stored> stored_;  // object path -> how it is stored

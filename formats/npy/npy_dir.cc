@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "formats/npy/npy.h"
+#include "lib/base/json.h"
 #include "lib/base/file.h"
 
 namespace ockpt::npy {
@@ -36,6 +37,7 @@ class NpyDirSource final : public CheckpointSource {
   const std::vector<LeafRecord>& leaves() const override { return leaves_; }
   const Json& custom_metadata() const override { return custom_metadata_; }
   std::string Describe() const override { return dir_; }
+  std::vector<std::string> warnings() const override { return warnings_; }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
     if (i >= leaves_.size() || !leaves_[i].HasArrayData()) return InternalError("leaf {} has no array", i);
     DType d;
@@ -47,6 +49,7 @@ class NpyDirSource final : public CheckpointSource {
   std::vector<LeafRecord> leaves_;
   std::vector<std::string> files_;  // parallel to leaves_
   Json custom_metadata_;
+  std::vector<std::string> warnings_;  // what the directory walk skipped
 };
 
 std::string LeafFile(const std::string& dir, const KeyPath& kp) {
@@ -60,24 +63,24 @@ bool SafeComponent(const std::string& k) {
          k.find('\0') == std::string::npos;
 }
 
-Status Walk(const std::string& dir, KeyPath& kp, NpyDirSource* src, int depth) {
-  if (depth > 64) return DataLossError("{}: directories nested too deeply", dir);
-  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir));
-  for (const std::string& n : names) {
-    std::string path = JoinPath(dir, n);
-    if (IsDirectory(path)) {
-      kp.push_back({n, KeyType::kDict});
-      OCKPT_RETURN_IF_ERROR(Walk(path, kp, src, depth + 1));
-      kp.pop_back();
-    } else if (n.size() > 4 && n.substr(n.size() - 4) == ".npy") {
-      LeafRecord r;
-      r.keypath = kp;
-      r.keypath.push_back({n.substr(0, n.size() - 4), KeyType::kDict});
-      r.value_type = "np.ndarray";
-      src->leaves_.push_back(std::move(r));
-    }
-  }
-  return Status::Ok();
+// Symlinked directories are followed except back into a directory on the
+// current path (lib's WalkTree), so that `-> .` links cannot loop.
+Status Walk(const std::string& dir, NpyDirSource* src) {
+  return WalkTree(
+      dir,
+      [&](const std::vector<std::string>& components, const std::string&) -> Status {
+        const std::string& n = components.back();
+        if (n.size() <= 4 || n.substr(n.size() - 4) != ".npy") return Status::Ok();
+        LeafRecord r;
+        for (size_t k = 0; k + 1 < components.size(); ++k) {
+          r.keypath.push_back({components[k], KeyType::kDict});
+        }
+        r.keypath.push_back({n.substr(0, n.size() - 4), KeyType::kDict});
+        r.value_type = "np.ndarray";
+        src->leaves_.push_back(std::move(r));
+        return Status::Ok();
+      },
+      &src->warnings_);
 }
 
 class NpyDirSink final : public CheckpointSink {
@@ -119,7 +122,7 @@ class NpyDirSink final : public CheckpointSink {
     Json tree;
     tree["leaves"] = std::move(leaves_);
     tree["custom_metadata"] = custom_metadata;
-    return WriteFile(JoinPath(dir_, "_tree.json"), tree.dump(2) + "\n");
+    return WriteFile(JoinPath(dir_, "_tree.json"), DumpJson(tree, 2) + "\n");
   }
 
  private:
@@ -178,8 +181,8 @@ Result<std::unique_ptr<CheckpointSource>> OpenNpyDirectory(const std::string& di
   std::string tree_path = JoinPath(dir, "_tree.json");
   if (IsRegularFile(tree_path)) {
     OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(tree_path, uint64_t{1} << 30));
-    Json tree = Json::parse(text, nullptr, false);
-    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") || !tree["leaves"].is_array()) {
+    OCKPT_ASSIGN_OR_RETURN(Json tree, ParseJsonBounded(text, tree_path));
+    if (!tree.is_object() || !tree.contains("leaves") || !tree["leaves"].is_array()) {
       return DataLossError("{}: expected {{\"leaves\": [...], \"custom_metadata\": ...}}", tree_path);
     }
     if (tree.contains("custom_metadata")) src->custom_metadata_ = tree["custom_metadata"];
@@ -190,8 +193,7 @@ Result<std::unique_ptr<CheckpointSource>> OpenNpyDirectory(const std::string& di
       src->leaves_.push_back(std::move(r).value());
     }
   } else {
-    KeyPath kp;
-    OCKPT_RETURN_IF_ERROR(Walk(dir, kp, src.get(), 0));
+    OCKPT_RETURN_IF_ERROR(Walk(dir, src.get()));
   }
   SortLeaves(&src->leaves_);
   if (src->leaves_.empty()) return NotFoundError("{} holds no .npy files and no _tree.json leaves", dir);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "formats/common/tree_check.h"
+#include "lib/base/json.h"
 #include "formats/npy/npy.h"
 #include "formats/npz/npz.h"
 #include "formats/npz/zip_writer.h"
@@ -77,7 +78,7 @@ class NpzSink final : public CheckpointSink {
       Json tree;
       tree["leaves"] = std::move(leaves_);
       tree["custom_metadata"] = custom_metadata;
-      OCKPT_RETURN_IF_ERROR(zip_.AddMember("_tree.json", tree.dump(2) + "\n"));
+      OCKPT_RETURN_IF_ERROR(zip_.AddMember("_tree.json", DumpJson(tree, 2) + "\n"));
     }
     return zip_.Finish();
   }

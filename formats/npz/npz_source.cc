@@ -14,6 +14,7 @@
 #include "formats/common/tree_check.h"
 #include "formats/npy/npy.h"
 #include "formats/npz/npz.h"
+#include "lib/base/json.h"
 #include "lib/base/file.h"
 
 namespace ockpt::npz {
@@ -212,6 +213,7 @@ class NpzSource final : public CheckpointSource {
   Status Load(const std::string& path) {
     archive_ = std::make_shared<Archive>();
     archive_->path = path;
+    OCKPT_RETURN_IF_ERROR(CheckRegularFile(path));
     int err = 0;
     archive_->za = zip_open(path.c_str(), ZIP_RDONLY, &err);
     if (archive_->za == nullptr) {
@@ -320,8 +322,8 @@ class NpzSource final : public CheckpointSource {
       OCKPT_ASSIGN_OR_RETURN(size_t got, ReadSome(*archive_, m, f, text.data(), text.size()));
       if (got != m.size) return DataLossError("{}: _tree.json is truncated", path);
     }
-    Json tree = Json::parse(text, nullptr, false);
-    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") ||
+    OCKPT_ASSIGN_OR_RETURN(Json tree, ParseJsonBounded(text, path + ": _tree.json"));
+    if (!tree.is_object() || !tree.contains("leaves") ||
         !tree["leaves"].is_array()) {
       return DataLossError(
           "{}: _tree.json: expected {{\"leaves\": [...], \"custom_metadata\": ...}}", path);

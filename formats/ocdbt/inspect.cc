@@ -1,6 +1,7 @@
 // ockpt ocdbt ls / cat / versions.
 
 #include "formats/ocdbt/inspect.h"
+#include "lib/base/json.h"
 
 #include <ctime>
 
@@ -85,7 +86,7 @@ Status OcdbtList(const OcdbtListOptions& options, std::ostream& out) {
     }
     Json doc = Json::object();
     doc["keys"] = std::move(keys);
-    out << doc.dump(2) << "\n";
+    out << DumpJson(doc, 2) << "\n";
     return Status::Ok();
   }
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -131,7 +132,7 @@ Status OcdbtVersions(const OcdbtVersionsOptions& options, std::ostream& out) {
     }
     Json doc = Json::object();
     doc["versions"] = std::move(list);
-    out << doc.dump(2) << "\n";
+    out << DumpJson(doc, 2) << "\n";
     return Status::Ok();
   }
   for (const VersionInfo& v : versions) {

@@ -4,71 +4,19 @@
 
 #include <fmt/format.h>
 
+#include "lib/base/utf8.h"
+
 namespace ockpt::ocdbt {
 
 namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when there is none.
-size_t Utf8SequenceLength(ByteView s, size_t i) {
-  auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  uint8_t c = b(i);
-  if (c < 0x80) return 1;
-  size_t len;
-  uint32_t cp;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2;
-    cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3;
-    cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3f);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
 
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 }  // namespace
 
-bool IsValidUtf8(ByteView s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
+bool IsValidUtf8(ByteView s) { return ockpt::IsValidUtf8(s); }
 
-std::string EscapeKey(ByteView key) {
-  std::string out;
-  out.reserve(key.size());
-  for (size_t i = 0; i < key.size();) {
-    uint8_t c = static_cast<uint8_t>(key[i]);
-    size_t n = Utf8SequenceLength(key, i);
-    if (c == '\\') {
-      out += "\\\\";
-      i += 1;
-    } else if (n == 0 || c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-      i += 1;
-    } else {
-      out.append(key.data() + i, n);
-      i += n;
-    }
-  }
-  return out;
-}
+std::string EscapeKey(ByteView key) { return EscapeBytes(key); }
 
 std::string Base64Encode(ByteView data) {
   std::string out;

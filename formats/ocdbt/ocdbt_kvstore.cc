@@ -157,6 +157,7 @@ Status OcdbtKvStore::Impl::ReadManifest() {
     if (!PathExists(dir)) return NotFoundError("{} does not exist", dir);
     return NotFoundError("not an OCDBT database: {} does not exist", path);
   }
+  OCKPT_RETURN_IF_ERROR(CheckConfined(dir, kManifestFileName));
   OCKPT_ASSIGN_OR_RETURN(Bytes blob, ReadFile(path, kMaxManifestBodyBytes));
   auto decoded = DecodeManifest(blob);
   if (!decoded.ok()) return decoded.status().WithContext(path);
@@ -354,6 +355,7 @@ Result<std::shared_ptr<RandomAccessFile>> OcdbtKvStore::Impl::OpenDataFile(
     auto it = files_.find(file);
     if (it != files_.end()) return it->second;
   }
+  OCKPT_RETURN_IF_ERROR(CheckConfined(dir, file));
   std::string path = PathOf(file);
   auto opened = RandomAccessFile::Open(path);
   if (!opened.ok()) {

@@ -41,6 +41,9 @@ class PyTreeItem {
   // The first problem found while reading leaf metadata (e.g. an array
   // whose zarr metadata is missing), or OK.
   const Status& leaf_error() const { return leaf_error_; }
+  // Side files that could not be used (a damaged _sharding, ...): what was
+  // left out, one message each, for the caller to show as warnings.
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
   // Streams leaf i's values (C order, little-endian) into out, decoding
   // chunks on `threads` workers (0 = all cores); out.WriteAt is called from
@@ -81,6 +84,7 @@ class PyTreeItem {
   bool has_tree_metadata_ = false;
   bool missing_chunks_are_errors_ = false;
   Status leaf_error_;
+  std::vector<std::string> warnings_;
 };
 
 // See PyTreeItem::StreamLeaves. Not thread-safe.

@@ -7,6 +7,8 @@
 
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/orbax/side_json.h"
+#include "lib/base/json.h"
+#include "lib/base/utf8.h"
 
 namespace ockpt::orbax {
 
@@ -76,14 +78,14 @@ void PrintCheckpointText(const Checkpoint& ckpt, std::ostream& out) {
   out << fmt::format(", {} item{}\n", ckpt.items.size(), ckpt.items.size() == 1 ? "" : "s");
   const Json& cm = ckpt.checkpoint_metadata;
   if (cm.is_object() && cm.contains("custom_metadata") && !cm["custom_metadata"].empty()) {
-    out << "custom_metadata: " << cm["custom_metadata"].dump() << "\n";
+    out << "custom_metadata: " << DumpJson(cm["custom_metadata"]) << "\n";
   }
   if (ckpt.root_metadata.is_object() && ckpt.root_metadata.contains("custom_metadata") &&
       !ckpt.root_metadata["custom_metadata"].empty()) {
-    out << "root custom_metadata: " << ckpt.root_metadata["custom_metadata"].dump() << "\n";
+    out << "root custom_metadata: " << DumpJson(ckpt.root_metadata["custom_metadata"]) << "\n";
   }
   for (const ItemEntry& e : ckpt.items) {
-    std::string label = e.name.empty() ? "(item)" : fmt::format("item {}", e.name);
+    std::string label = e.name.empty() ? "(item)" : fmt::format("item {}", EscapeBytes(e.name));
     std::string handler = ShortHandler(e.handler);
     if (e.kind == ItemKind::kJson) {
       out << fmt::format("\n{}: json{}\n  {}\n", label, handler.empty() ? "" : ", " + handler,
@@ -96,24 +98,24 @@ void PrintCheckpointText(const Checkpoint& ckpt, std::ostream& out) {
     }
     const PyTreeItem* p = e.pytree.get();
     if (!p) {
-      out << fmt::format("\n{}: pytree, unreadable: {}\n", label, e.error.message());
+      out << fmt::format("\n{}: pytree, unreadable: {}\n", label, TextLine(e.error.message()));
       continue;
     }
     std::string fmt_desc = p->ocdbt() ? "OCDBT" : "per-leaf zarr";
     if (p->zarr_format()) fmt_desc += fmt::format(", zarr v{}", *p->zarr_format());
     out << fmt::format("\n{}: pytree, {}{}\n", label, fmt_desc, handler.empty() ? "" : ", " + handler);
-    if (!p->custom_metadata().is_null()) out << "  custom_metadata: " << p->custom_metadata().dump() << "\n";
-    if (!p->leaf_error().ok()) out << "  warning: " << p->leaf_error().message() << "\n";
+    if (!p->custom_metadata().is_null()) out << "  custom_metadata: " << DumpJson(p->custom_metadata()) << "\n";
+    if (!p->leaf_error().ok()) out << "  warning: " << TextLine(p->leaf_error().message()) << "\n";
     // Columns: name, value type, dtype+shape, chunks, compressor, stored bytes.
     std::vector<std::array<std::string, 6>> rows;
     for (const LeafRecord& r : p->leaves()) {
       std::array<std::string, 6> row;
-      row[0] = r.name().empty() ? "(root)" : r.name();
+      row[0] = r.name().empty() ? "(root)" : EscapeBytes(r.name());
       row[1] = r.value_type;
       if (r.dtype && r.shape) {
         row[2] = fmt::format("{}[{}]", Name(*r.dtype), fmt::join(*r.shape, ","));
       } else if (r.string_value) {
-        row[2] = Json(*r.string_value).dump();
+        row[2] = DumpJson(Json(*r.string_value));
       }
       if (r.chunk_shape) row[3] = fmt::format("chunks [{}]", fmt::join(*r.chunk_shape, ","));
       if (r.compressor) row[4] = *r.compressor;

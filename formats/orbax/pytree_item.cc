@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "formats/ocdbt/ocdbt_kvstore.h"
+#include "formats/orbax/json_files.h"
 #include "formats/orbax/layout.h"
 #include "formats/orbax/leaf_source.h"
 #include "formats/orbax/legacy_msgpack.h"
@@ -180,12 +181,24 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   std::string sharding_path = P(dir, kShardingFile);
   if (IsRegularFile(sharding_path)) {
     auto j = ReadSideJson(sharding_path, uint64_t{1} << 30);
-    if (j.ok() && j->is_object()) sharding = std::move(j).value();
+    Status s = j.ok() ? CheckShardingJson(*j, sharding_path, /*deep=*/false) : j.status();
+    if (s.ok()) {
+      sharding = std::move(j).value();
+    } else {
+      item->warnings_.push_back(fmt::format("{} (sharding left out)", s.message()));
+    }
   }
+  for (std::string& w : CheckArrayMetadatasDir(dir)) item->warnings_.push_back(std::move(w));
   std::string strings_path = P(dir, kStringsFile);
   if (IsRegularFile(strings_path)) {
     auto j = ReadSideJson(strings_path, uint64_t{1} << 30);
-    if (j.ok() && j->is_object()) strings = std::move(j).value();
+    if (j.ok() && j->is_object()) {
+      strings = std::move(j).value();
+    } else {
+      item->warnings_.push_back(fmt::format(
+          "{} (string values left out)",
+          j.ok() ? fmt::format("{}: expected a JSON object", strings_path) : std::string(j.status().message())));
+    }
   }
 
   // Stored bytes per array prefix, from the one listing above.

@@ -49,6 +49,21 @@ Status CheckItemName(const std::string& name) {
 // large one-chunk arrays uses every core; their records are completed in
 // order. One-chunk leaves of a MiB or less stay in the LeafStream, which
 // reads their chunks in batches.
+// A leaf that should hold array data but has none (its metadata could not
+// be read): the cause found while reading, the same whatever the sink, and
+// before any sink sees the tree (exit 4, not the sink's own complaint).
+Status CheckLeafReadable(const PyTreeItem& item, const LeafRecord& r) {
+  if (r.HasArrayData() || IsEmptyNodeType(r.value_type) || r.value_type == kString) {
+    return Status::Ok();
+  }
+  // Data that the metadata promises but that is missing is damage (4),
+  // not a "not found" of what the user asked for (3).
+  const Status& cause = item.leaf_error();
+  if (!cause.ok() && cause.code() != StatusCode::kNotFound) return cause;
+  if (!cause.ok()) return Status(StatusCode::kDataLoss, std::string(cause.message()));
+  return DataLossError("leaf '{}' in {} has no readable array data", r.name(), item.dir());
+}
+
 Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& prefix,
                    const RestoreOptions& opt, const Context& ctx, size_t* selected) {
   const auto& records = item.leaves();
@@ -78,10 +93,7 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       steps.push_back(std::move(step));
       continue;
     }
-    if (!r.HasArrayData()) {
-      if (!item.leaf_error().ok()) return item.leaf_error();
-      return DataLossError("leaf '{}' in {} has no readable array data", name, item.dir());
-    }
+    OCKPT_RETURN_IF_ERROR(CheckLeafReadable(item, r));
     step.stored = *r.dtype;
     step.target = opt.dtype.value_or(step.stored);
     if (step.target != step.stored) {
@@ -195,6 +207,7 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
       if (e->kind != ItemKind::kPyTree) continue;
       for (const LeafRecord& r : e->pytree->leaves()) {
         if (!MatchesSelect(opt.select, r.name())) continue;
+        OCKPT_RETURN_IF_ERROR(CheckLeafReadable(*e->pytree, r));
         LeafRecord copy = r;
         if (!flat) copy.keypath.insert(copy.keypath.begin(), PathKey{e->name, KeyType::kDict});
         if (opt.dtype && copy.dtype) copy.dtype = opt.dtype;

@@ -1,6 +1,8 @@
 // Writing Orbax checkpoints.
 
 #include "formats/orbax/save.h"
+#include "lib/base/json.h"
+#include "lib/base/utf8.h"
 
 #include <algorithm>
 #include <chrono>
@@ -106,10 +108,19 @@ std::string TreeMetadataKey(const KeyPath& path) {
 
 Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, const ArrayLayout& layout,
                        const Context& ctx) {
+  for (const std::string& w : source.warnings()) ctx.Warn(w);
   const std::vector<LeafRecord>& leaves = source.leaves();
   if (leaves.empty()) return InvalidArgumentError("{}: an empty tree cannot be saved (Orbax refuses it)", source.Describe());
   std::set<std::string> names;
   for (const LeafRecord& r : leaves) {
+    // Orbax keys are Python str: bytes that are not UTF-8 cannot be written
+    // into _METADATA without changing the name (and the leaf's OCDBT key).
+    for (const PathKey& k : r.keypath) {
+      if (!IsValidUtf8(k.key)) {
+        return UnimplementedError("{}: leaf '{}': key '{}' is not valid UTF-8, which Orbax keys must be",
+                                  source.Describe(), EscapeBytes(r.name()), EscapeBytes(k.key));
+      }
+    }
     if (!names.insert(r.name()).second) {
       return InvalidArgumentError("{}: two leaves share the parameter name '{}'", source.Describe(), r.name());
     }
@@ -248,8 +259,8 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
     writer.reset();
     OCKPT_RETURN_IF_ERROR(ocdbt::WriteMergedRoot(dir, std::string(kProcessDir), static_cast<uint64_t>(commit_time) + 1, wopts));
   }
-  if (!sharding.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kShardingFile), sharding.dump()));
-  if (!strings.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kStringsFile), strings.dump()));
+  if (!sharding.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kShardingFile), DumpJson(sharding)));
+  if (!strings.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kStringsFile), DumpJson(strings)));
   if (!array_metadatas.empty()) {
     Json doc = Json::object();
     doc["array_metadatas"] = std::move(array_metadatas);

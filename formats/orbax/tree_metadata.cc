@@ -2,20 +2,19 @@
 
 #include "formats/orbax/tree_metadata.h"
 
+#include <exception>
+
+#include "lib/base/json.h"
+
 namespace ockpt::orbax {
 
-Result<Json> ParseJson(ByteView text) {
-  Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return DataLossError("not valid JSON");
-  return j;
-}
+Result<Json> ParseJson(ByteView text) { return ParseJsonBounded(text, ""); }
 
 Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
   // The tree part can hold hundreds of thousands of entries: parse it into
   // sorted maps (ordered_json's linear-time inserts would be quadratic).
   // Only custom_metadata needs its key order, for byte-identical re-saves.
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return DataLossError("not valid JSON");
+  OCKPT_ASSIGN_OR_RETURN(nlohmann::json j, ParseJsonBoundedSorted(text, ""));
   if (!j.is_object()) return DataLossError("expected a JSON object");
   TreeMetadata tm;
   if (!j.contains("tree_metadata") || !j["tree_metadata"].is_object()) {
@@ -79,13 +78,19 @@ Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
   }
   if (j.contains("custom_metadata")) {
     // Parse again, keeping key order, skipping everything but custom_metadata.
-    Json ordered = Json::parse(
-        text.begin(), text.end(),
-        [](int depth, Json::parse_event_t event, Json& parsed) {
-          if (depth == 1 && event == Json::parse_event_t::key) return parsed == "custom_metadata";
-          return true;
-        },
-        /*allow_exceptions=*/false);
+    // Within the limits: ParseJsonBoundedSorted checked them on this text.
+    Json ordered;
+    try {
+      ordered = Json::parse(
+          text.begin(), text.end(),
+          [](int depth, Json::parse_event_t event, Json& parsed) {
+            if (depth == 1 && event == Json::parse_event_t::key) return parsed == "custom_metadata";
+            return true;
+          },
+          /*allow_exceptions=*/false);
+    } catch (const std::exception& e) {
+      return DataLossError("custom_metadata: {}", e.what());
+    }
     if (ordered.is_object() && ordered.contains("custom_metadata")) tm.custom_metadata = ordered["custom_metadata"];
   }
   return tm;

@@ -1,6 +1,7 @@
 // Checkpoint verification and checksums.
 
 #include "formats/orbax/verify.h"
+#include "lib/base/json.h"
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "formats/orbax/json_files.h"
 #include "formats/orbax/layout.h"
 #include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/orbax/tree_metadata.h"
@@ -16,6 +18,7 @@
 #include "lib/base/file.h"
 #include "lib/base/sha256.h"
 #include "lib/checkpoint/progress.h"
+#include "lib/base/utf8.h"
 #include "lib/kvstore/kvstore.h"
 
 namespace ockpt::orbax {
@@ -72,7 +75,7 @@ void CheckDatabase(const std::string& dir, VerifyReport* r, RangesByFile* ranges
         Status st = (*gen)->ReadEntry(e).status();
         if (st.ok()) st = DataLossError("{} bytes at offset {} overflow", e.size, e.offset);
         r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", dir,
-                                          v.generation, e.key, st.message()));
+                                          v.generation, EscapeBytes(e.key), st.message()));
         continue;
       }
       (*ranges)[JoinPath(dir, e.file)].push_back(
@@ -130,7 +133,7 @@ void CheckValueRanges(RangesByFile* ranges, VerifyReport* r) {
           Status st = read_all();
           if (!st.ok()) {
             r->problems.push_back(fmt::format("OCDBT database {} generation {}: key {}: {}", v.db,
-                                              v.generation, v.key, st.message()));
+                                              v.generation, EscapeBytes(v.key), st.message()));
           }
         }
       }
@@ -204,7 +207,7 @@ void CheckChunkKeys(const PyTreeItem& item, VerifyReport* r) {
         continue;
       if (!expected.count(k.key)) {
         r->problems.push_back(fmt::format("leaf '{}': key {} is not a chunk of the {} chunk grid",
-                                          name, k.key, ShapeString(grid)));
+                                          name, EscapeBytes(k.key), ShapeString(grid)));
       }
     }
   }
@@ -274,6 +277,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
       }
     }
     CheckValueRanges(&ranges, &r);
+    for (std::string& p : CheckItemJsonFiles(e.dir)) r.problems.push_back(std::move(p));
     if (!e.pytree) {
       r.problems.push_back(fmt::format("item '{}': {}", e.name, e.error.message()));
       continue;
@@ -323,7 +327,7 @@ Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
         doc["algorithm"] = "sha256";
         doc["leaves"] = leaf_sums;
         doc["files"] = file_sums;
-        OCKPT_RETURN_IF_ERROR(WriteFile(sums_path, doc.dump(2) + "\n", /*sync=*/true));
+        OCKPT_RETURN_IF_ERROR(WriteFile(sums_path, DumpJson(doc, 2) + "\n", /*sync=*/true));
       }
     } else {
       auto text = ReadFile(sums_path, uint64_t{1} << 30);
@@ -375,8 +379,11 @@ Json VerifyReportToJson(const VerifyReport& r) {
   Json j;
   j["path"] = r.path;
   j["ok"] = r.ok();
-  j["problems"] = r.problems;
-  j["notes"] = r.notes;
+  // Messages name keys and files, which are bytes: escaped as in text output.
+  j["problems"] = Json::array();
+  for (const std::string& p : r.problems) j["problems"].push_back(TextLine(p));
+  j["notes"] = Json::array();
+  for (const std::string& n : r.notes) j["notes"].push_back(TextLine(n));
   j["leaves_checked"] = r.leaves_checked;
   j["files_checked"] = r.files_checked;
   j["sums_file"] = r.sums_file.empty() ? Json(nullptr) : Json(r.sums_file);
@@ -388,13 +395,13 @@ Json VerifyReportToJson(const VerifyReport& r) {
 }
 
 void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
-  for (const std::string& p : r.problems) out << "problem: " << p << "\n";
-  for (const std::string& n : r.notes) out << "note: " << n << "\n";
+  for (const std::string& p : r.problems) out << "problem: " << TextLine(p) << "\n";
+  for (const std::string& n : r.notes) out << "note: " << TextLine(n) << "\n";
   if (!r.no_checksum_leaves.empty()) {
     // Name a few; all of them are in --json.
     std::string names;
     for (size_t k = 0; k < r.no_checksum_leaves.size() && k < 8; ++k) {
-      names += (k ? ", " : "") + r.no_checksum_leaves[k];
+      names += (k ? ", " : "") + TextLine(r.no_checksum_leaves[k]);
     }
     if (r.no_checksum_leaves.size() > 8) names += fmt::format(", ... ({} more)", r.no_checksum_leaves.size() - 8);
     out << fmt::format(
@@ -409,7 +416,7 @@ void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
   }
   std::string what = r.path;
   if (r.step) what += fmt::format(" (step {}, {})", *r.step, r.dir);
-  out << fmt::format("{}: {} ({} leaves decoded{})\n", what,
+  out << fmt::format("{}: {} ({} leaves decoded{})\n", TextLine(what),
                      r.ok() ? "OK" : fmt::format("{} problems", r.problems.size()),
                      r.leaves_checked,
                      r.sums_file.empty() ? "" : fmt::format(", {} files hashed", r.files_checked));

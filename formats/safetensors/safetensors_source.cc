@@ -7,6 +7,7 @@
 
 #include "formats/common/tree_check.h"
 #include "formats/safetensors/safetensors.h"
+#include "lib/base/json.h"
 #include "lib/base/file.h"
 
 namespace ockpt::safetensors {
@@ -110,8 +111,8 @@ class SafetensorsSource final : public CheckpointSource {
     if (n < 2) return DataLossError("{}: header length {} is too short for JSON", path, n);
     OCKPT_ASSIGN_OR_RETURN(Bytes text, file_->Read(8, n));
     if (text[0] != '{') return DataLossError("{}: header does not start with '{{'", path);
-    Json header = Json::parse(text, nullptr, false);
-    if (header.is_discarded() || !header.is_object())
+    OCKPT_ASSIGN_OR_RETURN(Json header, ParseJsonBounded(text, path + ": header"));
+    if (!header.is_object())
       return DataLossError("{}: header is not a JSON object", path);
     data_start_ = 8 + n;
     const uint64_t buffer = size - data_start_;
@@ -228,8 +229,9 @@ class SafetensorsSource final : public CheckpointSource {
  private:
   Status LoadTree(const std::string& text, const std::map<std::string, size_t>& by_name) {
     const std::string& path = file_->path();
-    Json tree = Json::parse(text, nullptr, false);
-    if (tree.is_discarded() || !tree.is_object() || !tree.contains("leaves") ||
+    OCKPT_ASSIGN_OR_RETURN(
+        Json tree, ParseJsonBounded(text, fmt::format("{}: __metadata__[\"{}\"]", path, kTreeKey)));
+    if (!tree.is_object() || !tree.contains("leaves") ||
         !tree["leaves"].is_array()) {
       return DataLossError("{}: __metadata__[\"{}\"]: expected {{\"leaves\": [...], ...}}", path,
                            kTreeKey);

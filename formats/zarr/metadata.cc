@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "formats/zarr/chunk_layout.h"
+#include "lib/base/json.h"
 
 namespace ockpt::zarr {
 
@@ -82,8 +83,7 @@ Result<Shape> ParseShape(const Json& j, std::string_view what) {
 }
 
 Result<Json> ParseJsonText(ByteView text, std::string_view what) {
-  Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return DataLossError("{} is not valid JSON", what);
+  OCKPT_ASSIGN_OR_RETURN(Json j, ParseJsonBounded(text, what));
   if (!j.is_object()) return DataLossError("{} is not a JSON object", what);
   return j;
 }

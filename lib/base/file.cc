@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
 
@@ -52,6 +53,27 @@ bool IsRegularFile(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+const char* FileTypeName(unsigned mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISDIR(mode)) return "a directory";
+  return "not a regular file";
+}
+
+Status CheckRegularFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
+  if (S_ISDIR(st.st_mode)) return NotFoundError("{} is a directory, expected a file", path);
+  if (!S_ISREG(st.st_mode)) {
+    return DataLossError("{} is not a regular file ({}), refusing to read it", path,
+                         FileTypeName(st.st_mode));
+  }
+  return Status();
+}
+
 Result<uint64_t> FileSize(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
@@ -89,6 +111,124 @@ Result<std::vector<std::string>> ListDirectory(const std::string& path) {
   ::closedir(dir);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+namespace {
+
+struct DirId {
+  dev_t dev;
+  ino_t ino;
+};
+
+// Directories one walk may enter: links to sibling directories (not loops)
+// can still multiply the tree; this bounds the work.
+constexpr size_t kMaxWalkDirectories = size_t{1} << 20;
+
+Status WalkDir(const std::string& dir, std::vector<std::string>& components,
+               std::vector<DirId>& on_path, size_t& entered,
+               const std::function<Status(const std::vector<std::string>&, const std::string&)>& visit,
+               std::vector<std::string>* skipped, const WalkOptions& options) {
+  if (static_cast<int>(on_path.size()) > options.max_depth) {
+    return DataLossError("{}: directories nested more than {} deep", dir, options.max_depth);
+  }
+  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir));
+  for (const std::string& n : names) {
+    std::string path = JoinPath(dir, n);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      // A dangling link or a vanished entry: the visitor reports it if it
+      // cares (opening it fails with the reason).
+      components.push_back(n);
+      Status s = visit(components, path);
+      components.pop_back();
+      OCKPT_RETURN_IF_ERROR(s);
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      bool loop = false;
+      for (const DirId& d : on_path) loop |= d.dev == st.st_dev && d.ino == st.st_ino;
+      if (loop) {
+        if (skipped) skipped->push_back(fmt::format("{}: skipped, a link back to a directory above it", path));
+        continue;
+      }
+      if (++entered > kMaxWalkDirectories) {
+        return DataLossError("{}: more than {} directories to walk (links that multiply the tree?)",
+                             path, kMaxWalkDirectories);
+      }
+      components.push_back(n);
+      on_path.push_back({st.st_dev, st.st_ino});
+      Status s = WalkDir(path, components, on_path, entered, visit, skipped, options);
+      on_path.pop_back();
+      components.pop_back();
+      OCKPT_RETURN_IF_ERROR(s);
+      continue;
+    }
+    components.push_back(n);
+    Status s = visit(components, path);
+    components.pop_back();
+    OCKPT_RETURN_IF_ERROR(s);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WalkTree(const std::string& root,
+                const std::function<Status(const std::vector<std::string>&, const std::string&)>& visit,
+                std::vector<std::string>* skipped, const WalkOptions& options) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", root);
+  if (!S_ISDIR(st.st_mode)) return NotFoundError("{} is not a directory", root);
+  std::vector<std::string> components;
+  std::vector<DirId> on_path{{st.st_dev, st.st_ino}};
+  size_t entered = 0;
+  return WalkDir(root, components, on_path, entered, visit, skipped, options);
+}
+
+Result<bool> ResolvesInside(const std::string& path, const std::string& root) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::canonical(path, ec);
+  if (ec) return NotFoundError("{}: {}", path, ec.message());
+  std::filesystem::path r = std::filesystem::canonical(root, ec);
+  if (ec) return NotFoundError("{}: {}", root, ec.message());
+  std::string ps = p.string(), rs = r.string();
+  if (ps == rs) return true;
+  if (rs.empty() || rs.back() != '/') rs += '/';
+  return ps.compare(0, rs.size(), rs) == 0;
+}
+
+namespace {
+std::atomic<bool> g_allow_external_links{false};
+}  // namespace
+
+void SetAllowExternalLinks(bool allow) { g_allow_external_links.store(allow); }
+bool AllowExternalLinks() { return g_allow_external_links.load(); }
+
+Status CheckConfined(const std::string& root, std::string_view rel) {
+  if (AllowExternalLinks()) return Status::Ok();
+  std::string path = root;
+  bool link = false;
+  size_t start = 0;
+  while (start < rel.size() && !link) {
+    size_t end = rel.find('/', start);
+    if (end == std::string_view::npos) end = rel.size();
+    path = JoinPath(path, rel.substr(start, end - start));
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return Status::Ok();  // absent: the open reports it
+    link = S_ISLNK(st.st_mode);
+    start = end + 1;
+  }
+  if (!link) return Status::Ok();
+  std::string full = JoinPath(root, rel);
+  auto inside = ResolvesInside(full, root);
+  if (!inside.ok()) return Status::Ok();  // a dangling link: the open reports it
+  if (!*inside) {
+    return DataLossError(
+        "{} is a symbolic link (or lies under one) that leads outside {}; refusing to follow it "
+        "(--allow-external-links allows it)",
+        full, root);
+  }
+  return Status::Ok();
 }
 
 Status MakeDirectories(const std::string& path) {
@@ -171,7 +311,10 @@ Result<uint64_t> DiskUsage(const std::string& path) {
 // --- RandomAccessFile ---
 
 Result<RandomAccessFile> RandomAccessFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO (or a device) in place of a data file must not block
+  // the open; anything but a regular file is refused below, and the flag is
+  // cleared for the reads of a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return StatusFromErrno(errno, "open", path);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -182,6 +325,17 @@ Result<RandomAccessFile> RandomAccessFile::Open(const std::string& path) {
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     return NotFoundError("{} is a directory, expected a file", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return DataLossError("{} is not a regular file ({}), refusing to read it", path,
+                         FileTypeName(st.st_mode));
+  }
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    int err = errno;
+    ::close(fd);
+    return StatusFromErrno(err, "fcntl", path);
   }
   return RandomAccessFile(fd, static_cast<uint64_t>(st.st_size), path);
 }

@@ -5,6 +5,7 @@
 #define OCKPT_LIB_BASE_FILE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,14 @@ std::string Dirname(std::string_view path);
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);
 bool IsRegularFile(const std::string& path);
+// "a FIFO", "a socket", ... for a st_mode that is not a regular file.
+const char* FileTypeName(unsigned mode);
+// kOk for a regular file (after symlinks); a FIFO, socket or device is
+// kDataLoss (reading it could block forever), a directory kNotFound. For
+// readers that open files through a third-party library (libzip, HDF5);
+// RandomAccessFile::Open does the same check itself, without blocking.
+Status CheckRegularFile(const std::string& path);
+
 Result<uint64_t> FileSize(const std::string& path);
 // Modification time in nanoseconds since the Unix epoch.
 Result<int64_t> ModTimeNs(const std::string& path);
@@ -32,6 +41,37 @@ Result<Bytes> ReadFileRange(const std::string& path, uint64_t offset, uint64_t l
 
 // Names in a directory (not . and ..), sorted bytewise.
 Result<std::vector<std::string>> ListDirectory(const std::string& path);
+
+// The one directory walk for sources (a .npy directory, ...): visits every
+// non-directory entry under `root` (after symlinks) with its path components
+// relative to root, depth first in sorted order. Symbolic links are followed,
+// except into a directory that is already on the current path (a loop: the
+// same device and inode); each such link is skipped and described in
+// *skipped. Deeper than max_depth directories: kDataLoss.
+struct WalkOptions {
+  int max_depth = 64;
+};
+Status WalkTree(const std::string& root,
+                const std::function<Status(const std::vector<std::string>& components,
+                                           const std::string& path)>& visit,
+                std::vector<std::string>* skipped, const WalkOptions& options = {});
+
+// Whether `path` resolves (realpath, all symlinks) to `root` or below it.
+// kNotFound when either does not exist.
+Result<bool> ResolvesInside(const std::string& path, const std::string& root);
+
+// Confinement of a checkpoint's own files (docs/design.md, "Hostile input"):
+// by default a data or metadata file that a checkpoint names by a relative
+// path must resolve (through any symbolic links) inside the directory that
+// names it. SetAllowExternalLinks(true) (`--allow-external-links`) lifts
+// this for trusted layouts whose files are links elsewhere. Process-wide.
+void SetAllowExternalLinks(bool allow);
+bool AllowExternalLinks();
+// kDataLoss when root/rel passes through a symbolic link that leads outside
+// root (and external links are not allowed); kOk otherwise, also when the
+// file is absent (its open then says so). Costs one lstat per component of
+// rel when no link is involved.
+Status CheckConfined(const std::string& root, std::string_view rel);
 
 // Creates the directory and its parents.
 Status MakeDirectories(const std::string& path);

@@ -1,6 +1,8 @@
 // Tree and value comparison.
 
 #include "lib/checkpoint/diff.h"
+#include "lib/base/json.h"
+#include "lib/base/utf8.h"
 
 #include <cmath>
 #include <complex>
@@ -174,8 +176,8 @@ Result<DiffResult> DiffTrees(const CheckpointSource& a, const CheckpointSource& 
     }
     if (!da) {
       if (la.string_value != lb.string_value) {
-        result.differences.push_back(Difference(name, "string", fmt::format("{} vs {}", Json(la.string_value.value_or("")).dump(),
-                                                                   Json(lb.string_value.value_or("")).dump())));
+        result.differences.push_back(Difference(name, "string", fmt::format("{} vs {}", DumpJson(Json(la.string_value.value_or(""))),
+                                                                   DumpJson(Json(lb.string_value.value_or(""))))));
       }
       continue;
     }
@@ -237,7 +239,8 @@ Json DiffToJson(const DiffResult& r, const std::string& a, const std::string& b)
 
 void PrintDiffText(const DiffResult& r, const std::string& a, const std::string& b, std::ostream& out) {
   for (const LeafDiff& d : r.differences) {
-    out << fmt::format("{}: {}: {}\n", d.name.empty() ? "(root)" : d.name, d.kind, d.detail);
+    out << fmt::format("{}: {}: {}\n", d.name.empty() ? "(root)" : EscapeBytes(d.name), d.kind,
+                       TextLine(d.detail));
   }
   if (r.identical()) {
     out << fmt::format("{} and {} are identical ({} leaves)\n", a, b, r.leaves_compared);

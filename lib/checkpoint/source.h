@@ -27,6 +27,9 @@ class CheckpointSource {
   virtual Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const = 0;
   // For messages: "dir/" or "file.npz".
   virtual std::string Describe() const = 0;
+  // What opening the source skipped or could not use (a directory walk's
+  // symlink loops, ...), one message each, for the caller to warn about.
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 }  // namespace ockpt

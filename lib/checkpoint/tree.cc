@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "lib/base/base64.h"
+
 namespace ockpt {
 
 std::string DottedName(const KeyPath& path) {
@@ -78,10 +80,19 @@ Result<LeafRecord> LeafRecord::FromJson(const Json& j) {
     return InvalidArgumentError("leaf record needs a 'keypath' list");
   }
   for (const Json& k : j["keypath"]) {
-    if (!k.is_object() || !k.contains("key") || !k["key"].is_string()) {
+    // A key that is not UTF-8 comes as "key_base64" (DumpJson's form, as
+    // restore writes it into _tree.json).
+    std::string key;
+    if (k.is_object() && k.contains("key_base64") && k["key_base64"].is_string()) {
+      auto bytes = Base64Decode(k["key_base64"].get<std::string>());
+      if (!bytes.ok()) return InvalidArgumentError("keypath entry: key_base64 is not base64");
+      key = std::move(bytes).value();
+    } else if (!k.is_object() || !k.contains("key") || !k["key"].is_string()) {
       return InvalidArgumentError("keypath entries must be {{\"key\": str, \"type\": ...}}");
+    } else {
+      key = k["key"].get<std::string>();
     }
-    PathKey pk{k["key"].get<std::string>(), KeyType::kDict};
+    PathKey pk{std::move(key), KeyType::kDict};
     if (k.contains("type")) {
       const Json& t = k["type"];
       if (t == "sequence" || t == 1) {

@@ -83,8 +83,10 @@ bool IsSafeRelativeKey(std::string_view key) {
 
 Result<std::string> FileKvStore::PathOf(std::string_view key) const {
   if (!IsSafeRelativeKey(key)) {
-    return InvalidArgumentError("key '{}' is not a safe relative path under {}", key, root_);
+    // Keys come from checkpoint data: an unsafe one is corrupt data.
+    return DataLossError("key '{}' is not a safe relative path under {}", key, root_);
   }
+  OCKPT_RETURN_IF_ERROR(CheckConfined(root_, key));
   return JoinPath(root_, key);
 }
 

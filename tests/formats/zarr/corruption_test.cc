@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "formats/zarr/metadata_v2.h"
+#include "formats/zarr/metadata_v3.h"
 #include "formats/zarr/zarr_array.h"
 #include "tests/formats/zarr/zarr_test_util.h"
 #include "tests/support/testdata.h"
@@ -108,6 +110,26 @@ TEST_CASE("metadata garbage is kDataLoss") {
   }
   CHECK(ZarrArray::OpenWithMetadata(&store, "", "{}", 4).status().code() ==
         StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace ockpt::zarr
+
+// Issue 14: 70,000 nested '[' in .zarray / zarr.json (as found inside an
+// OCDBT database by a fuzz campaign) are kDataLoss, not a stack overflow.
+namespace ockpt::zarr {
+namespace {
+
+TEST_CASE("deeply nested zarr metadata is refused without recursion") {
+  std::string deep = std::string(70000, '[') + std::string(70000, ']');
+  auto v2 = ParseZarrV2Metadata("{\"zarr_format\": 2, \"x\": " + deep + "}");
+  REQUIRE(!v2.ok());
+  CHECK(v2.status().code() == StatusCode::kDataLoss);
+  CHECK(v2.status().message().find(".zarray") != std::string::npos);
+  auto v3 = ParseZarrV3Metadata("{\"zarr_format\": 3, \"x\": " + deep + "}");
+  REQUIRE(!v3.ok());
+  CHECK(v3.status().code() == StatusCode::kDataLoss);
+  CHECK(v3.status().message().find("zarr.json") != std::string::npos);
 }
 
 }  // namespace
