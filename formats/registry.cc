@@ -154,11 +154,12 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
       format = "h5";
     } else if (safetensors::LooksLikeSafetensors(path)) {
       format = "safetensors";
+    } else if (orbax::LooksLikeMsgpackFile(path)) {
+      return orbax::OpenSource(path, item, threads);  // a flax checkpoint file
     } else {
       return UnimplementedError(
           "source {}: not a format ockpt reads (an .npz, .h5/.hdf5 or .safetensors file, a .npy "
-          "directory "
-          "or a checkpoint)",
+          "directory, a flax msgpack file or a checkpoint)",
           path);
     }
   }

@@ -52,7 +52,7 @@ struct Totals {
 // A file or .npy directory, through the format registry.
 bool IsPlainSource(const std::string& path) {
   if (!PathExists(path)) return false;
-  if (!IsDirectory(path)) return true;
+  if (!IsDirectory(path)) return !orbax::LooksLikeMsgpackFile(path);  // flax files are checkpoints
   if (IsRegularFile(JoinPath(path, "_tree.json"))) return true;
   return !orbax::LooksLikeItem(path) && !orbax::LooksLikeCheckpoint(path) && !orbax::LooksLikeRoot(path);
 }

@@ -30,6 +30,10 @@ class PyTreeItem {
  public:
   // kNotFound if dir holds no item; kDataLoss if its metadata is damaged.
   static Result<std::unique_ptr<PyTreeItem>> Open(const std::string& dir);
+  // An item that is one msgpack file (flax's own checkpoint files, any
+  // name): its tree and inline arrays; placeholders name zarr arrays in the
+  // file's directory.
+  static Result<std::unique_ptr<PyTreeItem>> OpenMsgpackFile(const std::string& path);
   ~PyTreeItem();
 
   const std::string& dir() const { return dir_; }
@@ -73,6 +77,8 @@ class PyTreeItem {
   struct LeafSource;
 
  private:
+  static Result<std::unique_ptr<PyTreeItem>> OpenImpl(const std::string& dir,
+                                                      const std::string& msgpack_file);
   PyTreeItem() = default;
   std::string dir_;
   std::unique_ptr<KvStore> store_;

@@ -39,10 +39,10 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
                                                      const std::optional<std::string>& item,
                                                      int threads) {
   if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
-  if (!IsDirectory(path)) {
+  if (!IsDirectory(path) && !LooksLikeMsgpackFile(path)) {
     return UnimplementedError("source {}: only .npy directories and checkpoints are supported so far", path);
   }
-  bool npy_dir = IsRegularFile(JoinPath(path, "_tree.json"));
+  bool npy_dir = IsDirectory(path) && IsRegularFile(JoinPath(path, "_tree.json"));
   if (!npy_dir) {
     OCKPT_ASSIGN_OR_RETURN(LocationKind kind, Classify(path));
     npy_dir = kind == LocationKind::kNotCheckpoint;

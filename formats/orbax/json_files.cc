@@ -89,4 +89,27 @@ std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir) {
   return problems;
 }
 
+std::map<std::string, Json> ReadExtMetadata(const std::string& dir) {
+  std::map<std::string, Json> out;
+  std::string amdir = JoinPath(dir, kArrayMetadatasDir);
+  if (!IsDirectory(amdir)) return out;
+  auto names = ListDirectory(amdir);
+  if (!names.ok()) return out;
+  for (const std::string& n : *names) {
+    if (n.rfind("process_", 0) != 0) continue;
+    auto j = Load(JoinPath(amdir, n));
+    if (!j.ok() || !j->is_object() || !j->contains("array_metadatas")) continue;
+    const Json& list = (*j)["array_metadatas"];
+    if (!list.is_array()) continue;
+    for (const Json& e : list) {
+      if (!e.is_object() || !e.contains("array_metadata")) continue;
+      const Json& am = e["array_metadata"];
+      if (!am.is_object() || !am.contains("param_name") || !am["param_name"].is_string()) continue;
+      if (!am.contains("ext_metadata") || am["ext_metadata"].is_null()) continue;
+      out[am["param_name"].get<std::string>()] = am["ext_metadata"];
+    }
+  }
+  return out;
+}
+
 }  // namespace ockpt::orbax

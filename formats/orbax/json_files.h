@@ -6,6 +6,7 @@
 #ifndef OCKPT_FORMATS_ORBAX_JSON_FILES_H_
 #define OCKPT_FORMATS_ORBAX_JSON_FILES_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ namespace ockpt::orbax {
 std::vector<std::string> CheckItemJsonFiles(const std::string& dir);
 // Only array_metadatas/process_* (which the reader itself does not use).
 std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir);
+
+// The non-null "ext_metadata" of each array in dir's
+// array_metadatas/process_* files (e.g. a PRNG key's {"random_key_impl":
+// ...}), by param_name. Unreadable files are skipped (CheckArrayMetadatasDir
+// reports them).
+std::map<std::string, Json> ReadExtMetadata(const std::string& dir);
 
 // Validates the parsed content of `_sharding`: an object whose values are
 // strings (with `deep`, each holding a JSON object: verify; the reader parses

@@ -102,6 +102,14 @@ bool IsItemListing(const std::string& dir, const std::vector<std::string>& files
   return false;
 }
 
+bool LooksLikeMsgpackFile(const std::string& path) {
+  if (!IsRegularFile(path)) return false;
+  auto head = ReadFileRange(path, 0, 1);
+  if (!head.ok() || head->size() != 1) return false;
+  uint8_t b = static_cast<uint8_t>((*head)[0]);
+  return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;  // fixmap, map16, map32
+}
+
 bool LooksLikeItem(const std::string& dir) {
   std::vector<std::string> files, dirs;
   if (!TopListing(dir, &files, &dirs).ok()) return false;
@@ -192,6 +200,17 @@ CheckpointState CheckCheckpointListing(const std::string& dir,
 }
 
 CheckpointState CheckCheckpointDir(const std::string& dir) {
+  if (!IsDirectory(dir) && IsRegularFile(dir)) {
+    // A flax checkpoint file as a step: flax writes it under a temporary
+    // name and renames it, so a file under a step name is committed.
+    CheckpointState s;
+    s.items = {""};
+    if (!LooksLikeMsgpackFile(dir)) {
+      s.status = StepStatus::kIncomplete;
+      s.problem = "not a msgpack checkpoint file";
+    }
+    return s;
+  }
   std::vector<std::string> files, dirs;
   Status listed = TopListing(dir, &files, &dirs);
   if (!listed.ok()) {
@@ -223,6 +242,9 @@ bool LooksLikeRoot(const std::string& dir) {
   if (!IsDirectory(dir) || IsRegularFile(P(dir, kCheckpointMetadataFile))) return false;
   std::vector<std::string> files, dirs;
   if (!TopListing(dir, &files, &dirs).ok() || IsItemListing(dir, files, dirs)) return false;
+  for (const std::string& n : files) {
+    if (ParseStepName(n) && LooksLikeMsgpackFile(P(dir, n))) return true;  // flax checkpoint_<step>
+  }
   for (const std::string& n : dirs) {
     if (TmpNameStep(n)) return true;  // a step being saved
     if (!ParseStepName(n)) continue;
@@ -246,6 +268,11 @@ Result<RootSteps> ScanRootSteps(const std::string& root) {
     } else if (std::optional<int64_t> step = ParseStepName(n)) {
       r.steps.push_back({StepName{*step, n}, CheckpointState()});
     }
+  }
+  for (const std::string& n : files) {
+    if (n.empty() || n[0] == '.') continue;
+    std::optional<int64_t> step = ParseStepName(n);
+    if (step && LooksLikeMsgpackFile(P(root, n))) r.steps.push_back({StepName{*step, n}, CheckpointState()});
   }
   std::sort(r.steps.begin(), r.steps.end(), [](const auto& a, const auto& b) {
     return a.first.step != b.first.step ? a.first.step < b.first.step : a.first.name < b.first.name;
@@ -353,7 +380,9 @@ Result<LocationKind> Classify(const std::string& path) {
   if (!PathExists(path)) return NotFoundError("{} does not exist", path);
   std::string stripped = path;
   while (stripped.size() > 1 && stripped.back() == '/') stripped.pop_back();
-  if (!IsDirectory(path)) return LocationKind::kNotCheckpoint;
+  if (!IsDirectory(path)) {
+    return LooksLikeMsgpackFile(path) ? LocationKind::kItem : LocationKind::kNotCheckpoint;
+  }
   if (IsTmpName(Basename(stripped))) return LocationKind::kInProgress;
   if (IsRegularFile(P(path, kCheckpointMetadataFile))) return LocationKind::kCheckpoint;
   if (LooksLikeItem(path)) return LocationKind::kItem;

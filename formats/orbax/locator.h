@@ -40,6 +40,11 @@ bool IsItemListing(const std::string& dir, const std::vector<std::string>& files
                    const std::vector<std::string>& dirs);
 // IsItemListing on dir's own listing.
 bool LooksLikeItem(const std::string& dir);
+// Whether path is a regular file holding a msgpack tree (its first byte
+// opens a msgpack map): flax's own checkpoint files (`checkpoint_<step>`,
+// or any name) and Orbax's legacy `checkpoint` file. Such a file is an item
+// by itself, and a step of a root when its name is a step name.
+bool LooksLikeMsgpackFile(const std::string& path);
 // The JSON file of a JSON item directory ("metadata", "data.json" or the
 // directory's own name, alone beside commit_success.txt), or "".
 std::string JsonItemFile(const std::string& dir);

@@ -51,7 +51,7 @@ ItemEntry OpenPyTreeEntry(std::string name, std::string dir) {
   e.name = std::move(name);
   e.kind = ItemKind::kPyTree;
   e.dir = std::move(dir);
-  auto item = PyTreeItem::Open(e.dir);
+  auto item = IsRegularFile(e.dir) ? PyTreeItem::OpenMsgpackFile(e.dir) : PyTreeItem::Open(e.dir);
   if (item.ok()) {
     e.pytree = std::move(item).value();
   } else {
@@ -62,6 +62,15 @@ ItemEntry OpenPyTreeEntry(std::string name, std::string dir) {
 
 Status OpenCheckpointDir(const std::string& dir, const OpenOptions& options, Checkpoint* ckpt) {
   ckpt->dir = dir;
+  if (!IsDirectory(dir) && LooksLikeMsgpackFile(dir)) {  // a flax checkpoint file
+    if (options.item && !options.item->empty()) {
+      return NotFoundError("{} holds a single unnamed item, not '{}'", dir, *options.item);
+    }
+    ItemEntry e = OpenPyTreeEntry("", dir);
+    if (!e.pytree) return e.error;
+    ckpt->items.push_back(std::move(e));
+    return Status::Ok();
+  }
   std::string md_path = P(dir, kCheckpointMetadataFile);
   if (IsRegularFile(md_path)) {
     auto j = ReadSideJson(md_path, uint64_t{1} << 30);

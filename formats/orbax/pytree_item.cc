@@ -62,14 +62,30 @@ bool IsZarrMetadataKey(std::string_view key) {
 
 Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   if (!IsDirectory(dir)) return NotFoundError("{} is not a directory", dir);
+  return OpenImpl(dir, "");
+}
+
+Result<std::unique_ptr<PyTreeItem>> PyTreeItem::OpenMsgpackFile(const std::string& path) {
+  if (!IsRegularFile(path)) return NotFoundError("{} is not a file", path);
+  return OpenImpl(Dirname(path), path);
+}
+
+// With msgpack_file set, the item is that one file: no side files, no
+// listing of its directory (which is not the item's), inline arrays.
+Result<std::unique_ptr<PyTreeItem>> PyTreeItem::OpenImpl(const std::string& dir,
+                                                         const std::string& msgpack_file) {
+  const bool file_item = !msgpack_file.empty();
   std::unique_ptr<PyTreeItem> item(new PyTreeItem());
-  item->dir_ = dir;
-  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir));
+  item->dir_ = file_item ? msgpack_file : dir;
+  std::vector<std::string> names;
+  if (!file_item) {
+    OCKPT_ASSIGN_OR_RETURN(names, ListDirectory(dir));
+  }
 
   // _METADATA (optional).
   std::optional<TreeMetadata> tm;
   std::string tm_path = P(dir, kTreeMetadataFile);
-  if (IsRegularFile(tm_path)) {
+  if (!file_item && IsRegularFile(tm_path)) {
     OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(tm_path, uint64_t{1} << 30));
     auto decoded = DecodeTreeMetadata(text);
     if (!decoded.ok()) return std::move(decoded).status().WithContext(tm_path);
@@ -81,7 +97,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
 
   // Legacy msgpack aggregate (optional).
   std::optional<std::vector<LegacyLeaf>> legacy;
-  std::string msgpack_path = P(dir, kLegacyMsgpackFile);
+  std::string msgpack_path = file_item ? msgpack_file : P(dir, kLegacyMsgpackFile);
   if (IsRegularFile(msgpack_path)) {
     OCKPT_ASSIGN_OR_RETURN(Bytes data, ReadFile(msgpack_path, uint64_t{1} << 34));
     auto decoded = DecodeLegacyMsgpack(data);
@@ -90,7 +106,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   }
 
   // Storage: the root OCDBT database, else per-leaf zarr directories.
-  bool has_manifest = IsRegularFile(P(dir, kManifestFile));
+  bool has_manifest = !file_item && IsRegularFile(P(dir, kManifestFile));
   bool want_ocdbt = (tm && tm->use_ocdbt.value_or(false)) || HasProcessDir(dir, names);
   if (has_manifest) {
     auto store = ocdbt::OcdbtKvStore::Open(dir);
@@ -108,7 +124,10 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   }
 
   // Keys of the store, for structure without _METADATA and stored sizes.
-  OCKPT_ASSIGN_OR_RETURN(std::vector<KeyInfo> keys, item->store_->List(""));
+  std::vector<KeyInfo> keys;
+  if (!file_item) {
+    OCKPT_ASSIGN_OR_RETURN(keys, item->store_->List(""));
+  }
   if (!item->ocdbt_) {
     // Per-leaf zarr dirs sit beside our own metadata files; ignore those.
     std::erase_if(keys, [](const KeyInfo& k) { return k.key.find('/') == std::string::npos; });
@@ -179,7 +198,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
   // _sharding and _strings.json.
   Json sharding, strings;
   std::string sharding_path = P(dir, kShardingFile);
-  if (IsRegularFile(sharding_path)) {
+  if (!file_item && IsRegularFile(sharding_path)) {
     auto j = ReadSideJson(sharding_path, uint64_t{1} << 30);
     Status s = j.ok() ? CheckShardingJson(*j, sharding_path, /*deep=*/false) : j.status();
     if (s.ok()) {
@@ -188,9 +207,13 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
       item->warnings_.push_back(fmt::format("{} (sharding left out)", s.message()));
     }
   }
-  for (std::string& w : CheckArrayMetadatasDir(dir)) item->warnings_.push_back(std::move(w));
+  std::map<std::string, Json> ext_metadata;
+  if (!file_item) {
+    for (std::string& w : CheckArrayMetadatasDir(dir)) item->warnings_.push_back(std::move(w));
+    ext_metadata = ReadExtMetadata(dir);
+  }
   std::string strings_path = P(dir, kStringsFile);
-  if (IsRegularFile(strings_path)) {
+  if (!file_item && IsRegularFile(strings_path)) {
     auto j = ReadSideJson(strings_path, uint64_t{1} << 30);
     if (j.ok() && j->is_object()) {
       strings = std::move(j).value();
@@ -225,6 +248,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::Open(const std::string& dir) {
         if (sj.ok()) r.sharding = std::move(sj).value();
       }
     }
+    if (auto it = ext_metadata.find(name); it != ext_metadata.end()) r.ext_metadata = it->second;
     const LegacyLeaf* legacy_leaf = nullptr;
     if (auto it = legacy_by_name.find(name); it != legacy_by_name.end()) legacy_leaf = it->second;
 

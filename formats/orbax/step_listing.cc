@@ -106,6 +106,13 @@ void DescribeStep(const std::string& root, StepInfo* s) {
   std::string dir = P(root, s->name);
   struct stat st;
   if (::stat(dir.c_str(), &st) == 0) s->mtime_ns = StatMtimeNs(st);
+  if (IsRegularFile(dir)) {  // a flax checkpoint_<step> file
+    s->bytes = static_cast<uint64_t>(st.st_size);
+    CheckpointState state = CheckCheckpointDir(dir);
+    s->status = state.status;
+    s->problem = std::move(state.problem);
+    return;
+  }
   auto walk = Walk(dir);
   if (!walk.ok()) {
     s->status = StepStatus::kIncomplete;
@@ -203,7 +210,17 @@ Result<RootListing> ListSteps(const std::string& root, const ListStepsOptions& o
     if (n[0] == '.') continue;
     bool is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) is_dir = IsDirectory(P(root, n));
-    if (!is_dir) continue;
+    if (!is_dir) {
+      // flax's checkpoint_<step> files are steps too.
+      std::optional<int64_t> step = ParseStepName(n);
+      if (step && !IsTmpName(n) && LooksLikeMsgpackFile(P(root, n))) {
+        StepInfo s;
+        s.step = *step;
+        s.name = n;
+        listing.steps.push_back(std::move(s));
+      }
+      continue;
+    }
     if (IsTmpName(n)) {
       TmpDirInfo t;
       t.name = n;
