@@ -143,7 +143,7 @@ Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
   if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
   if (IsDirectory(path)) return orbax::OpenSource(path, item, threads);
   if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0) {
-    if (item) return InvalidArgumentError("--item {}: {} is a single .npy file", *item, path);
+    if (item) return InvalidArgumentError("item {} asked for, but {} is a single .npy file", *item, path);
     return SingleNpySource::Open(path);
   }
   std::string format = FormatFromExtension(path);

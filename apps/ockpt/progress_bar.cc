@@ -96,7 +96,9 @@ void ProgressBar::MaybeDraw(bool force) {
   std::unique_lock<std::mutex> lock(draw_mu_, std::try_to_lock);
   if (!lock.owns_lock() || finished_) return;  // another thread is drawing
   auto now = std::chrono::steady_clock::now();
-  if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  // The first draw comes at once (the work is known), later ones at most
+  // ten times a second: the bar appears however progress events are spaced.
+  if (!force && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   drawn_ = true;
   WriteAll(display_.fd, "\r" + Line(std::chrono::duration<double>(now - start_).count()) + "\033[K");

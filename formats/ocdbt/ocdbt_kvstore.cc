@@ -1,5 +1,9 @@
 // OcdbtKvStore: manifest -> version tree -> B+tree -> values.
 //
+// One file on purpose (~700 lines): path resolution, node caching, lookup,
+// listing, ranged and coalesced reads all walk the same resolved-path and
+// node-cache state of one class; the byte formats are in format/.
+//
 // Paths. Every blob reference is (file id, offset, length) where the file id
 // indexes the data file table of the structure holding it. A structure read
 // from a file reached through table entry (base, relative) has the

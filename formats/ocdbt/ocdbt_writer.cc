@@ -1,5 +1,10 @@
 // OcdbtWriter: values -> data files, then B+tree bottom-up, then manifest.
 //
+// One file on purpose (~700 lines): the writer's data-file appends, the
+// bottom-up tree build and the multi-process merge (WriteMergedRoot) share
+// the node-splitting rules that must match TensorStore's; the byte formats
+// are in format/.
+//
 // Memory. Put keeps the key and, for inline values, the value; a larger
 // value goes straight to the current data file and only its (file, offset,
 // length) is kept. Commit sorts the keys and encodes one node at a time, so

@@ -22,6 +22,7 @@ class CheckpointItemSource final : public CheckpointSource {
   const std::vector<LeafRecord>& leaves() const override { return item().leaves(); }
   const Json& custom_metadata() const override { return item().custom_metadata(); }
   std::string Describe() const override { return item().dir(); }
+  std::vector<std::string> warnings() const override { return item().warnings(); }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
     return item().OpenLeafSource(i, threads_);
   }

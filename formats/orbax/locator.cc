@@ -104,10 +104,19 @@ bool IsItemListing(const std::string& dir, const std::vector<std::string>& files
 
 bool LooksLikeMsgpackFile(const std::string& path) {
   if (!IsRegularFile(path)) return false;
-  auto head = ReadFileRange(path, 0, 1);
-  if (!head.ok() || head->size() != 1) return false;
-  uint8_t b = static_cast<uint8_t>((*head)[0]);
-  return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;  // fixmap, map16, map32
+  auto head = ReadFileRange(path, 0, 4);
+  if (!head.ok() || head->empty()) return false;
+  auto at = [&](size_t i) { return i < head->size() ? static_cast<uint8_t>((*head)[i]) : 0x100; };
+  // A state dict is a map whose first key is a string (str or bin): that
+  // excludes the other formats' magic numbers (HDF5 0x89 'H', a
+  // safetensors header length, zip, npy).
+  auto str_type = [](unsigned b) { return (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb) || (b >= 0xc4 && b <= 0xc6); };
+  unsigned b = at(0);
+  if (b == 0x80) return head->size() == 1;           // {} and nothing else
+  if (b >= 0x81 && b <= 0x8f) return str_type(at(1));  // fixmap
+  if (b == 0xde) return str_type(at(3));               // map16
+  if (b == 0xdf) return false;                         // map32: no state dict has 65536+ top keys
+  return false;
 }
 
 bool LooksLikeItem(const std::string& dir) {

@@ -37,6 +37,7 @@ class ProgressSource final : public CheckpointSource {
     return std::unique_ptr<ArraySource>(new ProgressArraySource(std::move(a), sink_));
   }
   std::string Describe() const override { return inner_->Describe(); }
+  std::vector<std::string> warnings() const override { return inner_->warnings(); }
 
  private:
   std::unique_ptr<CheckpointSource> inner_;
