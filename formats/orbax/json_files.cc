@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "formats/orbax/format/array_metadatas_file.h"
+#include "formats/orbax/format/sharding_file.h"
 #include "formats/orbax/layout.h"
 #include "lib/base/file.h"
 #include "lib/base/json.h"
@@ -17,6 +19,16 @@ constexpr uint64_t kMaxJsonFile = uint64_t{1} << 30;
 Result<Json> Load(const std::string& path) {
   OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxJsonFile));
   return ParseJsonBounded(text, path);
+}
+
+// _sharding: an object of strings, each holding a JSON object.
+Status CheckShardingFile(const std::string& path) {
+  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxJsonFile));
+  OCKPT_ASSIGN_OR_RETURN(format::ShardingFile f, format::DecodeShardingFile(text, path));
+  for (const auto& [key, value] : f.entries) {
+    OCKPT_RETURN_IF_ERROR(format::ParseShardingEntry(key, value, path).status());
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -58,9 +70,10 @@ std::vector<std::string> CheckItemJsonFiles(const std::string& dir) {
     Status s = j.ok() ? (shape ? shape(*j, path) : Status::Ok()) : j.status();
     if (!s.ok()) problems.push_back(std::string(s.message()));
   };
-  check(JoinPath(dir, kShardingFile), [](const Json& j, const std::string& path) {
-    return CheckShardingJson(j, path, /*deep=*/true);
-  });
+  if (std::string path = JoinPath(dir, kShardingFile); PathExists(path)) {
+    Status s = CheckShardingFile(path);
+    if (!s.ok()) problems.push_back(std::string(s.message()));
+  }
   check(JoinPath(dir, kStringsFile), [](const Json& j, const std::string& path) {
     return j.is_object() ? Status::Ok() : DataLossError("{}: expected a JSON object", path);
   });
@@ -82,8 +95,8 @@ std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir) {
   for (const std::string& n : sorted) {
     if (n.rfind("process_", 0) != 0) continue;
     std::string path = JoinPath(amdir, n);
-    auto j = Load(path);
-    Status s = j.ok() ? CheckArrayMetadatasJson(*j, path) : j.status();
+    auto text = ReadFile(path, kMaxJsonFile);
+    Status s = text.ok() ? format::DecodeArrayMetadatasFile(*text, path).status() : text.status();
     if (!s.ok()) problems.push_back(std::string(s.message()));
   }
   return problems;

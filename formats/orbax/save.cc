@@ -12,6 +12,11 @@
 #include <fmt/format.h>
 
 #include "formats/orbax/checkpoint_reader.h"
+#include "formats/orbax/format/array_metadatas_file.h"
+#include "formats/orbax/format/checkpoint_metadata_file.h"
+#include "formats/orbax/format/metrics_file.h"
+#include "formats/orbax/format/sharding_file.h"
+#include "formats/orbax/format/tree_metadata_file.h"
 #include "formats/orbax/layout.h"
 #include "formats/ocdbt/ocdbt_writer.h"
 #include "formats/orbax/steps.h"
@@ -52,14 +57,14 @@ std::vector<std::vector<int64_t>> Divisors(const Shape& shape) {
   return out;
 }
 
-// The value_metadata object of one leaf, with Orbax's key order.
-Json ValueMetadata(const LeafRecord& r, const std::optional<Shape>& write_shape) {
-  Json vm = Json::object();
+// The value_metadata of one leaf.
+format::ValueMetadata ValueMetadata(const LeafRecord& r, const std::optional<Shape>& write_shape) {
+  format::ValueMetadata vm;
   std::string type = r.value_type;
   if (type.empty() || type == "Unknown") type = std::string(kNpArray);
-  vm["value_type"] = type;
-  vm["skip_deserialize"] = IsEmptyNodeType(type);
-  if (type == kJaxArray && write_shape) vm["write_shape"] = *write_shape;
+  vm.value_type = type;
+  vm.skip_deserialize = IsEmptyNodeType(type);
+  if (type == kJaxArray && write_shape) vm.write_shape = *write_shape;
   return vm;
 }
 
@@ -160,9 +165,9 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
   }
 
   std::vector<zarr::ArrayToWrite> arrays;
-  Json tree_metadata = Json::object();
-  Json sharding = nlohmann::json::object();  // sorted keys, as TensorStore's json driver writes
-  Json array_metadatas = Json::array();
+  format::TreeMetadataFile tree_metadata;
+  format::ShardingFile sharding;
+  format::ArrayMetadatasFile array_metadatas;
   nlohmann::json strings = nlohmann::json::object();
   for (size_t i = 0; i < leaves.size(); ++i) {
     const LeafRecord& r = leaves[i];
@@ -220,15 +225,13 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
           sh["sharding_type"] = "SingleDeviceSharding";
           sh["device_str"] = "cpu:0";
         }
-        sharding[Base64Encode(name, /*url_safe=*/true)] = PyJsonDumps(sh);
-        Json am = Json::object();
-        am["param_name"] = name;
-        am["write_shape"] = base;
-        am["chunk_shape"] = spec.chunk_shape;
-        am["ext_metadata"] = r.ext_metadata;  // null unless the source had one (PRNG keys)
-        Json wrapped = Json::object();
-        wrapped["array_metadata"] = std::move(am);
-        array_metadatas.push_back(std::move(wrapped));
+        sharding.entries[format::ShardingKey(name)] = PyJsonDumps(sh);
+        format::ArrayMetadatasEntry am;
+        am.array_metadata.param_name = name;
+        am.array_metadata.write_shape = base;
+        am.array_metadata.chunk_shape = spec.chunk_shape;
+        am.array_metadata.ext_metadata = r.ext_metadata;  // null unless the source had one (PRNG keys)
+        array_metadatas.array_metadatas.push_back(std::move(am));
       }
     } else if (r.value_type == kString) {
       strings[name] = r.string_value.value_or("");
@@ -236,17 +239,16 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       return InvalidArgumentError("{}: leaf '{}' ({}) has no array data to save", source.Describe(), name,
                                   r.value_type);
     }
-    Json entry = Json::object();
-    Json km = Json::array();
+    format::TreeMetadataFileEntry entry;
+    entry.key = TreeMetadataKey(r.keypath);
     for (const PathKey& k : r.keypath) {
-      Json e = Json::object();
-      e["key"] = k.key;
-      e["key_type"] = static_cast<int>(k.type);
-      km.push_back(std::move(e));
+      format::KeyMetadata km;
+      km.key = k.key;
+      km.key_type = static_cast<int>(k.type);
+      entry.key_metadata.push_back(std::move(km));
     }
-    entry["key_metadata"] = std::move(km);
-    entry["value_metadata"] = ValueMetadata(r, write_shape);
-    tree_metadata[TreeMetadataKey(r.keypath)] = std::move(entry);
+    entry.value_metadata = ValueMetadata(r, write_shape);
+    tree_metadata.tree_metadata.push_back(std::move(entry));
   }
 
   zarr::WriteOptions write_options;
@@ -259,22 +261,21 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
     writer.reset();
     OCKPT_RETURN_IF_ERROR(ocdbt::WriteMergedRoot(dir, std::string(kProcessDir), static_cast<uint64_t>(commit_time) + 1, wopts));
   }
-  if (!sharding.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kShardingFile), DumpJson(sharding)));
+  if (!sharding.entries.empty()) {
+    OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kShardingFile), format::EncodeShardingFile(sharding)));
+  }
   if (!strings.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kStringsFile), DumpJson(strings)));
-  if (!array_metadatas.empty()) {
-    Json doc = Json::object();
-    doc["array_metadatas"] = std::move(array_metadatas);
+  if (!array_metadatas.array_metadatas.empty()) {
     std::string amdir = JoinPath(dir, kArrayMetadatasDir);
     OCKPT_RETURN_IF_ERROR(MakeDirectories(amdir));
-    OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(amdir, "process_0"), PyJsonDumps(doc)));
+    OCKPT_RETURN_IF_ERROR(
+        WriteFile(JoinPath(amdir, "process_0"), format::EncodeArrayMetadatasFile(array_metadatas)));
   }
-  Json md = Json::object();
-  md["tree_metadata"] = std::move(tree_metadata);
-  md["use_ocdbt"] = layout.ocdbt;
-  md["use_zarr3"] = layout.zarr3;
-  md["store_array_data_equal_to_fill_value"] = true;
-  md["custom_metadata"] = source.custom_metadata();
-  return WriteFile(JoinPath(dir, kTreeMetadataFile), PyJsonDumps(md));
+  tree_metadata.use_ocdbt = layout.ocdbt;
+  tree_metadata.use_zarr3 = layout.zarr3;
+  tree_metadata.store_array_data_equal_to_fill_value = true;
+  tree_metadata.custom_metadata = source.custom_metadata();
+  return WriteFile(JoinPath(dir, kTreeMetadataFile), format::EncodeTreeMetadataFile(tree_metadata));
 }
 
 namespace {
@@ -286,15 +287,16 @@ struct PlannedItem {
   bool is_json = false;
 };
 
-Json CheckpointMetadata(const Json& item_handlers, int64_t init_ns, int64_t commit_ns, const Json& custom) {
-  Json j = Json::object();
-  j["item_handlers"] = item_handlers;
-  j["metrics"] = Json::object();
-  j["performance_metrics"] = Json::object();
-  j["init_timestamp_nsecs"] = init_ns;
-  j["commit_timestamp_nsecs"] = commit_ns;
-  j["custom_metadata"] = custom.is_null() ? Json::object() : custom;
-  return j;
+format::CheckpointMetadataFile CheckpointMetadata(const Json& item_handlers, int64_t init_ns, int64_t commit_ns,
+                                                  const Json& custom) {
+  format::CheckpointMetadataFile f;
+  f.item_handlers = item_handlers;
+  f.metrics = Json::object();
+  f.performance_metrics = Json::object();
+  f.init_timestamp_nsecs = init_ns;
+  f.commit_timestamp_nsecs = commit_ns;
+  f.custom_metadata = custom.is_null() ? Json::object() : custom;
+  return f;
 }
 
 Status WriteCommitSuccess(const std::string& dir, const std::string& final_path) {
@@ -302,8 +304,12 @@ Status WriteCommitSuccess(const std::string& dir, const std::string& final_path)
                    fmt::format("Checkpoint commit was successful to {}", final_path));
 }
 
+// A JSON item (metrics/metrics through its struct), as Python's json.dumps.
 Status WriteJsonItem(const std::string& dir, const std::string& file, const Json& value) {
   OCKPT_RETURN_IF_ERROR(MakeDirectories(dir));
+  if (file == kMetricsItem && value.is_object()) {
+    return WriteFile(JoinPath(dir, file), format::EncodeMetricsFile(format::MetricsFile{value}));
+  }
   return WriteFile(JoinPath(dir, file), PyJsonDumps(value));
 }
 
@@ -338,8 +344,9 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
       OCKPT_RETURN_IF_ERROR(WriteCommitSuccess(dir, JoinPath(final_path, it.name)));
     }
   }
-  Json md = CheckpointMetadata(handlers, init_ns, NowNs(), opt.custom_metadata);
-  OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(tmp, kCheckpointMetadataFile), PyJsonDumps(md)));
+  format::CheckpointMetadataFile md = CheckpointMetadata(handlers, init_ns, NowNs(), opt.custom_metadata);
+  OCKPT_RETURN_IF_ERROR(
+      WriteFile(JoinPath(tmp, kCheckpointMetadataFile), format::EncodeCheckpointMetadataFile(md)));
   OCKPT_RETURN_IF_ERROR(WriteCommitSuccess(tmp, final_path));
   return SyncTree(tmp);
 }
