@@ -225,7 +225,7 @@ TEST_CASE("zstd_checksum: frames carry the content checksum") {
   v2.zstd_checksum = v3.zstd_checksum = true;
   // v2 metadata is unchanged (the frame header says it); v3 says so.
   CHECK(EncodeMetadata(v2) == kGoldenV2);
-  std::string want_v3 = kGoldenV3;
+  std::string want_v3(kGoldenV3);
   want_v3.replace(want_v3.find(R"("checksum":false)"), 16, R"("checksum":true)");
   CHECK(EncodeMetadata(v3) == want_v3);
   Bytes data;
