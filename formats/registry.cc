@@ -276,7 +276,8 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   }
 
   const orbax::ArrayLayout& l = opt.layout;
-  if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || l.chunk_bytes || l.chunk_shape ||
+  if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || !l.zstd_checksum || l.chunk_bytes ||
+      l.chunk_shape ||
       !opt.custom_metadata.is_null()) {
     return InvalidArgumentError(
         "checkpoint layout options (zarr3, no OCDBT, compression, chunk size or shape, "

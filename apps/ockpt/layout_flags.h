@@ -1,6 +1,6 @@
 // The checkpoint layout flags shared by `ockpt save` and `ockpt convert`
 // (checkpoint outputs): --zarr3, --no-ocdbt, --compression, --chunk-bytes,
-// --chunk-shape, and their translation into orbax::ArrayLayout
+// --chunk-shape, --no-zstd-checksum, and their translation into orbax::ArrayLayout
 // (formats/orbax/save.h).
 
 #ifndef OCKPT_APPS_OCKPT_LAYOUT_FLAGS_H_
@@ -62,7 +62,7 @@ inline Result<Shape> ParseChunkShapeFlag(const std::string& text) {
 }
 
 struct LayoutFlags {
-  bool zarr3 = false, no_ocdbt = false;
+  bool zarr3 = false, no_ocdbt = false, no_zstd_checksum = false;
   std::string compression, chunk_shape;
   std::optional<uint64_t> chunk_bytes;
 
@@ -71,6 +71,7 @@ struct LayoutFlags {
     orbax::ArrayLayout layout;
     layout.zarr3 = zarr3;
     layout.ocdbt = !no_ocdbt;
+    layout.zstd_checksum = !no_zstd_checksum;
     OCKPT_RETURN_IF_ERROR(ParseCompressionFlag(compression, &layout));
     layout.chunk_bytes = chunk_bytes;
     if (!chunk_shape.empty()) {
@@ -94,6 +95,9 @@ inline void AddLayoutFlags(CLI::App* cmd, LayoutFlags& f, const LayoutFlagHelp& 
   cmd->add_option("--chunk-bytes", f.chunk_bytes, help.chunk_bytes + " (suffixes: 4M, 1GiB, 500KB)")
       ->transform(PositiveSize());
   cmd->add_option("--chunk-shape", f.chunk_shape, help.chunk_shape);
+  cmd->add_flag("--no-zstd-checksum", f.no_zstd_checksum,
+                "zstd frames without their content checksum: TensorStore's bytes exactly, but "
+                "`ockpt verify` cannot then prove the chunks (see docs/cli.md, verify)");
 }
 
 }  // namespace ockpt

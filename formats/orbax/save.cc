@@ -195,6 +195,7 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       spec.dtype = *r.dtype;
       spec.shape = shape;
       if (layout.compress) spec.zstd_level = layout.zstd_level.value_or(layout.zarr3 ? 3 : 1);
+      spec.zstd_checksum = layout.zstd_checksum;
       uint64_t base_bytes = static_cast<uint64_t>(NumElements(base)) * SizeOf(*r.dtype);
       if (layout.chunk_shape) {
         if (layout.chunk_shape->size() != shape.size()) {

@@ -33,6 +33,7 @@ struct ArrayLayout {
   bool zarr3 = false;
   std::optional<int> zstd_level;         // nullopt: Orbax's default (1 for zarr2, 3 for zarr3)
   bool compress = true;                  // false: no compressor
+  bool zstd_checksum = true;             // zstd frames carry a content checksum (zarr::WriteSpec)
   std::optional<uint64_t> chunk_bytes;   // Orbax's chunk_byte_size
   std::optional<Shape> chunk_shape;      // forced chunk shape
 };

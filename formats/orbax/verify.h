@@ -40,9 +40,14 @@ struct VerifyReport {
   std::string sums_file;              // written or checked, or ""
   bool sums_checked = false;          // leaf values compared against sums_file
   bool sums_automatic = false;        // ... because the sums file was there (no --check-sums)
-  // What verify could not prove: leaves decoded whose chunk bytes carry no
-  // checksum of their own (zarr chunks in OCDBT data files and per-leaf
-  // directories have none) and that no sums file covered.
+  // Chunks of decoded leaves whose stored bytes carry a checksum of their
+  // own that decoding checked (zstd frames with the content checksum flag,
+  // as ockpt writes them; zarr3 chunks with a crc32c codec).
+  uint64_t checksummed_chunks = 0;
+  // What verify could not prove: leaves decoded with chunks whose bytes
+  // carry no checksum of their own (Orbax/TensorStore's zstd frames, and
+  // uncompressed chunks) and that no sums file covered; the count is of
+  // those chunks only.
   std::vector<std::string> no_checksum_leaves;
   uint64_t no_checksum_chunks = 0;
   bool ok() const { return problems.empty(); }

@@ -79,7 +79,7 @@ std::string EncodeV3(const WriteSpec& spec) {
   inner.push_back(BytesCodecJson(SizeOf(spec.dtype)));
   if (spec.zstd_level) {
     inner.push_back(
-        {{"name", "zstd"}, {"configuration", {{"checksum", false}, {"level", *spec.zstd_level}}}});
+        {{"name", "zstd"}, {"configuration", {{"checksum", spec.zstd_checksum}, {"level", *spec.zstd_level}}}});
   }
   SortedJson index = SortedJson::array();
   index.push_back(BytesCodecJson(8));
@@ -172,7 +172,7 @@ Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const
 Result<Bytes> EncodeValidated(const WriteSpec& spec, Bytes chunk) {
   Bytes encoded;
   if (spec.zstd_level) {
-    OCKPT_ASSIGN_OR_RETURN(encoded, ZstdCompress(chunk, *spec.zstd_level));
+    OCKPT_ASSIGN_OR_RETURN(encoded, ZstdCompress(chunk, *spec.zstd_level, spec.zstd_checksum));
     Bytes().swap(chunk);
   } else {
     encoded = std::move(chunk);
@@ -308,7 +308,8 @@ bool CanStreamEncode(const WriteSpec& spec) {
 uint64_t EncodedChunkBound(const WriteSpec& spec) {
   const uint64_t raw = ChunkBytesOf(spec);
   // ZSTD_compressBound's formula for inputs of 128 KiB and more.
-  uint64_t bound = spec.zstd_level ? raw + (raw >> 8) + 64 : raw;
+  // (+4: the content checksum.)
+  uint64_t bound = spec.zstd_level ? raw + (raw >> 8) + 64 + 4 : raw;
   return spec.zarr_format == 3 ? bound + kShardIndexBytes : bound;
 }
 
@@ -362,7 +363,8 @@ Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const 
   } else {
     OCKPT_ASSIGN_OR_RETURN(
         std::unique_ptr<ZstdStreamEncoder> encoder,
-        ZstdStreamEncoder::Create(*spec.zstd_level, chunk_bytes, ResolveThreads(threads)));
+        ZstdStreamEncoder::Create(*spec.zstd_level, chunk_bytes, ResolveThreads(threads),
+                                  spec.zstd_checksum));
     for (uint64_t pos = 0; pos < chunk_bytes;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(input.size(), chunk_bytes - pos));
       OCKPT_RETURN_IF_ERROR(gather(pos, n));

@@ -30,6 +30,12 @@ struct WriteSpec {
   Shape shape;
   Shape chunk_shape;              // divides nothing in particular; edges padded
   std::optional<int> zstd_level;  // nullopt: no compression
+  // Every zstd frame carries its content checksum (ZSTD_c_checksumFlag), so
+  // that a damaged chunk fails to decode instead of decoding to other
+  // values. v2: `.zarray` is unchanged (zarr v2 / numcodecs / TensorStore
+  // decoders check the flag from the frame header); v3: the zstd codec says
+  // "checksum": true. Off: the bytes TensorStore writes, byte for byte.
+  bool zstd_checksum = true;
 };
 
 // Checks shapes, ranks and sizes (kInvalidArgument on a bad spec: format not

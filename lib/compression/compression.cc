@@ -97,13 +97,26 @@ Result<Bytes> ZstdDecompress(ByteView input, size_t max_size) {
   return out;
 }
 
-Result<Bytes> ZstdCompress(ByteView input, int level) {
+Result<Bytes> ZstdCompress(ByteView input, int level, bool checksum) {
   Bytes out = ZeroedBytes(ZSTD_compressBound(input.size()));
   ZstdContexts& ctx = ThreadZstdContexts();
   if (ctx.cctx == nullptr) ctx.cctx = ZSTD_createCCtx();
   if (ctx.cctx == nullptr) return InternalError("ZSTD_createCCtx failed");
-  // The same frame as ZSTD_compress (a reused context starts afresh).
-  size_t n = ZSTD_compressCCtx(ctx.cctx, out.data(), out.size(), input.data(), input.size(), level);
+  size_t n;
+  if (!checksum) {
+    // The same frame as ZSTD_compress (a reused context starts afresh).
+    n = ZSTD_compressCCtx(ctx.cctx, out.data(), out.size(), input.data(), input.size(), level);
+  } else {
+    // ZSTD_compress2 with the level and the checksum flag set: the same
+    // frame as ZSTD_compressCCtx plus the 4-byte content checksum.
+    ZSTD_CCtx_reset(ctx.cctx, ZSTD_reset_session_and_parameters);
+    n = ZSTD_CCtx_setParameter(ctx.cctx, ZSTD_c_compressionLevel, level);
+    if (!ZSTD_isError(n)) n = ZSTD_CCtx_setParameter(ctx.cctx, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(n)) {
+      n = ZSTD_compress2(ctx.cctx, out.data(), out.size(), input.data(), input.size());
+    }
+    ZSTD_CCtx_reset(ctx.cctx, ZSTD_reset_session_and_parameters);
+  }
   if (ZSTD_isError(n)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;

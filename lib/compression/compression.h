@@ -20,8 +20,11 @@ namespace ockpt {
 // the frame, more than one frame, or output beyond max_size.
 Result<Bytes> ZstdDecompress(ByteView input, size_t max_size);
 // One frame with the content size in its header (as ZSTD_compress writes).
-// level 0 = libzstd's default (3).
-Result<Bytes> ZstdCompress(ByteView input, int level);
+// level 0 = libzstd's default (3). With `checksum` the frame also carries
+// its content checksum (ZSTD_c_checksumFlag: XXH64 of the decoded bytes,
+// low 32 bits), which every zstd decoder checks; without it the frame is
+// byte-identical to ZSTD_compress's (and TensorStore's).
+Result<Bytes> ZstdCompress(ByteView input, int level, bool checksum = false);
 
 // zlib stream (RFC 1950) or gzip member (RFC 1952).
 Result<Bytes> ZlibDecompress(ByteView input, size_t max_size, bool gzip);

@@ -184,7 +184,8 @@ Result<std::unique_ptr<StreamDecoder>> StreamDecoder::Create(Codec codec, uint64
 
 Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
                                                                      uint64_t pledged_size,
-                                                                     int threads) {
+                                                                     int threads,
+                                                                     bool checksum) {
   std::unique_ptr<ZstdStreamEncoder> e(new ZstdStreamEncoder());
   e->cctx_ = ZSTD_createCCtx();
   if (e->cctx_ == nullptr) return InternalError("ZSTD_createCCtx failed");
@@ -193,6 +194,7 @@ Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
     return Status::Ok();
   };
   OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setParameter(e->cctx_, ZSTD_c_compressionLevel, level)));
+  if (checksum) OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setParameter(e->cctx_, ZSTD_c_checksumFlag, 1)));
   // Ignored by a libzstd built without threads.
   if (threads > 0) ZSTD_CCtx_setParameter(e->cctx_, ZSTD_c_nbWorkers, threads);
   OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setPledgedSrcSize(e->cctx_, pledged_size)));

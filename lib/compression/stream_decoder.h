@@ -52,12 +52,14 @@ class StreamDecoder {
 // input is handed over in pieces, output goes to `append` as it is made.
 // With the pledged size the frame header carries the content size, as
 // ZSTD_compress writes it. `threads` > 0 lets zstd compress on that many
-// workers of its own (the frame is the same for any count >= 1).
+// workers of its own (the frame is the same for any count >= 1). With
+// `checksum` the frame ends with its content checksum (ZSTD_c_checksumFlag),
+// as ZstdCompress(..., checksum=true) writes it.
 class ZstdStreamEncoder {
  public:
   using Append = std::function<Status(ByteView piece)>;
   static Result<std::unique_ptr<ZstdStreamEncoder>> Create(int level, uint64_t pledged_size,
-                                                           int threads);
+                                                           int threads, bool checksum = false);
   ~ZstdStreamEncoder();
   // Compresses the next input bytes.
   Status Write(ByteView input, const Append& append);

@@ -7,7 +7,9 @@ usage: save_interop_test.py OCKPT NGOCDBT_RUN_SH
 * neuroglancer's OCDBT reader (shared/tools/ngocdbt/run.sh) lists every key of
   every OCDBT database ockpt writes (process database and merged root) with
   the same sizes and SHA-256 as `ockpt ocdbt ls --json --sha256`, and its
-  --extract output opens in python3-zarr with the same values.
+  --extract output opens in python3-zarr with the same values: zstd frames
+  carrying their content checksum (ockpt's default, checked here) decode in
+  neuroglancer's reader, numcodecs and python3-zarr.
 * python3-zarr opens every leaf of a --no-ocdbt zarr v2 checkpoint.
 Prints `N passed, M failed`; exits 1 on any failure.
 """
@@ -112,5 +114,16 @@ with tempfile.TemporaryDirectory() as tmp:
             for name, a in arrays.items():
                 z = zarr.open(os.path.join(extracted, name.replace("/", ".")), mode="r")
                 check(np.array_equal(z[...], a), "python3-zarr on ngocdbt-extracted %s" % name)
+            frames = 0
+            for dirpath, _, names in os.walk(extracted):
+                for n in names:
+                    if n.startswith("."):
+                        continue
+                    with open(os.path.join(dirpath, n), "rb") as f:
+                        head = f.read(5)
+                    if head[:4] == b"\x28\xb5\x2f\xfd":
+                        frames += 1
+                        check(head[4] & 0x04, "extracted frame %s carries the content checksum" % n)
+            check(frames >= len(arrays), "zstd frames among the extracted chunks (%d)" % frames)
 
 check.exit()

@@ -236,7 +236,8 @@ try:
     np.save(os.path.join(small, "a.npy"), np.arange(10, dtype=np.int64))
     root = os.path.join(tmp, "root")
     for step in ("1", "2"):
-        p = run("save", small, root, "--step", step)
+        # TensorStore's frames (no content checksum): verify cannot prove them.
+        p = run("save", small, root, "--step", step, "--no-zstd-checksum")
         check(p.returncode == 0, "save --step %s" % step)
     p = run("verify", root)
     out = p.stdout.decode()

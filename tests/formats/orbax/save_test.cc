@@ -110,6 +110,8 @@ TEST_CASE("saving the golden trees again gives Orbax's keys and metadata bytes")
     so.src = tmp / "npy";
     so.dest = tmp / "ckpt";
     so.layout.zarr3 = zarr3;
+    // TensorStore's frames have no content checksum; ockpt's default adds it.
+    so.layout.zstd_checksum = false;
     REQUIRE(Save(so, {}).ok());
     CHECK(*ReadFile(tmp / "ckpt/_METADATA") == *ReadFile(golden + "/_METADATA"));
     auto ours = DatabaseContents(tmp / "ckpt");

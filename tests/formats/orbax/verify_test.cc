@@ -54,6 +54,38 @@ TEST_CASE("verify: an intact checkpoint has no problems") {
   CHECK(r->leaves_checked == 2);
 }
 
+TEST_CASE("verify: ockpt's checksummed chunks are counted; TensorStore's frames and raw chunks are not") {
+  for (bool zarr3 : {false, true}) {
+    for (int mode : {0, 1, 2}) {  // 0: default, 1: --no-zstd-checksum, 2: --compression none
+      INFO("zarr3 " << zarr3 << " mode " << mode);
+      testing::TempDir tmp;
+      WriteNpy(tmp / "src/w.npy", "<f4", {64, 64}, Pattern(64 * 64 * 4, 1));
+      SaveOptions so;
+      so.src = tmp / "src";
+      so.dest = tmp / "ckpt";
+      so.layout.chunk_bytes = 4096;
+      so.layout.zarr3 = zarr3;
+      so.layout.zstd_checksum = mode != 1;
+      so.layout.compress = mode != 2;
+      REQUIRE(Save(so, {}).ok());
+      VerifyOptions vo;
+      vo.path = so.dest;
+      auto r = Verify(vo, {});
+      REQUIRE(r.ok());
+      CHECK(r->ok());
+      if (mode == 0) {
+        CHECK(r->checksummed_chunks == 4);
+        CHECK(r->no_checksum_chunks == 0);
+        CHECK(r->no_checksum_leaves.empty());
+      } else {
+        CHECK(r->checksummed_chunks == 0);
+        CHECK(r->no_checksum_chunks == 4);
+        CHECK(r->no_checksum_leaves == std::vector<std::string>{"w"});
+      }
+    }
+  }
+}
+
 TEST_CASE("verify: a data file cut short is reported for each value it cut, by key") {
   testing::TempDir tmp;
   const std::string ckpt = MakeCheckpoint(tmp);

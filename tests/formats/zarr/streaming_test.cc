@@ -203,6 +203,12 @@ TEST_CASE("streamed writes read back as the source: v2 and v3, zstd and none, ed
         // Uncompressed chunks and shards are byte-identical; zstd frames
         // may be cut into blocks differently but decode the same.
         if (!level) CHECK(streamed.store.values[key] == value);
+        // Both paths set the content checksum flag (the default).
+        if (level && key.find(".zarray") == std::string::npos &&
+            key.find("zarr.json") == std::string::npos) {
+          CHECK((static_cast<uint8_t>(streamed.store.values[key][4]) & 0x04) != 0);
+          CHECK((static_cast<uint8_t>(value[4]) & 0x04) != 0);
+        }
       }
       auto a = ZarrArray::Open(&streamed.store, "w/");
       REQUIRE(a.ok());

@@ -79,6 +79,14 @@ def check_v2(base, case, full):
         with open(os.path.join(base, name, key), "rb") as f:
             raw = f.read()
         if case["level"] is not None:
+            # The content checksum (ockpt's default) is in the frame header,
+            # and numcodecs checks it: a damaged checksum fails to decode.
+            assert raw[4] & 0x04, (name, key, "no content checksum")
+            try:
+                numcodecs.Zstd().decode(raw[:-1] + bytes([raw[-1] ^ 1]))
+                assert False, (name, key, "numcodecs decoded a damaged checksum")
+            except RuntimeError:
+                pass
             raw = numcodecs.Zstd().decode(raw)
         chunk = np.frombuffer(raw, dtype=full.dtype).reshape(case["chunks"])
         assert chunk.tobytes() == padded_chunk(full, index, case["chunks"], full.dtype).tobytes(), (
@@ -106,7 +114,8 @@ def check_v3(base, case, full):
         "name": "bytes", "configuration": {"endian": "little"}}
     inner = [bytes_codec]
     if case["level"] is not None:
-        inner.append({"name": "zstd", "configuration": {"level": case["level"], "checksum": False}})
+        # ockpt's default: frames carry their content checksum (zstd_checksum).
+        inner.append({"name": "zstd", "configuration": {"level": case["level"], "checksum": True}})
     assert cfg["codecs"] == inner, (name, cfg["codecs"])
     assert cfg["index_codecs"] == [{"name": "bytes", "configuration": {"endian": "little"}},
                                    {"name": "crc32c"}], name
@@ -120,9 +129,9 @@ def check_v3(base, case, full):
         assert struct.unpack("<I", crc)[0] == crc32c(idx), (name, key, "crc")
         assert offset == 0 and nbytes == len(body), (name, key, offset, nbytes)
         if case["level"] is not None:
-            # One frame with the content size, no checksum.
+            # One frame with the content size and the content checksum.
             fhd = body[4]
-            assert body[:4] == b"\x28\xb5\x2f\xfd" and fhd & 0x20 and not fhd & 0x04, (name, key)
+            assert body[:4] == b"\x28\xb5\x2f\xfd" and fhd & 0x20 and fhd & 0x04, (name, key)
             body = numcodecs.Zstd().decode(body)
         chunk = np.frombuffer(body, dtype=full.dtype).reshape(case["chunks"])
         assert chunk.tobytes() == padded_chunk(full, index, case["chunks"], full.dtype).tobytes(), (

@@ -37,8 +37,12 @@ constexpr std::string_view kGoldenV3 =
     R"("name":"sharding_indexed"}],"data_type":"int32","fill_value":0,"node_type":"array",)"
     R"("shape":[8],"zarr_format":3})";
 
-WriteSpec Spec(int format, DType dtype, Shape shape, Shape chunks, std::optional<int> level) {
+// zstd_checksum off: TensorStore's bytes, which the golden comparisons need
+// (the checksummed default has its own test case).
+WriteSpec Spec(int format, DType dtype, Shape shape, Shape chunks, std::optional<int> level,
+               bool zstd_checksum = false) {
   WriteSpec s;
+  s.zstd_checksum = zstd_checksum;
   s.zarr_format = format;
   s.dtype = dtype;
   s.shape = std::move(shape);
@@ -210,6 +214,48 @@ TEST_CASE("spec 13.5: zarr3 shard of int32[3] = 1,2,3 is 41 bytes") {
   auto plain = EncodeChunk(Spec(2, DType::kInt32, {3}, {3}, std::nullopt), {0}, src);
   REQUIRE(plain.ok());
   CHECK(*plain == Int32s({1, 2, 3}));
+}
+
+// The default: every zstd frame carries its content checksum, which the
+// decoder checks, so a flipped payload byte is an error, not other values.
+TEST_CASE("zstd_checksum: frames carry the content checksum") {
+  WriteSpec v2 = Spec(2, DType::kInt32, {8}, {8}, 1);
+  WriteSpec v3 = Spec(3, DType::kInt32, {8}, {8}, 3);
+  CHECK(WriteSpec().zstd_checksum);
+  v2.zstd_checksum = v3.zstd_checksum = true;
+  // v2 metadata is unchanged (the frame header says it); v3 says so.
+  CHECK(EncodeMetadata(v2) == kGoldenV2);
+  std::string want_v3(kGoldenV3);
+  want_v3.replace(want_v3.find(R"("checksum":false)"), 16, R"("checksum":true)");
+  CHECK(EncodeMetadata(v3) == want_v3);
+  Bytes data;
+  for (int i = 0; i < 8; ++i) PutU32LE(&data, static_cast<uint32_t>(i * 7919));
+  MemoryArraySource src(data);
+  for (const WriteSpec& spec : {v2, v3}) {
+    INFO(spec.zarr_format);
+    auto chunk = EncodeChunk(spec, {0}, src);
+    REQUIRE(chunk.ok());
+    Bytes frame = spec.zarr_format == 2 ? *chunk : chunk->substr(0, chunk->size() - 20);
+    CHECK((static_cast<uint8_t>(frame[4]) & 0x04) != 0);  // Content_Checksum_flag
+    auto decoded = ZstdDecompress(frame, 1 << 20);
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == data);
+    // Every byte flip after the magic fails to decode (or to check).
+    for (size_t i = 4; i < frame.size(); ++i) {
+      Bytes bad = frame;
+      bad[i] = static_cast<char>(bad[i] ^ 0x41);
+      auto r = ZstdDecompress(bad, 1 << 20);
+      INFO(i);
+      CHECK((!r.ok() || *r == data));
+      if (i != 4) CHECK(!r.ok());
+    }
+    // The frame is the TensorStore frame plus the 4-byte checksum.
+    WriteSpec off = spec;
+    off.zstd_checksum = false;
+    auto plain = EncodeChunk(off, {0}, src);
+    REQUIRE(plain.ok());
+    CHECK(plain->size() + 4 == chunk->size());
+  }
 }
 
 // Every array in every readable golden Orbax checkpoint: the metadata we

@@ -35,6 +35,39 @@ TEST_CASE("zstd round trip, corruption and trailing data") {
   CHECK_FALSE(ZstdDecompress(flipped, data.size()).ok());
 }
 
+TEST_CASE("zstd content checksum: set on request, checked on decode") {
+  // 1, 2, 3 as int32: one raw block, so a flipped data byte decodes to other
+  // values unless the frame carries its checksum.
+  const Bytes data = Hex("010000000200000003000000");
+  auto plain = ZstdCompress(data, 1);
+  auto summed = ZstdCompress(data, 1, /*checksum=*/true);
+  REQUIRE(plain.ok());
+  REQUIRE(summed.ok());
+  CHECK(HexString(*plain) == "28b52ffd200c610000010000000200000003000000");
+  CHECK((static_cast<uint8_t>((*plain)[4]) & 0x04) == 0);
+  CHECK((static_cast<uint8_t>((*summed)[4]) & 0x04) != 0);
+  CHECK(summed->size() == plain->size() + 4);
+  CHECK(summed->substr(5, plain->size() - 5) == plain->substr(5));
+  auto back = ZstdDecompress(*summed, 1 << 20);
+  REQUIRE(back.ok());
+  CHECK(*back == data);
+  // The thread's reused context is back to ZSTD_compress's frame.
+  CHECK(*ZstdCompress(data, 1) == *plain);
+  const size_t value_byte = plain->size() - 4;  // inside the raw block
+  Bytes bad_plain = *plain, bad_summed = *summed;
+  bad_plain[value_byte] ^= 0x10;
+  bad_summed[value_byte] ^= 0x10;
+  auto silent = ZstdDecompress(bad_plain, 1 << 20);
+  REQUIRE(silent.ok());  // why the checksum is needed
+  CHECK(*silent != data);
+  CHECK(ZstdDecompress(bad_summed, 1 << 20).status().code() == StatusCode::kDataLoss);
+  for (size_t i = summed->size() - 4; i < summed->size(); ++i) {
+    Bytes bad = *summed;
+    bad[i] ^= 0x01;
+    CHECK(ZstdDecompress(bad, 1 << 20).status().code() == StatusCode::kDataLoss);
+  }
+}
+
 TEST_CASE("zlib and gzip round trip") {
   Bytes data = "hello hello hello hello";
   for (bool gzip : {false, true}) {

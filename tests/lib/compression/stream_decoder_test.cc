@@ -138,6 +138,28 @@ TEST_CASE("ZstdStreamEncoder: pieces make one frame with the content size; any w
     CHECK(*back == data);
   }
   CHECK(frames[1] == frames[2]);  // the same frame for 1 and 2 workers
+  {
+    // With the content checksum: the flag is set, and a damaged frame fails
+    // both the one-shot and the streaming decoder.
+    auto c = ZstdStreamEncoder::Create(1, data.size(), 0, /*checksum=*/true);
+    REQUIRE(c.ok());
+    Bytes out;
+    auto append = [&](ByteView piece) {
+      out.append(piece.data(), piece.size());
+      return Status::Ok();
+    };
+    REQUIRE((*c)->Write(data, append).ok());
+    REQUIRE((*c)->Finish(append).ok());
+    CHECK((static_cast<uint8_t>(out[4]) & 0x04) != 0);
+    CHECK(out.size() == frames[0].size() + 4);
+    REQUIRE(ZstdDecompress(out, data.size()).ok());
+    Result<Bytes> streamed = DecodeAll(StreamDecoder::Codec::kZstd, out, 4096);
+    REQUIRE(streamed.ok());
+    CHECK(*streamed == data);
+    out[out.size() - 2] ^= 0x01;  // the checksum itself
+    CHECK(ZstdDecompress(out, data.size()).status().code() == StatusCode::kDataLoss);
+    CHECK_FALSE(DecodeAll(StreamDecoder::Codec::kZstd, out, 4096).ok());
+  }
   // Less input than pledged is an error at Finish.
   auto e = ZstdStreamEncoder::Create(1, 100, 0);
   REQUIRE(e.ok());
