@@ -10,6 +10,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "formats/orbax/checkpoint_reader.h"
 #include "formats/orbax/format/array_metadatas_file.h"
@@ -300,9 +301,18 @@ format::CheckpointMetadataFile CheckpointMetadata(const Json& item_handlers, int
   return f;
 }
 
+// As Orbax writes it: the checkpoint's final path, which Orbax holds as an
+// absolute path.
 Status WriteCommitSuccess(const std::string& dir, const std::string& final_path) {
+  std::string abs = final_path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[4096];
+    std::string_view rel = final_path;
+    while (rel.substr(0, 2) == "./") rel.remove_prefix(2);
+    if (::getcwd(cwd, sizeof(cwd)) != nullptr) abs = JoinPath(cwd, rel);
+  }
   return WriteFile(JoinPath(dir, kCommitSuccessFile),
-                   fmt::format("Checkpoint commit was successful to {}", final_path));
+                   fmt::format("Checkpoint commit was successful to {}", abs));
 }
 
 // A JSON item (metrics/metrics through its struct), as Python's json.dumps.
@@ -336,7 +346,12 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
     for (PlannedItem& it : items) {
       std::string dir = JoinPath(tmp, it.name);
       if (it.is_json) {
-        OCKPT_RETURN_IF_ERROR(WriteJsonItem(dir, it.name == kMetricsItem ? "metrics" : "metadata", it.json));
+        // CheckpointManager registers its metrics item with the file name
+        // "metrics"; every other JSON item (and "metrics" outside a step,
+        // which CompositeCheckpointHandler restores with a default
+        // JsonCheckpointHandler) uses JsonCheckpointHandler's "metadata".
+        OCKPT_RETURN_IF_ERROR(
+            WriteJsonItem(dir, step && it.name == kMetricsItem ? "metrics" : "metadata", it.json));
         handlers[it.name] = std::string(kJsonHandler);
       } else {
         OCKPT_RETURN_IF_ERROR(WritePyTreeItem(dir, *it.source, opt.layout, ctx));

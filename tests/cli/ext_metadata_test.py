@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""array_metadatas' ext_metadata (a PRNG key's {"random_key_impl": ...})
-survives `save SRC DEST` from a checkpoint and the restore -> save round
-trip through _tree.json (issue 12), and `metadata --json` shows it.
+"""Issue 12: array_metadatas' ext_metadata (a PRNG key's
+{"random_key_impl": ...}) survives `save SRC DEST` from a checkpoint and the
+restore -> save round trip through _tree.json, and `metadata --json` shows
+it; JSON item file names and commit_success.txt as Orbax writes them.
 
   ext_metadata_test.py OCKPT GOLDEN_DIR
 """
@@ -66,5 +67,24 @@ if rc == 0:
     if rc == 0:
         ext = ext_of(dest2)
         check(ext.get("a") == KEY_EXT and ext.get("b.c") is None, f"round-trip ext_metadata: {ext}")
+# File names as Orbax writes them: a JSON item outside a step is
+# JsonCheckpointHandler's "metadata" (also when named "metrics"), the metrics
+# of a step are "metrics/metrics"; commit_success.txt names the absolute path.
+meta_json = os.path.join(tmp, "m.json")
+with open(meta_json, "w") as f:
+    json.dump({"loss": 0.5}, f)
+comp = os.path.join(tmp, "composite")
+rc, out, err = run("save", comp, "--item", "state=" + src, "--json-item", "metrics=" + meta_json)
+check(rc == 0, f"composite save: exit {rc}: {err}")
+if rc == 0:
+    check(os.path.isfile(os.path.join(comp, "metrics", "metadata")) and
+          not os.path.exists(os.path.join(comp, "metrics", "metrics")), "non-step JSON item file is 'metadata'")
+    text = open(os.path.join(comp, "commit_success.txt")).read()
+    check(text == "Checkpoint commit was successful to " + os.path.abspath(comp), f"commit_success.txt: {text!r}")
+root = os.path.join(tmp, "root")
+rc, out, err = run("save", src, root, "--step", "3", "--metrics", '{"loss": 0.25}')
+check(rc == 0, f"step save: exit {rc}: {err}")
+if rc == 0:
+    check(os.path.isfile(os.path.join(root, "3", "metrics", "metrics")), "step metrics file is 'metrics/metrics'")
 shutil.rmtree(tmp, ignore_errors=True)
 check.exit()
