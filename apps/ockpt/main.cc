@@ -41,6 +41,15 @@ std::string OneLine(std::string text) {
   return out;
 }
 
+// Library messages name the problem, never a flag; the CLI adds the flag
+// that changes the outcome where there is one.
+std::string FlagHint(const Status& status) {
+  if (status.message().find("links out of a checkpoint must be allowed explicitly") != std::string::npos) {
+    return " [--allow-external-links]";
+  }
+  return "";
+}
+
 int UsageError(const std::string& message) {
   std::cerr << "ockpt: " << OneLine(message) << "\n";
   return kExitUsage;
@@ -210,7 +219,8 @@ int main(int argc, char** argv) {
   }
   std::cout.flush();
   if (!rc.ok()) {
-    std::cerr << "ockpt: " << TextLine(OneLine(std::string(rc.status().message()))) << "\n";
+    std::cerr << "ockpt: " << TextLine(OneLine(std::string(rc.status().message()))) << FlagHint(rc.status())
+              << "\n";
     return ExitCodeFor(rc.status().code());
   }
   return *rc;

@@ -537,8 +537,8 @@ void PrintVerifyReport(const VerifyReport& r, std::ostream& out) {
     if (r.no_checksum_leaves.size() > 8) names += fmt::format(", ... ({} more)", r.no_checksum_leaves.size() - 8);
     out << fmt::format(
         "note: decoded, no checksum: {} chunks of {} leaves carry no checksum of their own, so only that they "
-        "decode was proven, not that they hold the saved values ({}); `ockpt verify --write-sums` records "
-        "sums that later runs check\n",
+        "decode was proven, not that they hold the saved values ({}); sums recorded by verify "
+        "(its write-sums mode) let later runs check them\n",
         r.no_checksum_chunks, r.no_checksum_leaves.size(), names);
   }
   if (r.checksummed_chunks > 0) {

@@ -225,7 +225,7 @@ Status CheckConfined(const std::string& root, std::string_view rel) {
   if (!*inside) {
     return DataLossError(
         "{} is a symbolic link (or lies under one) that leads outside {}; refusing to follow it "
-        "(--allow-external-links allows it)",
+        "(links out of a checkpoint must be allowed explicitly)",
         full, root);
   }
   return Status::Ok();
