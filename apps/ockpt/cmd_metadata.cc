@@ -50,11 +50,13 @@ struct Totals {
 };
 
 // A file or .npy directory, through the format registry.
+// Whether a path is, by the locator's one rule, not a checkpoint (flax
+// msgpack files are checkpoints), or a .npy directory with its _tree.json.
 bool IsPlainSource(const std::string& path) {
-  if (!PathExists(path)) return false;
-  if (!IsDirectory(path)) return !orbax::LooksLikeMsgpackFile(path);  // flax files are checkpoints
-  if (IsRegularFile(JoinPath(path, "_tree.json"))) return true;
-  return !orbax::LooksLikeItem(path) && !orbax::LooksLikeCheckpoint(path) && !orbax::LooksLikeRoot(path);
+  auto kind = orbax::Classify(path);
+  if (!kind.ok()) return false;
+  if (IsDirectory(path) && IsRegularFile(JoinPath(path, "_tree.json"))) return true;
+  return *kind == orbax::LocationKind::kNotCheckpoint;
 }
 
 Result<int> DescribeSource(const std::string& path, bool json, const AppContext& ctx) {

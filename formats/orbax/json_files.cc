@@ -81,14 +81,15 @@ std::vector<std::string> CheckItemJsonFiles(const std::string& dir) {
   return problems;
 }
 
-std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir) {
-  std::vector<std::string> problems;
+std::map<std::string, Json> ReadArrayMetadatasDir(const std::string& dir,
+                                                  std::vector<std::string>* problems) {
+  std::map<std::string, Json> ext_metadata;
   std::string amdir = JoinPath(dir, kArrayMetadatasDir);
-  if (!IsDirectory(amdir)) return problems;
+  if (!IsDirectory(amdir)) return ext_metadata;
   auto names = ListDirectory(amdir);
   if (!names.ok()) {
-    problems.push_back(std::string(names.status().message()));
-    return problems;
+    problems->push_back(std::string(names.status().message()));
+    return ext_metadata;
   }
   std::vector<std::string> sorted = *names;
   std::sort(sorted.begin(), sorted.end());
@@ -96,33 +97,26 @@ std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir) {
     if (n.rfind("process_", 0) != 0) continue;
     std::string path = JoinPath(amdir, n);
     auto text = ReadFile(path, kMaxJsonFile);
-    Status s = text.ok() ? format::DecodeArrayMetadatasFile(*text, path).status() : text.status();
-    if (!s.ok()) problems.push_back(std::string(s.message()));
-  }
-  return problems;
-}
-
-std::map<std::string, Json> ReadExtMetadata(const std::string& dir) {
-  std::map<std::string, Json> out;
-  std::string amdir = JoinPath(dir, kArrayMetadatasDir);
-  if (!IsDirectory(amdir)) return out;
-  auto names = ListDirectory(amdir);
-  if (!names.ok()) return out;
-  for (const std::string& n : *names) {
-    if (n.rfind("process_", 0) != 0) continue;
-    auto j = Load(JoinPath(amdir, n));
-    if (!j.ok() || !j->is_object() || !j->contains("array_metadatas")) continue;
-    const Json& list = (*j)["array_metadatas"];
-    if (!list.is_array()) continue;
-    for (const Json& e : list) {
-      if (!e.is_object() || !e.contains("array_metadata")) continue;
-      const Json& am = e["array_metadata"];
-      if (!am.is_object() || !am.contains("param_name") || !am["param_name"].is_string()) continue;
-      if (!am.contains("ext_metadata") || am["ext_metadata"].is_null()) continue;
-      out[am["param_name"].get<std::string>()] = am["ext_metadata"];
+    auto file = text.ok() ? format::DecodeArrayMetadatasFile(*text, path)
+                          : Result<format::ArrayMetadatasFile>(text.status());
+    if (!file.ok()) {
+      problems->push_back(std::string(file.status().message()));
+      continue;
+    }
+    for (const format::ArrayMetadatasEntry& e : file->array_metadatas) {
+      const format::ArrayMetadata& am = e.array_metadata;
+      if (am.param_name && am.ext_metadata && !am.ext_metadata->is_null()) {
+        ext_metadata[*am.param_name] = *am.ext_metadata;
+      }
     }
   }
-  return out;
+  return ext_metadata;
+}
+
+std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir) {
+  std::vector<std::string> problems;
+  ReadArrayMetadatasDir(dir, &problems);
+  return problems;
 }
 
 }  // namespace ockpt::orbax

@@ -21,11 +21,12 @@ std::vector<std::string> CheckItemJsonFiles(const std::string& dir);
 // Only array_metadatas/process_* (which the reader itself does not use).
 std::vector<std::string> CheckArrayMetadatasDir(const std::string& dir);
 
-// The non-null "ext_metadata" of each array in dir's
-// array_metadatas/process_* files (e.g. a PRNG key's {"random_key_impl":
-// ...}), by param_name. Unreadable files are skipped (CheckArrayMetadatasDir
-// reports them).
-std::map<std::string, Json> ReadExtMetadata(const std::string& dir);
+// Reads dir's array_metadatas/process_* files once: returns the non-null
+// "ext_metadata" of each array (e.g. a PRNG key's {"random_key_impl": ...})
+// by param_name, and appends a message for each file that cannot be read
+// or decoded (what CheckArrayMetadatasDir reports).
+std::map<std::string, Json> ReadArrayMetadatasDir(const std::string& dir,
+                                                  std::vector<std::string>* problems);
 
 // Validates the parsed content of `_sharding`: an object whose values are
 // strings (with `deep`, each holding a JSON object: verify; the reader parses

@@ -209,7 +209,7 @@ CheckpointState CheckCheckpointListing(const std::string& dir,
 }
 
 CheckpointState CheckCheckpointDir(const std::string& dir) {
-  if (!IsDirectory(dir) && IsRegularFile(dir)) {
+  if (IsRegularFile(dir)) {
     // A flax checkpoint file as a step: flax writes it under a temporary
     // name and renames it, so a file under a step name is committed.
     CheckpointState s;
@@ -266,29 +266,41 @@ bool LooksLikeRoot(const std::string& dir) {
   return false;
 }
 
-Result<RootSteps> ScanRootSteps(const std::string& root) {
+Result<RootEntries> ListRootEntries(const std::string& root) {
   std::vector<std::string> files, dirs;
   OCKPT_RETURN_IF_ERROR(TopListing(root, &files, &dirs));
-  RootSteps r;
+  RootEntries r;
   for (const std::string& n : dirs) {
-    if (n.empty() || n[0] == '.') continue;
-    if (IsTmpName(n)) {
+    if (n[0] == '.') {
+      r.hidden.push_back(n);
+    } else if (IsTmpName(n)) {
       r.tmp.push_back(n);
     } else if (std::optional<int64_t> step = ParseStepName(n)) {
-      r.steps.push_back({StepName{*step, n}, CheckpointState()});
+      r.steps.push_back(StepName{*step, n});
     }
   }
   for (const std::string& n : files) {
-    if (n.empty() || n[0] == '.') continue;
-    std::optional<int64_t> step = ParseStepName(n);
-    if (step && LooksLikeMsgpackFile(P(root, n))) r.steps.push_back({StepName{*step, n}, CheckpointState()});
+    if (n[0] == '.') {
+      r.hidden.push_back(n);
+    } else if (std::optional<int64_t> step = ParseStepName(n); step && LooksLikeMsgpackFile(P(root, n))) {
+      r.steps.push_back(StepName{*step, n});
+    }
   }
-  std::sort(r.steps.begin(), r.steps.end(), [](const auto& a, const auto& b) {
-    return a.first.step != b.first.step ? a.first.step < b.first.step : a.first.name < b.first.name;
+  std::sort(r.steps.begin(), r.steps.end(), [](const StepName& a, const StepName& b) {
+    return a.step != b.step ? a.step < b.step : a.name < b.name;
   });
-  for (size_t i = 0; i < r.steps.size(); ++i) {
-    r.steps[i].second = CheckCheckpointDir(P(root, r.steps[i].first.name));
-    if (r.steps[i].second.status == StepStatus::kCommitted) r.latest_committed = i;
+  std::sort(r.hidden.begin(), r.hidden.end());
+  return r;
+}
+
+Result<RootSteps> ScanRootSteps(const std::string& root) {
+  OCKPT_ASSIGN_OR_RETURN(RootEntries entries, ListRootEntries(root));
+  RootSteps r;
+  r.tmp = std::move(entries.tmp);
+  for (StepName& name : entries.steps) {
+    CheckpointState state = CheckCheckpointDir(P(root, name.name));
+    if (state.status == StepStatus::kCommitted) r.latest_committed = r.steps.size();
+    r.steps.push_back({std::move(name), std::move(state)});
   }
   return r;
 }

@@ -77,6 +77,17 @@ CheckpointState CheckCheckpointDir(const std::string& dir);
 bool LooksLikeCheckpoint(const std::string& dir);
 bool LooksLikeRoot(const std::string& dir);
 
+// The top-level entries of a root, sorted, classified by the one rule of
+// what is a step: directories with a step name, and flax checkpoint_<step>
+// msgpack files; in-progress directories; hidden names (".*", where gc's
+// interrupted deletions live) of either kind.
+struct RootEntries {
+  std::vector<StepName> steps;     // sorted by step, then name
+  std::vector<std::string> tmp;    // in-progress directory names
+  std::vector<std::string> hidden;
+};
+Result<RootEntries> ListRootEntries(const std::string& root);
+
 // Step directories of a root (committed or not) with their state, and the
 // in-progress ones, sorted by step then name. Lists top levels only.
 struct RootSteps {

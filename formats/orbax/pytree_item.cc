@@ -209,8 +209,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::OpenImpl(const std::string& dir,
   }
   std::map<std::string, Json> ext_metadata;
   if (!file_item) {
-    for (std::string& w : CheckArrayMetadatasDir(dir)) item->warnings_.push_back(std::move(w));
-    ext_metadata = ReadExtMetadata(dir);
+    ext_metadata = ReadArrayMetadatasDir(dir, &item->warnings_);
   }
   std::string strings_path = P(dir, kStringsFile);
   if (!file_item && IsRegularFile(strings_path)) {

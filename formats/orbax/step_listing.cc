@@ -198,47 +198,23 @@ Result<RootListing> ListSteps(const std::string& root, const ListStepsOptions& o
   listing.root = root;
   listing.now_ns = options.now_ns != 0 ? options.now_ns : NowNs();
 
-  DIR* d = ::opendir(root.c_str());
-  if (d == nullptr) return StatusFromErrno(errno, "opendir", root);
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    if (n.rfind(kDeletingPrefix, 0) == 0) {
-      listing.interrupted_deletes.push_back(n);
-      continue;
-    }
-    if (n[0] == '.') continue;
-    bool is_dir = e->d_type == DT_DIR;
-    if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) is_dir = IsDirectory(P(root, n));
-    if (!is_dir) {
-      // flax's checkpoint_<step> files are steps too.
-      std::optional<int64_t> step = ParseStepName(n);
-      if (step && !IsTmpName(n) && LooksLikeMsgpackFile(P(root, n))) {
-        StepInfo s;
-        s.step = *step;
-        s.name = n;
-        listing.steps.push_back(std::move(s));
-      }
-      continue;
-    }
-    if (IsTmpName(n)) {
-      TmpDirInfo t;
-      t.name = n;
-      listing.tmp.push_back(std::move(t));
-    } else if (std::optional<int64_t> step = ParseStepName(n)) {
-      StepInfo s;
-      s.step = *step;
-      s.name = n;
-      listing.steps.push_back(std::move(s));
-    }
+  // Which entries are steps is the locator's one rule (ListRootEntries);
+  // every list comes sorted.
+  OCKPT_ASSIGN_OR_RETURN(RootEntries entries, ListRootEntries(root));
+  for (std::string& n : entries.hidden) {
+    if (n.rfind(kDeletingPrefix, 0) == 0) listing.interrupted_deletes.push_back(std::move(n));
   }
-  ::closedir(d);
-  std::sort(listing.interrupted_deletes.begin(), listing.interrupted_deletes.end());
-  std::sort(listing.steps.begin(), listing.steps.end(), [](const StepInfo& a, const StepInfo& b) {
-    return a.step != b.step ? a.step < b.step : a.name < b.name;
-  });
-  std::sort(listing.tmp.begin(), listing.tmp.end(),
-            [](const TmpDirInfo& a, const TmpDirInfo& b) { return a.name < b.name; });
+  for (StepName& name : entries.steps) {
+    StepInfo s;
+    s.step = name.step;
+    s.name = std::move(name.name);
+    listing.steps.push_back(std::move(s));
+  }
+  for (std::string& n : entries.tmp) {
+    TmpDirInfo t;
+    t.name = std::move(n);
+    listing.tmp.push_back(std::move(t));
+  }
 
   ParallelFor(listing.steps.size(), options.threads, [&](size_t i) { DescribeStep(root, &listing.steps[i]); });
   for (TmpDirInfo& t : listing.tmp) DescribeTmp(root, listing.now_ns, &t);

@@ -6,7 +6,6 @@
 
 namespace ockpt::orbax::format {
 
-
 Result<TreeMetadataFile> DecodeTreeMetadataFile(ByteView text, std::string_view path) {
   OCKPT_ASSIGN_OR_RETURN(Json j, ParseFileJson(text, path));
   if (!j.is_object()) return DataLossError("{}: expected a JSON object", path);
