@@ -4,7 +4,7 @@
 # from seed corpora made from tests/data (scripts/fuzz_seeds.py). Not part
 # of ctest or CI. See docs/design.md, "Fuzzing".
 #
-#   scripts/fuzz.sh [SECONDS] [HARNESS...]
+#   [FUZZ_PARALLEL=N] scripts/fuzz.sh [SECONDS] [HARNESS...]   (N harnesses at once)
 #
 # Corpora grow in build-fuzz/corpus/<harness>/; crashes, hangs and
 # out-of-memory inputs land in build-fuzz/crashes/<harness>/. Reproduce one
@@ -29,27 +29,40 @@ if ((${#HARNESSES[@]} == 0)); then
   HARNESSES=(fuzz_ocdbt_manifest fuzz_ocdbt_btree_node fuzz_ocdbt_version_tree
              fuzz_ocdbt_data_file_table fuzz_ocdbt_kvstore fuzz_zarr_metadata
              fuzz_zarr_chunk fuzz_decompress fuzz_stream_decoder fuzz_npy_header
-             fuzz_safetensors fuzz_legacy_msgpack fuzz_tree_metadata fuzz_base64 fuzz_json)
+             fuzz_safetensors fuzz_legacy_msgpack fuzz_tree_metadata fuzz_base64 fuzz_json
+             fuzz_checkpoint_tree fuzz_npz fuzz_hdf5)
 fi
 
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"
-python3 scripts/fuzz_seeds.py tests/data "$SEEDS"
+/usr/bin/python3 scripts/fuzz_seeds.py tests/data "$SEEDS"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
-status=0
-for h in "${HARNESSES[@]}"; do
-  corpus="$BUILD/corpus/$h"
-  crashes="$BUILD/crashes/$h"
+# FUZZ_PARALLEL=N runs N harnesses at once (default 1).
+PARALLEL="${FUZZ_PARALLEL:-1}"
+run_one() {
+  local h="$1" corpus="$BUILD/corpus/$1" crashes="$BUILD/crashes/$1"
   mkdir -p "$corpus" "$crashes" "$SEEDS/$h"
   echo "== $h: ${SECONDS_EACH}s" >&2
   if ! "$BUILD/tests/fuzz/$h" "$corpus" "$SEEDS/$h" -max_total_time="$SECONDS_EACH" \
       -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
       -artifact_prefix="$crashes/" -print_final_stats=1 2>"$BUILD/$h.log"; then
     echo "!! $h failed: see $BUILD/$h.log and $crashes/" >&2
-    status=1
+    return 1
   fi
-  grep -E "^stat::(number_of_executed_units|average_exec_per_sec)" "$BUILD/$h.log" >&2 || true
+  echo "== $h: $(grep -E "^stat::(number_of_executed_units|average_exec_per_sec)" \
+      "$BUILD/$h.log" | tr '\n' ' ')" >&2
+}
+status=0
+pids=()
+for h in "${HARNESSES[@]}"; do
+  run_one "$h" &
+  pids+=($!)
+  if ((${#pids[@]} >= PARALLEL)); then
+    wait "${pids[0]}" || status=1
+    pids=("${pids[@]:1}")
+  fi
 done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
 exit "$status"

@@ -177,6 +177,69 @@ def orbax_seeds(root, out):
                 put(out, "fuzz_safetensors", read(os.path.join(dirpath, f)))
 
 
+def pack_tree(top):
+    """A directory as fuzz_checkpoint_tree's input: [u8 name length][name]
+    [u32 LE size][bytes] per file (at most 64 files, 1 MiB in all), or None."""
+    packed = bytearray()
+    count = 0
+    for dirpath, dirs, files in os.walk(top):
+        dirs.sort()
+        for f in sorted(files):
+            full = os.path.join(dirpath, f)
+            if os.path.islink(full) or not os.path.isfile(full):
+                continue
+            name = os.path.relpath(full, top).encode()
+            data = read(full)
+            if len(name) > 200 or count == 64 or len(packed) + len(data) > (1 << 20):
+                return bytes(packed) if count else None
+            packed += bytes([len(name)]) + name + struct.pack("<I", len(data)) + data
+            count += 1
+    return bytes(packed) if count else None
+
+
+def tree_seeds(root, out):
+    """Checkpoints, items and manager roots of the golden data, whole."""
+    for dirpath, dirs, files in os.walk(root):
+        if "_expected" in dirpath:
+            continue
+        markers = ("_CHECKPOINT_METADATA", "_METADATA", "manifest.ocdbt", "checkpoint")
+        steps = [d for d in dirs if d.isdigit()]
+        if any(m in files for m in markers) or steps:
+            packed = pack_tree(dirpath)
+            if packed is not None:
+                put(out, "fuzz_checkpoint_tree", packed)
+
+
+def file_seeds(work, out):
+    """Small .npz and .h5 files made with NumPy and h5py (when present)."""
+    try:
+        import numpy as np
+    except ImportError:
+        return
+    arrays = {"a": np.arange(6, dtype="<f4").reshape(2, 3), "b.c": np.array([1, -2, 3], ">i8"),
+              "s": np.array(True), "z": np.zeros((0, 4), np.uint16),
+              "x": np.array([1 + 2j], np.complex64)}
+    os.makedirs(work, exist_ok=True)
+    for i, save in enumerate((np.savez, np.savez_compressed)):
+        path = os.path.join(work, "seed%d.npz" % i)
+        save(path, **arrays)
+        put(out, "fuzz_npz", read(path))
+    try:
+        import h5py
+    except ImportError:
+        return
+    for i, opts in enumerate(({}, {"chunks": (1, 2), "compression": "gzip"},
+                              {"chunks": (2, 1), "shuffle": True})):
+        path = os.path.join(work, "seed%d.h5" % i)
+        with h5py.File(path, "w") as f:
+            f.create_dataset("w", data=np.arange(6, dtype="<f4").reshape(2, 3), **opts)
+            g = f.create_group("layer.0")
+            g.create_dataset("b", data=np.array([1, 2, 3], "<i2"))
+            g.create_dataset("scalar", data=np.float64(2.5))
+            f.attrs["note"] = "seed"
+        put(out, "fuzz_hdf5", read(path))
+
+
 def npy(descr, shape, fortran=False):
     d = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
         descr, "True" if fortran else "False",
@@ -231,6 +294,8 @@ def main():
     ocdbt_seeds(testdata, out)
     zarr_seeds(testdata, out)
     orbax_seeds(testdata, out)
+    tree_seeds(testdata, out)
+    file_seeds(os.path.join(out, ".work"), out)
     synthetic_seeds(out)
 
 

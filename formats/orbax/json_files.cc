@@ -17,13 +17,13 @@ namespace {
 constexpr uint64_t kMaxJsonFile = uint64_t{1} << 30;
 
 Result<Json> Load(const std::string& path) {
-  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxJsonFile));
+  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFileConfined(path, kMaxJsonFile));
   return ParseJsonBounded(text, path);
 }
 
 // _sharding: an object of strings, each holding a JSON object.
 Status CheckShardingFile(const std::string& path) {
-  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, kMaxJsonFile));
+  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFileConfined(path, kMaxJsonFile));
   OCKPT_ASSIGN_OR_RETURN(format::ShardingFile f, format::DecodeShardingFile(text, path));
   for (const auto& [key, value] : f.entries) {
     OCKPT_RETURN_IF_ERROR(format::ParseShardingEntry(key, value, path).status());
@@ -96,7 +96,7 @@ std::map<std::string, Json> ReadArrayMetadatasDir(const std::string& dir,
   for (const std::string& n : sorted) {
     if (n.rfind("process_", 0) != 0) continue;
     std::string path = JoinPath(amdir, n);
-    auto text = ReadFile(path, kMaxJsonFile);
+    auto text = ReadFileConfined(path, kMaxJsonFile);
     auto file = text.ok() ? format::DecodeArrayMetadatasFile(*text, path)
                           : Result<format::ArrayMetadatasFile>(text.status());
     if (!file.ok()) {

@@ -86,7 +86,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::OpenImpl(const std::string& dir,
   std::optional<TreeMetadata> tm;
   std::string tm_path = P(dir, kTreeMetadataFile);
   if (!file_item && IsRegularFile(tm_path)) {
-    OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(tm_path, uint64_t{1} << 30));
+    OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFileConfined(tm_path, uint64_t{1} << 30));
     auto decoded = DecodeTreeMetadata(text);
     if (!decoded.ok()) return std::move(decoded).status().WithContext(tm_path);
     tm = std::move(decoded).value();
@@ -99,7 +99,8 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::OpenImpl(const std::string& dir,
   std::optional<std::vector<LegacyLeaf>> legacy;
   std::string msgpack_path = file_item ? msgpack_file : P(dir, kLegacyMsgpackFile);
   if (IsRegularFile(msgpack_path)) {
-    OCKPT_ASSIGN_OR_RETURN(Bytes data, ReadFile(msgpack_path, uint64_t{1} << 34));
+    OCKPT_ASSIGN_OR_RETURN(Bytes data, file_item ? ReadFile(msgpack_path, uint64_t{1} << 34)
+                                                 : ReadFileConfined(msgpack_path, uint64_t{1} << 34));
     auto decoded = DecodeLegacyMsgpack(data);
     if (!decoded.ok()) return std::move(decoded).status().WithContext(msgpack_path);
     legacy = std::move(decoded).value();

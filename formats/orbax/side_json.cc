@@ -88,7 +88,7 @@ Result<Json> ParseSideJson(ByteView text) {
 }
 
 Result<Json> ReadSideJson(const std::string& path, uint64_t max_bytes) {
-  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(path, max_bytes));
+  OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFileConfined(path, max_bytes));
   auto j = ParseSideJson(text);
   if (!j.ok()) return std::move(j).status().WithContext(path);
   return j;

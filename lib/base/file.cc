@@ -231,6 +231,11 @@ Status CheckConfined(const std::string& root, std::string_view rel) {
   return Status::Ok();
 }
 
+Result<Bytes> ReadFileConfined(const std::string& path, uint64_t max_size) {
+  OCKPT_RETURN_IF_ERROR(CheckConfined(Dirname(path), Basename(path)));
+  return ReadFile(path, max_size);
+}
+
 Status MakeDirectories(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);

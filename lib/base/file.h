@@ -72,6 +72,10 @@ bool AllowExternalLinks();
 // file is absent (its open then says so). Costs one lstat per component of
 // rel when no link is involved.
 Status CheckConfined(const std::string& root, std::string_view rel);
+// ReadFile of a checkpoint's own file (metadata, side files): the file must
+// not be a symbolic link leading out of the directory it sits in, unless
+// external links are allowed (CheckConfined).
+Result<Bytes> ReadFileConfined(const std::string& path, uint64_t max_size = uint64_t{1} << 32);
 
 // Creates the directory and its parents.
 Status MakeDirectories(const std::string& path);

@@ -272,6 +272,21 @@ def cases(ockpt, golden, work):
     out.append(Case("manifest.ocdbt linked outside the checkpoint: metadata", ["metadata", ck], 4))
     out.append(Case("manifest.ocdbt linked outside, --allow-external-links: metadata",
                     ["--allow-external-links", "metadata", ck], 0))
+    # The checkpoint's own metadata files follow the same rule.
+    ck = w("extmeta")
+    save(ockpt, base, ck)
+    os.rename(os.path.join(ck, "_METADATA"), w("outside_METADATA"))
+    os.symlink(w("outside_METADATA"), os.path.join(ck, "_METADATA"))
+    out.append(Case("_METADATA linked outside the checkpoint: metadata", ["metadata", ck], 4,
+                    stderr_has("--allow-external-links")))
+    out.append(Case("_METADATA linked outside, --allow-external-links: metadata",
+                    ["--allow-external-links", "metadata", ck], 0))
+    ck = w("extckmeta")
+    save(ockpt, base, ck)
+    os.rename(os.path.join(ck, "_CHECKPOINT_METADATA"), w("outside_ckmeta"))
+    os.symlink(w("outside_ckmeta"), os.path.join(ck, "_CHECKPOINT_METADATA"))
+    out.append(Case("_CHECKPOINT_METADATA linked outside the checkpoint: metadata",
+                    ["metadata", ck], {0, 4}, stderr_has("symbolic link")))
     inner = w("inlink")
     save(ockpt, base, inner, "--no-ocdbt")
     os.rename(os.path.join(inner, "a"), os.path.join(inner, "a_real"))
