@@ -695,12 +695,18 @@ Status WriteMergedRoot(const std::string& item_dir, const std::vector<std::strin
   std::string what = children.size() == 1 ? JoinPath(item_dir, children[0])
                                           : fmt::format("{} process databases", children.size());
   auto merge = [&]() -> Status {
-    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtWriter> writer, OcdbtWriter::Create(item_dir, options));
+    // Every child is read before the root is begun (a missing one leaves
+    // nothing behind).
+    std::vector<std::vector<EntryInfo>> listed;
     for (const std::string& child : children) {
-      const std::string child_dir = JoinPath(item_dir, child);
-      OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtKvStore> store, OcdbtKvStore::Open(child_dir));
+      OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtKvStore> store, OcdbtKvStore::Open(JoinPath(item_dir, child)));
       OCKPT_ASSIGN_OR_RETURN(std::vector<EntryInfo> entries, store->ListEntries(""));
-      for (EntryInfo& e : entries) {
+      listed.push_back(std::move(entries));
+    }
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtWriter> writer, OcdbtWriter::Create(item_dir, options));
+    for (size_t i = 0; i < children.size(); ++i) {
+      const std::string& child = children[i];
+      for (EntryInfo& e : listed[i]) {
         if (e.is_inline) {
           OCKPT_RETURN_IF_ERROR(writer->Put(std::move(e.key), e.inline_value));
         } else {
