@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 #include <unistd.h>
 
 #include "formats/npy/npy_dir.h"
@@ -23,7 +22,7 @@ namespace ockpt::orbax {
 bool MatchesSelect(const std::vector<std::string>& globs, const std::string& name) {
   if (globs.empty()) return true;
   for (const std::string& g : globs) {
-    if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+    if (MatchesGlob(g, name)) return true;
   }
   return false;
 }

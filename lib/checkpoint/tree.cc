@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fnmatch.h>
 #include <fmt/ranges.h>
 
 #include "lib/base/base64.h"
@@ -18,6 +19,10 @@ std::string DottedName(const KeyPath& path) {
     out += path[i].key;
   }
   return out;
+}
+
+bool MatchesGlob(const std::string& glob, const std::string& name) {
+  return ::fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
 
 bool IsEmptyNodeType(std::string_view t) {

@@ -33,6 +33,10 @@ using KeyPath = std::vector<PathKey>;
 // "a.b.0.c" (Orbax's parameter name: keys joined with '.', not escaped).
 std::string DottedName(const KeyPath& path);
 
+// Whether a dotted leaf name matches a glob (fnmatch without flags: '*' also
+// crosses '.'). The one glob rule of --select and --spec.
+bool MatchesGlob(const std::string& glob, const std::string& name);
+
 // Value types as Orbax records them in _METADATA.
 inline constexpr std::string_view kJaxArray = "jax.Array";
 inline constexpr std::string_view kNpArray = "np.ndarray";
