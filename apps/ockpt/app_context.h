@@ -86,6 +86,10 @@ struct AppContext {
   // earlier runs that were killed (their pid is gone) and registers this
   // run's own temporary for removal on an interrupt.
   void PrepareOutput(const std::string& out) const {
+    // In a multi-process run the primary process owns the output's
+    // temporary (another process on another machine would take its pid
+    // for one that is gone).
+    if (!primary()) return;
     for (const std::string& p : RemoveStaleTemporaries(out)) {
       if (verbose) *err << "ockpt: removed " << p << ", left by a process that is gone\n";
     }

@@ -1,6 +1,7 @@
 // Restore through a CheckpointSink.
 
 #include "formats/orbax/restore.h"
+#include "lib/parallel/process_group.h"
 
 #include <algorithm>
 
@@ -348,11 +349,62 @@ Result<Checkpoint> OpenForRestore(const RestoreOptions& opt, const Context& ctx)
   return ckpt;
 }
 
+// The --all-shards layout written by the processes of a multi-process run
+// (docs/sharding.md, "Multi-process runs"): process r restores devices r,
+// r + N, r + 2N, ... into process 0's one staging directory, which process
+// 0 commits after every process succeeded (processes beyond the device
+// count write nothing). Every step that can fail on one process ends in an
+// agreement, so all fail together and nothing is committed.
+Status RestoreShardsInGroup(const RestoreOptions& opt, ProcessGroup& group, const Context& ctx) {
+  const bool primary = group.rank() == 0;
+  std::optional<StagedOutput> staged;
+  std::optional<Checkpoint> ckpt;
+  auto prepare = [&]() -> Status {
+    OCKPT_RETURN_IF_ERROR(CheckSharding(opt));
+    if (opt.sharding->shard) {
+      return InvalidArgumentError(
+          "a multi-process restore writes every device's shard, one process per shard; a single "
+          "shard is written by one process");
+    }
+    if (primary) OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.out));
+    OCKPT_ASSIGN_OR_RETURN(Checkpoint opened, OpenForRestore(opt, ctx));
+    ckpt.emplace(std::move(opened));
+    if (!primary) return Status::Ok();
+    OCKPT_ASSIGN_OR_RETURN(StagedOutput begun, StagedOutput::Begin(opt.out, ProcessTmpSuffix()));
+    staged.emplace(std::move(begun));
+    return MakeDirectories(staged->tmp_path());
+  };
+  OCKPT_RETURN_IF_ERROR(group.AllOk(prepare()));
+  std::string tmp = primary ? staged->tmp_path() : std::string();
+  OCKPT_RETURN_IF_ERROR(group.Broadcast(0, &tmp));
+  Status mine;
+  for (int64_t d = group.rank(); mine.ok() && d < opt.sharding->mesh.num_devices(); d += group.size()) {
+    DeviceShard shard{&*opt.sharding, d};
+    const std::string dir = JoinPath(tmp, ShardDirName(d));
+    mine = MakeDirectories(dir);
+    if (mine.ok()) mine = RestoreInto(*ckpt, dir, opt, &shard, ctx);
+  }
+  Status s = group.AllOk(mine);
+  if (primary) {
+    if (s.ok()) s = staged->Commit({.replace_empty_dir = true});
+    staged.reset();  // removes the staging directory unless it was committed
+  }
+  return group.ShareStatus(0, s);
+}
+
 }  // namespace
 
 std::string ShardDirName(int64_t shard) { return fmt::format("shard_{}", shard); }
 
 Status Restore(const RestoreOptions& opt, const Context& ctx) {
+  if (ctx.process_group != nullptr && ctx.process_group->size() > 1) {
+    if (!opt.sharding) {
+      return InvalidArgumentError(
+          "a multi-process restore writes one shard per process: it needs a device mesh (a whole "
+          "restore is written by one process)");
+    }
+    return RestoreShardsInGroup(opt, *ctx.process_group, ctx);
+  }
   OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.out));
   if (opt.sharding) {
     OCKPT_RETURN_IF_ERROR(CheckSharding(opt));

@@ -13,6 +13,9 @@ usage: mpi_test.py OCKPT MPIEXEC NGOCDBT_RUN_SH
   (skipped when ../shared is absent).
 * convert of a .safetensors file to a checkpoint under mpirun; a file output
   under mpirun is refused (exit 2).
+* `mpirun -n 2|4 restore CK OUT --mesh ...` writes OUT/shard_<d> for every
+  device, each equal to `restore --shard d` run alone; a restore without a
+  mesh, or with --shard, is refused; a failing process leaves no OUT.
 * A process that fails (exit) or is killed (SIGKILL) mid-save, after writing
   its database and before the merge, leaves nothing committed: no final
   directory, `metadata` exit 3, `ls-steps` shows no committed step.
@@ -195,6 +198,50 @@ with tempfile.TemporaryDirectory() as tmp:
     p = mpirun(2, "convert", os.path.join(tmp, "chunked_single"), os.path.join(tmp, "as_npz.npz"))
     check(p.returncode != 0 and b"only checkpoint outputs" in p.stderr, "file output under mpirun refused")
     check(not os.path.exists(os.path.join(tmp, "as_npz.npz")), "refused file output not written")
+
+    # --- restore --mesh: process r writes shard r (and r + N, ...) ---
+    def tree_files(root):
+        out = {}
+        for dirpath, _, names in os.walk(root):
+            for n in names:
+                path = os.path.join(dirpath, n)
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, root)] = f.read()
+        return out
+
+    ck = os.path.join(tmp, "chunked_single")
+    for n, mesh, specs in ((2, "model=2", ["--spec", "opt.count=", "--spec", "*=model"]),
+                           (4, "model=2", ["--spec", "opt.count=", "--spec", "*=model"]),
+                           (2, "data=2,model=2", ["--spec", "opt.count=", "--spec", "params.dense.kernel=data,model",
+                                                  "--spec", "params.embed=data+model", "--spec", "*=model"])):
+        what = "restore -n %d --mesh %s" % (n, mesh)
+        out = os.path.join(tmp, "shards_%d_%s" % (n, mesh.replace(",", "_").replace("=", "")))
+        p = mpirun(n, "restore", ck, out, "--mesh", mesh, *specs)
+        if not check(p.returncode == 0, "%s: exited %d: %s" % (what, p.returncode, p.stderr.decode()[-800:])):
+            continue
+        devices = 1
+        for part in mesh.split(","):
+            devices *= int(part.split("=")[1])
+        check(sorted(os.listdir(out)) == ["shard_%d" % d for d in range(devices)],
+              "%s: one directory per device: %s" % (what, sorted(os.listdir(out))))
+        check(not [e for e in os.listdir(tmp) if e.startswith(os.path.basename(out) + ".")],
+              "%s: no temporaries left" % what)
+        for d in range(devices):
+            alone = os.path.join(tmp, "alone_%d_%d_%s" % (n, d, mesh.replace(",", "_").replace("=", "")))
+            r = run("restore", ck, alone, "--mesh", mesh, *specs, "--shard", str(d))
+            if check(r.returncode == 0, "%s: --shard %d alone: %s" % (what, d, r.stderr.decode()[:300])):
+                check(tree_files(os.path.join(out, "shard_%d" % d)) == tree_files(alone),
+                      "%s: shard_%d equals --shard %d run alone" % (what, d, d))
+    p = mpirun(2, "restore", ck, os.path.join(tmp, "whole"))
+    check(p.returncode != 0 and not os.path.exists(os.path.join(tmp, "whole")), "restore without a mesh refused")
+    p = mpirun(2, "restore", ck, os.path.join(tmp, "one"), "--mesh", "model=2", "--spec", "opt.count=",
+               "--spec", "*=model", "--shard", "1")
+    check(p.returncode != 0 and not os.path.exists(os.path.join(tmp, "one")), "restore --shard under mpirun refused")
+    out = os.path.join(tmp, "shards_fail")
+    p = mpirun(2, "restore", ck, out, "--mesh", "model=2", "--spec", "opt.count=", "--spec", "*=model",
+               env={"OCKPT_TEST_PROCESS_FAULT": "1:2:fail"})
+    check(p.returncode != 0 and not os.path.exists(out), "restore: a failing process leaves no output")
+    check(not [e for e in os.listdir(tmp) if e.startswith("shards_fail.")], "restore: no temporaries after a failure")
 
     # --- a process fails or dies mid-save: nothing committed ---
     for mode in ("fail", "kill"):
