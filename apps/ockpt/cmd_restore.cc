@@ -53,8 +53,8 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
                 "Write every device's pieces into OUT/shard_<I>/ (the default with --mesh)")
       ->needs(mesh)
       ->excludes(shard);
-  cmd->callback([opts, &ctx] {
-    ctx.action = [opts, &ctx]() -> Result<int> {
+  cmd->callback([opts, mesh, &ctx] {
+    ctx.action = [opts, mesh, &ctx]() -> Result<int> {
       opts->restore.open = {opts->step, opts->item};
       if (!opts->dtype.empty()) {
         auto d = DTypeFromName(opts->dtype);
@@ -64,7 +64,7 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
       // cpu: no staging (null); host or cuda[:N]: a device context.
       OCKPT_ASSIGN_OR_RETURN(std::shared_ptr<staging::DeviceRun> device, staging::DeviceRun::Open(opts->device));
       OCKPT_ASSIGN_OR_RETURN(std::string format, formats::OutputFormat(opts->restore.out, opts->format));
-      if (!opts->mesh.empty()) {
+      if (mesh->count() > 0) {
         if (format != "npy") return InvalidArgumentError("--mesh writes .npy directories; not --format {}", format);
         orbax::ShardingOptions sharding;
         auto m = ParseMesh(opts->mesh);
@@ -75,11 +75,7 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
           if (!spec.ok()) return std::move(spec).status().WithContext("--spec");
           sharding.specs.push_back(std::move(spec).value());
         }
-        sharding.shard = opts->shard;  // unset: every shard (--all-shards)
-        if (opts->shard && *opts->shard >= sharding.mesh.num_devices()) {
-          return InvalidArgumentError("--shard {}: the mesh has {} devices (0 to {})", *opts->shard,
-                                      sharding.mesh.num_devices(), sharding.mesh.num_devices() - 1);
-        }
+        sharding.shard = opts->shard;  // unset: every shard (--all-shards); Restore checks the range
         opts->restore.sharding = std::move(sharding);
       }
       if (format != "npy") {

@@ -2,11 +2,11 @@
 
 #include "lib/checkpoint/mesh.h"
 
-#include <algorithm>
-#include <charconv>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
+#include <charconv>
 
 namespace ockpt {
 namespace {
@@ -16,7 +16,8 @@ std::vector<std::string_view> Split(std::string_view text, char sep) {
   size_t begin = 0;
   while (true) {
     size_t end = text.find(sep, begin);
-    out.push_back(text.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin));
+    out.push_back(
+        text.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin));
     if (end == std::string_view::npos) return out;
     begin = end + 1;
   }
@@ -73,12 +74,14 @@ Result<Mesh> ParseMesh(std::string_view text) {
     std::string_view name = Trim(part.substr(0, eq));
     std::string_view size_text = Trim(part.substr(eq + 1));
     if (!ValidAxisName(name)) return InvalidArgumentError("mesh entry '{}': bad axis name", part);
-    if (name == "None") return InvalidArgumentError("mesh axis name 'None' is reserved (unsplit dimension)");
+    if (name == "None")
+      return InvalidArgumentError("mesh axis name 'None' is reserved (unsplit dimension)");
     if (mesh.FindAxis(name) >= 0) return InvalidArgumentError("mesh axis '{}' given twice", name);
     int64_t size = 0;
     auto [ptr, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
     if (ec != std::errc() || ptr != size_text.data() + size_text.size() || size <= 0) {
-      return InvalidArgumentError("mesh axis '{}': size '{}' is not a positive integer", name, size_text);
+      return InvalidArgumentError("mesh axis '{}': size '{}' is not a positive integer", name,
+                                  size_text);
     }
     if (size > kMaxMeshDevices || devices * size > kMaxMeshDevices) {
       return InvalidArgumentError("mesh has more than {} devices", kMaxMeshDevices);
@@ -103,20 +106,22 @@ Result<PartitionSpec> ParseSpec(std::string_view text, const Mesh& mesh) {
   for (std::string_view entry : Split(entries, ',')) {
     entry = Trim(entry);
     if (entry.empty()) {
-      return InvalidArgumentError("spec '{}': empty entry (use None for an unsplit dimension)", text);
+      return InvalidArgumentError("spec '{}': empty entry (use None for an unsplit dimension)",
+                                  text);
     }
     std::vector<std::string> axes;
     if (entry != "None") {
       for (std::string_view axis : Split(entry, '+')) {
         axis = Trim(axis);
         if (axis.empty() || axis == "None") {
-          return InvalidArgumentError("spec '{}': entry '{}' is not AXIS[+AXIS...] or None", text, entry);
+          return InvalidArgumentError("spec '{}': entry '{}' is not AXIS[+AXIS...] or None", text,
+                                      entry);
         }
         if (mesh.FindAxis(axis) < 0) {
           std::vector<std::string> names;
           for (const MeshAxis& a : mesh.axes) names.push_back(a.name);
-          return InvalidArgumentError("spec '{}': '{}' is not a mesh axis (the mesh has {})", text, axis,
-                                      fmt::join(names, ", "));
+          return InvalidArgumentError("spec '{}': '{}' is not a mesh axis (the mesh has {})", text,
+                                      axis, fmt::join(names, ", "));
         }
         if (std::find(used.begin(), used.end(), axis) != used.end()) {
           return InvalidArgumentError("spec '{}': mesh axis '{}' is used twice", text, axis);
@@ -154,7 +159,8 @@ std::vector<std::pair<int64_t, int64_t>> Box::Index() const {
 Result<Box> DeviceBox(const Mesh& mesh, const PartitionSpec* spec, const Shape& shape,
                       int64_t device) {
   if (device < 0 || device >= mesh.num_devices()) {
-    return InvalidArgumentError("device {} is outside the mesh of {} devices", device, mesh.num_devices());
+    return InvalidArgumentError("device {} is outside the mesh of {} devices", device,
+                                mesh.num_devices());
   }
   Box box{Shape(shape.size(), 0), shape};
   if (spec == nullptr || spec->dims.empty()) return box;
@@ -169,7 +175,8 @@ Result<Box> DeviceBox(const Mesh& mesh, const PartitionSpec* spec, const Shape& 
     int64_t k = 1, piece = 0;  // piece = mixed-radix index over the axes, major first
     for (const std::string& name : axes) {
       int a = mesh.FindAxis(name);
-      if (a < 0) return InvalidArgumentError("spec '{}': '{}' is not a mesh axis", spec->glob, name);
+      if (a < 0)
+        return InvalidArgumentError("spec '{}': '{}' is not a mesh axis", spec->glob, name);
       k *= mesh.axes[a].size;
       piece = piece * mesh.axes[a].size + coords[a];
     }

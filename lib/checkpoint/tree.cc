@@ -2,10 +2,11 @@
 
 #include "lib/checkpoint/tree.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 #include <fmt/ranges.h>
 
 #include "lib/base/base64.h"

@@ -79,7 +79,8 @@ TEST_CASE("ParseSpec refuses bad specs") {
 
 TEST_CASE("FindSpec takes the first matching glob; '*' crosses dots") {
   Mesh m = M("model=2");
-  std::vector<PartitionSpec> specs{S("params.*.bias=", m), S("params.*=model", m), S("*=None,model", m)};
+  std::vector<PartitionSpec> specs{S("params.*.bias=", m), S("params.*=model", m),
+                                   S("*=None,model", m)};
   CHECK(FindSpec(specs, "params.dense.bias") == &specs[0]);
   CHECK(FindSpec(specs, "params.dense.kernel") == &specs[1]);
   CHECK(FindSpec(specs, "opt.mu") == &specs[2]);
@@ -184,7 +185,8 @@ TEST_CASE("DeviceBox: the pieces of all devices tile the array") {
       REQUIRE(box.ok());
       for (int64_t i = box->start[0]; i < box->start[0] + box->extent[0]; ++i)
         for (int64_t j = box->start[1]; j < box->start[1] + box->extent[1]; ++j)
-          for (int64_t k = box->start[2]; k < box->start[2] + box->extent[2]; ++k) ++hits[(i * 7 + j) * 12 + k];
+          for (int64_t k = box->start[2]; k < box->start[2] + box->extent[2]; ++k)
+            ++hits[(i * 7 + j) * 12 + k];
     }
     // Every element is held by as many devices as the unused axes replicate.
     int64_t used = 1;
