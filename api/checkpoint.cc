@@ -94,11 +94,6 @@ Result<Checkpoint> Checkpoint::Open(const std::string& path, const OpenOptions& 
         entry.item = &item;
         entry.index = i;
         entry.shape = *r.shape;
-        entry.chunk_shape = *r.shape;
-        if (r.chunk_shape && r.chunk_shape->size() == r.shape->size() &&
-            std::all_of(r.chunk_shape->begin(), r.chunk_shape->end(), [](int64_t c) { return c > 0; })) {
-          entry.chunk_shape = *r.chunk_shape;
-        }
         entry.element_size = SizeOf(*r.dtype);
         OCKPT_ASSIGN_OR_RETURN(leaf.nbytes,
                                zarr::CheckedByteCount(entry.shape, entry.element_size,
@@ -167,52 +162,10 @@ Status Checkpoint::ReadSlice(std::string_view name, std::span<const int64_t> sta
                                   ShapeString(extent), name, leaf.dtype, nbytes, out.size());
     }
     if (nbytes == 0) return Status::Ok();
-    if (whole) {
-      SpanWriter writer(out);
-      return e.item->ReadLeaf(e.index, writer, impl_->threads);
-    }
-    // The leaf's values by byte range: only the chunks the requested runs
-    // touch are read and decoded (no read-ahead with one thread). The box is
-    // walked chunk by chunk (the part of the box inside each chunk, in
-    // increasing offsets), so each chunk is decoded once whatever the cache
-    // holds, and streamed chunks are read front to back.
-    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> source, e.item->OpenLeafSource(e.index, 1));
-    char* dst = reinterpret_cast<char*>(out.data());
-    const std::vector<uint64_t> out_strides = zarr::CStrides(extent);
-    Shape first(rank), last(rank), cell(rank);
-    for (size_t d = 0; d < rank; ++d) {
-      const int64_t c = std::max<int64_t>(e.chunk_shape[d], 1);
-      first[d] = origin[d] / c;
-      last[d] = (origin[d] + extent[d] - 1) / c;
-      cell[d] = first[d];
-    }
-    while (true) {
-      Shape sub_origin(rank), sub_extent(rank);
-      uint64_t out_base = 0;
-      for (size_t d = 0; d < rank; ++d) {
-        const int64_t c = std::max<int64_t>(e.chunk_shape[d], 1);
-        const int64_t lo = std::max(origin[d], cell[d] * c);
-        const int64_t hi = std::min(origin[d] + extent[d], (cell[d] + 1) * c);
-        sub_origin[d] = lo;
-        sub_extent[d] = hi - lo;
-        out_base += static_cast<uint64_t>(lo - origin[d]) * out_strides[d];
-      }
-      out_base *= e.element_size;
-      OCKPT_RETURN_IF_ERROR(zarr::ForEachRun(
-          extent, e.shape, sub_origin, sub_extent, e.element_size,
-          [&](uint64_t box_off, uint64_t array_off, uint64_t n) -> Status {
-            return source->ReadAt(array_off, n, dst + out_base + box_off)
-                .WithContext(fmt::format("leaf '{}'", name));
-          }));
-      size_t d = rank;
-      while (d > 0) {
-        --d;
-        if (++cell[d] <= last[d]) break;
-        cell[d] = first[d];
-        if (d == 0) return Status::Ok();
-      }
-      if (rank == 0) return Status::Ok();
-    }
+    // Only the chunks the box overlaps are read and decoded (no read-ahead
+    // unless the box is the whole leaf).
+    SpanWriter writer(out);
+    return e.item->ReadLeafBox(e.index, origin, extent, writer, whole ? impl_->threads : 1);
   });
 }
 

@@ -23,7 +23,6 @@ struct Checkpoint::Impl {
     const orbax::PyTreeItem* item = nullptr;
     size_t index = 0;
     Shape shape;
-    Shape chunk_shape;  // the chunk grid ReadSlice walks (the shape when unknown)
     size_t element_size = 1;
   };
   std::vector<Leaf> leaves;

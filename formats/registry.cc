@@ -1,6 +1,7 @@
 // Format registry and `convert`.
 
 #include "formats/registry.h"
+#include "lib/parallel/process_group.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -275,6 +276,14 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
     return orbax::Save(s, ctx);
   }
 
+  // A multi-process run splits the work of checkpoint outputs only; N
+  // processes writing one file output would race for its name.
+  if (ctx.process_group != nullptr && ctx.process_group->size() > 1) {
+    return InvalidArgumentError(
+        "{} outputs are written by one process; in a multi-process run only checkpoint outputs are "
+        "split among the processes (run this conversion without the launcher)",
+        target);
+  }
   const orbax::ArrayLayout& l = opt.layout;
   if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || !l.zstd_checksum || l.chunk_bytes ||
       l.chunk_shape ||

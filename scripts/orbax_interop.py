@@ -304,12 +304,41 @@ def main():
                 problems += [f"step {step}: {p}" for p in check_tree(restored, tree)]
         return problems
 
+    def b_multiprocess(name, *flags):
+        # `mpirun -n 2 ockpt save`: ocdbt.process_0 and _1 under a merged root
+        # (docs/sharding.md, "Multi-process runs").
+        def fn():
+            path = r.p(name)
+            cmd = [shutil.which("mpirun"), "-n", "2", "--oversubscribe"]
+            if os.getuid() == 0:
+                cmd.append("--allow-run-as-root")
+            cmd += [r.ockpt, "--no-progress", "--threads", "1", "save", src, path, *flags]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0:
+                return [f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.strip()[:2000]}"]
+            problems = []
+            dirs = sorted(d for d in os.listdir(path) if d.startswith("ocdbt.process_"))
+            if dirs != ["ocdbt.process_0", "ocdbt.process_1"]:
+                problems.append(f"process databases: {dirs}")
+            restored, how = orbax_restore(path, tree)
+            return problems + check_tree(restored, tree)
+        return fn
+
     r.case("B1 ockpt save (OCDBT, zarr2) -> Orbax restore", b_item("B_zarr2"))
     r.case("B2 ockpt save --zarr3 -> Orbax restore", b_item("B_zarr3", "--zarr3"))
     r.case("B3 ockpt save --no-ocdbt -> Orbax restore", b_item("B_noocdbt", "--no-ocdbt"))
     r.case("B4 ockpt save --chunk-bytes 1024 (multi-chunk) -> Orbax restore", b_item("B_chunks", "--chunk-bytes", "1024"))
     r.case("B5 ockpt save composite (PyTree + JSON item) -> Orbax CompositeCheckpointHandler", b_composite)
     r.case("B6 ockpt save --step 1, --step 2 --zarr3 --metrics -> Orbax CheckpointManager", b_manager)
+
+    version = r.run("--version").stdout
+    if shutil.which("mpirun") and "mpi: yes" in version:
+        r.case("B7 mpirun -n 2 ockpt save --chunk-bytes 1024 -> Orbax restore",
+               b_multiprocess("B_mpi2", "--chunk-bytes", "1024"))
+        r.case("B8 mpirun -n 2 ockpt save --zarr3 --chunk-bytes 1024 -> Orbax restore",
+               b_multiprocess("B_mpi2_zarr3", "--zarr3", "--chunk-bytes", "1024"))
+    else:
+        print("note: ockpt without MPI or no mpirun: the multi-process cases (B7, B8) are left out")
 
     print(f"orbax_interop: {r.passed} passed, {r.failed} failed")
     return 0 if r.failed == 0 else 1

@@ -10,6 +10,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev zlib1g-dev
   libblosc-dev libisal-dev libssl-dev libmsgpack-cxx-dev libboost-dev
   libhdf5-dev libzip-dev catch2
+  libopenmpi-dev openmpi-bin
   python3 python3-numpy python3-h5py python3-zarr python3-msgpack
 )
 

@@ -16,6 +16,7 @@
 #include "apps/ockpt/progress_bar.h"
 #include "lib/base/context.h"
 #include "lib/base/result.h"
+#include "lib/parallel/process_group.h"
 
 namespace ockpt {
 
@@ -28,6 +29,12 @@ struct AppContext {
   std::ostream* err = &std::cerr;
   // SIGINT/SIGTERM handling (interrupt.h); null in tests that build no watcher.
   InterruptWatcher* interrupts = nullptr;
+  // The processes of this run (an MPI job, lib/parallel); null: one process.
+  ProcessGroup* process_group = nullptr;
+
+  // Whether this is the primary process (rank 0), the one that reports
+  // progress and warnings in a multi-process run.
+  bool primary() const { return process_group == nullptr || process_group->rank() == 0; }
   // Set by the chosen subcommand; returns the exit code for a check that ran
   // (0, or 1 when diff/verify found something), or an error Status.
   std::function<Result<int>()> action;
@@ -36,9 +43,10 @@ struct AppContext {
   Context LibContext(ProgressSink* progress = nullptr) const {
     Context c;
     c.threads = threads;
-    c.progress = !quiet && !no_progress;
+    c.progress = !quiet && !no_progress && primary();
     c.progress_sink = progress;
-    if (!quiet) {
+    c.process_group = process_group;
+    if (!quiet && primary()) {
       std::ostream* e = err;
       c.warn = [e](std::string_view msg) { *e << "ockpt: warning: " << msg << "\n"; };
     }
@@ -52,9 +60,9 @@ struct AppContext {
     ProgressDisplay d;
     bool tty = ::isatty(STDERR_FILENO) == 1;
     const char* no_color = std::getenv("NO_COLOR");
-    d.bar = tty && !quiet && !no_progress;
+    d.bar = tty && !quiet && !no_progress && primary();
     d.color = d.bar && (no_color == nullptr || no_color[0] == '\0');
-    d.summary = !quiet && (verbose || tty);
+    d.summary = !quiet && primary() && (verbose || tty);
     if (verbose) d.min_summary_seconds = 0;
     if (interrupts != nullptr) d.park_when = interrupts->interrupted();
     return std::make_unique<ProgressBar>(std::move(label), d);
@@ -78,6 +86,10 @@ struct AppContext {
   // earlier runs that were killed (their pid is gone) and registers this
   // run's own temporary for removal on an interrupt.
   void PrepareOutput(const std::string& out) const {
+    // In a multi-process run the primary process owns the output's
+    // temporary (another process on another machine would take its pid
+    // for one that is gone).
+    if (!primary()) return;
     for (const std::string& p : RemoveStaleTemporaries(out)) {
       if (verbose) *err << "ockpt: removed " << p << ", left by a process that is gone\n";
     }
@@ -86,7 +98,7 @@ struct AppContext {
 
   // Warnings go to stderr unless --quiet.
   void Warn(std::string_view msg) const {
-    if (!quiet) *err << "ockpt: warning: " << msg << "\n";
+    if (!quiet && primary()) *err << "ockpt: warning: " << msg << "\n";
   }
 };
 

@@ -57,7 +57,8 @@ const std::map<std::string, std::string>& Examples() {
       {"restore",
        "  ockpt restore ckpt/ out/\n"
        "  ockpt restore root/ out.npz --step 100 --select 'params.*'\n"
-       "  ockpt restore ckpt/ out.h5 --dtype float32"},
+       "  ockpt restore ckpt/ out.h5 --dtype float32\n"
+       "  ockpt restore ckpt/ out/ --mesh data=2,model=4 --spec 'params.*=None,model' --shard 5"},
       {"save",
        "  ockpt save arrays/ ckpt/\n"
        "  ockpt save model.safetensors root/ --step 10 --zarr3\n"

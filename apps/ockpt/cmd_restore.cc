@@ -1,5 +1,6 @@
 // ockpt restore PATH OUT [--step N] [--item NAME] [--select GLOB]... [--dtype D]
 //               [--format npy|npz|h5|safetensors] [--device cpu|host|cuda[:N]]
+//               [--mesh AXIS=N,... [--spec GLOB=P,...]... [--shard I | --all-shards]]
 
 #include <memory>
 
@@ -20,6 +21,10 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
     std::string dtype;
     std::string device = "cpu";
     std::string format;
+    std::string mesh;
+    std::vector<std::string> specs;
+    std::optional<int64_t> shard;
+    bool all_shards = false;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("restore", "Write a checkpoint's arrays out (.npy directory + _tree.json)");
@@ -35,8 +40,21 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
                   "Output format: npy, npz, h5 (hdf5) or safetensors (default: from OUT's extension, else npy)");
   cmd->add_option("--device", opts->device,
                   "cpu, or cuda[:N]: also land each leaf in GPU memory and check it (host: the same with host memory)");
-  cmd->callback([opts, &ctx] {
-    ctx.action = [opts, &ctx]() -> Result<int> {
+  CLI::Option* mesh = cmd->add_option(
+      "--mesh", opts->mesh, "Sharded restore: a device mesh AXIS=N[,AXIS=N...] (docs/sharding.md)");
+  cmd->add_option("--spec", opts->specs,
+                  "GLOB=P[,P...]: a PartitionSpec for leaves matching GLOB, each P a mesh axis, axes "
+                  "joined by '+', or None; first match wins; unmatched leaves are replicated (repeatable)")
+      ->needs(mesh);
+  CLI::Option* shard = cmd->add_option("--shard", opts->shard, "Write only device I's pieces into OUT")
+                           ->check(NonNegativeInt("0"))
+                           ->needs(mesh);
+  cmd->add_flag("--all-shards", opts->all_shards,
+                "Write every device's pieces into OUT/shard_<I>/ (the default with --mesh)")
+      ->needs(mesh)
+      ->excludes(shard);
+  cmd->callback([opts, mesh, &ctx] {
+    ctx.action = [opts, mesh, &ctx]() -> Result<int> {
       opts->restore.open = {opts->step, opts->item};
       if (!opts->dtype.empty()) {
         auto d = DTypeFromName(opts->dtype);
@@ -46,6 +64,20 @@ void RegisterRestore(CLI::App& app, AppContext& ctx) {
       // cpu: no staging (null); host or cuda[:N]: a device context.
       OCKPT_ASSIGN_OR_RETURN(std::shared_ptr<staging::DeviceRun> device, staging::DeviceRun::Open(opts->device));
       OCKPT_ASSIGN_OR_RETURN(std::string format, formats::OutputFormat(opts->restore.out, opts->format));
+      if (mesh->count() > 0) {
+        if (format != "npy") return InvalidArgumentError("--mesh writes .npy directories; not --format {}", format);
+        orbax::ShardingOptions sharding;
+        auto m = ParseMesh(opts->mesh);
+        if (!m.ok()) return std::move(m).status().WithContext("--mesh");
+        sharding.mesh = std::move(m).value();
+        for (const std::string& text : opts->specs) {
+          auto spec = ParseSpec(text, sharding.mesh);
+          if (!spec.ok()) return std::move(spec).status().WithContext("--spec");
+          sharding.specs.push_back(std::move(spec).value());
+        }
+        sharding.shard = opts->shard;  // unset: every shard (--all-shards); Restore checks the range
+        opts->restore.sharding = std::move(sharding);
+      }
       if (format != "npy") {
         opts->restore.sink_factory = [format](const std::string& path) { return formats::CreateSink(format, path); };
         opts->restore.single_file = true;

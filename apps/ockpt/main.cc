@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>
 
 #include <cctype>
+#include <cstdlib>
+#include <memory>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,6 +24,8 @@
 #include "lib/base/allocator.h"
 #include "lib/base/file.h"
 #include "lib/base/utf8.h"
+#include "lib/parallel/fault_injection.h"
+#include "lib/parallel/process_group.h"
 
 namespace ockpt {
 namespace {
@@ -173,6 +177,20 @@ int main(int argc, char** argv) {
   TuneAllocatorForChunkBuffers();  // chunk buffers: reuse, no page-fault churn
   AppContext ctx;
   ctx.interrupts = interrupts;
+  // The MPI job when a launcher started this process (lib/parallel), else
+  // a run of one process. Joined before the parse so that MPI sees argv.
+  auto group = JoinLaunchedGroup(&argc, &argv);
+  if (!group.ok()) {
+    std::cerr << "ockpt: " << TextLine(OneLine(std::string(group.status().message()))) << "\n";
+    return ExitCodeFor(group.status().code());
+  }
+  std::unique_ptr<ProcessGroup> process_group = std::move(group).value();
+  if (const char* fault = std::getenv("OCKPT_TEST_PROCESS_FAULT"); fault != nullptr && fault[0] != '\0') {
+    auto f = ParseProcessFault(fault);
+    if (!f.ok()) return UsageError(std::string(f.status().message()));
+    process_group = WithProcessFault(std::move(process_group), *f);
+  }
+  ctx.process_group = process_group.get();
   CLI::App app{"ockpt: create, inspect and convert Orbax checkpoints", "ockpt"};
   app.fallthrough();  // global flags also after the command: ockpt metadata X --threads 2
   app.set_version_flag("-V,--version", VersionText(), "Print the version, git commit and compiled-in features");
@@ -219,6 +237,8 @@ int main(int argc, char** argv) {
   }
   std::cout.flush();
   if (!rc.ok()) {
+    // A failure every process of a multi-process run shares is printed once.
+    if (!ctx.primary() && process_group->failed_together()) return ExitCodeFor(rc.status().code());
     std::cerr << "ockpt: " << TextLine(OneLine(std::string(rc.status().message()))) << FlagHint(rc.status())
               << "\n";
     return ExitCodeFor(rc.status().code());

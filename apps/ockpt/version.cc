@@ -19,6 +19,8 @@
 #define OCKPT_CODEC_VERSIONS "zstd, zlib, blosc, isa-l"
 #endif
 
+#include "lib/parallel/process_group.h"
+
 namespace ockpt {
 
 std::string VersionText() {
@@ -26,9 +28,10 @@ std::string VersionText() {
   std::string cuda = OCKPT_WITH_CUDA ? fmt::format("yes (CUDA {})", OCKPT_CUDA_VERSION) : "no";
   return fmt::format(
       "ockpt {}{}\n"
-      "features: cuda staging: {}; codecs: {}; formats: orbax (OCDBT, zarr v2/v3, msgpack), npy, npz, "
+      "features: cuda staging: {}; mpi: {}; codecs: {}; formats: orbax (OCDBT, zarr v2/v3, msgpack), npy, npz, "
       "hdf5, safetensors",
-      OCKPT_VERSION, commit.empty() ? "" : fmt::format(" (git {})", commit), cuda, OCKPT_CODEC_VERSIONS);
+      OCKPT_VERSION, commit.empty() ? "" : fmt::format(" (git {})", commit), cuda, MpiCompiledIn() ? "yes" : "no",
+      OCKPT_CODEC_VERSIONS);
 }
 
 }  // namespace ockpt

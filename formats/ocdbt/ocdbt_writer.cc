@@ -678,32 +678,49 @@ Status OcdbtWriter::Commit(uint64_t commit_time_ns) { return impl_->Commit(commi
 
 Status WriteMergedRoot(const std::string& item_dir, const std::string& child_rel,
                        uint64_t commit_time_ns, const WriterOptions& options) {
-  std::string child = child_rel;
-  while (!child.empty() && child.back() == '/') child.pop_back();
-  if (!IsSafeRelativeKey(child)) {
-    return InvalidArgumentError("child database path \"{}\" is not a safe relative path",
-                                EscapeKey(child_rel));
+  return WriteMergedRoot(item_dir, std::vector<std::string>{child_rel}, commit_time_ns, options);
+}
+
+Status WriteMergedRoot(const std::string& item_dir, const std::vector<std::string>& children_rel,
+                       uint64_t commit_time_ns, const WriterOptions& options) {
+  std::vector<std::string> children;
+  for (const std::string& rel : children_rel) {
+    std::string child = rel;
+    while (!child.empty() && child.back() == '/') child.pop_back();
+    if (!IsSafeRelativeKey(child)) {
+      return InvalidArgumentError("child database path \"{}\" is not a safe relative path", EscapeKey(rel));
+    }
+    children.push_back(std::move(child));
   }
-  const std::string child_dir = JoinPath(item_dir, child);
+  std::string what = children.size() == 1 ? JoinPath(item_dir, children[0])
+                                          : fmt::format("{} process databases", children.size());
   auto merge = [&]() -> Status {
-    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtKvStore> store, OcdbtKvStore::Open(child_dir));
-    OCKPT_ASSIGN_OR_RETURN(std::vector<EntryInfo> entries, store->ListEntries(""));
-    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtWriter> writer,
-                           OcdbtWriter::Create(item_dir, options));
-    for (EntryInfo& e : entries) {
-      if (e.is_inline) {
-        OCKPT_RETURN_IF_ERROR(writer->Put(std::move(e.key), e.inline_value));
-      } else {
-        // The child's value stays where it is: the root names its file
-        // through the child's directory (base path "<child>/").
-        auto [base, relative] = SplitDataFilePath(e.file);
-        OCKPT_RETURN_IF_ERROR(writer->PutReference(std::move(e.key), child + "/" + base,
-                                                   std::move(relative), e.offset, e.size));
+    // Every child is read before the root is begun (a missing one leaves
+    // nothing behind).
+    std::vector<std::vector<EntryInfo>> listed;
+    for (const std::string& child : children) {
+      OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtKvStore> store, OcdbtKvStore::Open(JoinPath(item_dir, child)));
+      OCKPT_ASSIGN_OR_RETURN(std::vector<EntryInfo> entries, store->ListEntries(""));
+      listed.push_back(std::move(entries));
+    }
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OcdbtWriter> writer, OcdbtWriter::Create(item_dir, options));
+    for (size_t i = 0; i < children.size(); ++i) {
+      const std::string& child = children[i];
+      for (EntryInfo& e : listed[i]) {
+        if (e.is_inline) {
+          OCKPT_RETURN_IF_ERROR(writer->Put(std::move(e.key), e.inline_value));
+        } else {
+          // The child's value stays where it is: the root names its file
+          // through the child's directory (base path "<child>/").
+          auto [base, relative] = SplitDataFilePath(e.file);
+          OCKPT_RETURN_IF_ERROR(writer->PutReference(std::move(e.key), child + "/" + base,
+                                                     std::move(relative), e.offset, e.size));
+        }
       }
     }
     return writer->Commit(commit_time_ns);
   };
-  return merge().WithContext(fmt::format("merging {} into {}", child_dir, item_dir));
+  return merge().WithContext(fmt::format("merging {} into {}", what, item_dir));
 }
 
 }  // namespace ockpt::ocdbt

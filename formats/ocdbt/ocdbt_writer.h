@@ -7,7 +7,7 @@
 // manifest, syncing data files before the manifest is written.
 //
 // WriteMergedRoot is Orbax's finalize step: a root database whose entries are
-// a process database's, with out-of-line values referenced in place through
+// the process databases', with out-of-line values referenced in place through
 // the data-file base path ("ocdbt.process_0/").
 //
 // The B+tree has the shape TensorStore gives a fresh tree (same node splits,
@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lib/base/bytes.h"
 
@@ -83,6 +84,11 @@ class OcdbtWriter {
 // The root gets a fresh uuid, its own nodes in item_dir/d/ and a generation 1
 // manifest.
 Status WriteMergedRoot(const std::string& item_dir, const std::string& child_rel,
+                       uint64_t commit_time_ns, const WriterOptions& options = {});
+// The same over several process databases (a multi-process save:
+// "ocdbt.process_0", "ocdbt.process_1", ...): the root holds the entries of
+// all of them; a key in two of them is kInvalidArgument.
+Status WriteMergedRoot(const std::string& item_dir, const std::vector<std::string>& children_rel,
                        uint64_t commit_time_ns, const WriterOptions& options = {});
 
 }  // namespace ockpt::ocdbt

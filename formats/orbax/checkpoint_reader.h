@@ -53,6 +53,16 @@ class PyTreeItem {
   // chunks on `threads` workers (0 = all cores); out.WriteAt is called from
   // the calling thread only. REQUIRES: leaves()[i].HasArrayData().
   Status ReadLeaf(size_t i, ArrayWriter& out, int threads = 1) const;
+  // Streams the box [origin, origin + extent) of leaf i into out, at byte
+  // offsets within the box (C order, little-endian), decoding only the
+  // chunks the box overlaps, chunk by chunk (the part of the box inside
+  // each chunk in increasing offsets, so each chunk is decoded once and
+  // streamed chunks are read front to back), through a buffer of at most
+  // 1 MiB: memory is bounded by a chunk, never by the box. A box covering
+  // the leaf is ReadLeaf(i, out, threads). REQUIRES: leaves()[i].HasArrayData()
+  // and the box inside the leaf's shape (the caller checks it).
+  Status ReadLeafBox(size_t i, const Shape& origin, const Shape& extent, ArrayWriter& out,
+                     int threads = 1) const;
   // How ReadLeaf(i, out, 1) reads leaf i: how many chunks, whether they are
   // streamed (zarr::ReadOptions defaults: then memory is a few MiB of
   // pieces) and the decoded chunk size. Inline leaves: one chunk.

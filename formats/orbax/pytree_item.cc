@@ -334,6 +334,85 @@ Status PyTreeItem::ReadLeaf(size_t i, ArrayWriter& out, int threads) const {
   return NotFoundError("leaf '{}' in {} has no array data", leaf.name(), dir_);
 }
 
+Status PyTreeItem::ReadLeafBox(size_t i, const Shape& origin, const Shape& extent,
+                               ArrayWriter& out, int threads) const {
+  if (i >= leaves_.size()) return InternalError("leaf index {} out of range", i);
+  const LeafRecord& leaf = leaves_[i];
+  if (!leaf.HasArrayData()) return ReadLeaf(i, out, threads);  // the leaf's own error
+  const Shape& shape = *leaf.shape;
+  const size_t rank = shape.size();
+  if (origin.size() != rank || extent.size() != rank) {
+    return InternalError("box of rank {} for leaf '{}' of rank {}", origin.size(), leaf.name(), rank);
+  }
+  bool whole = true;
+  for (size_t d = 0; d < rank; ++d) {
+    if (origin[d] < 0 || extent[d] < 0 || origin[d] > shape[d] || extent[d] > shape[d] - origin[d]) {
+      return InternalError("box start {} shape {} outside leaf '{}' of shape {}", ShapeString(origin),
+                           ShapeString(extent), leaf.name(), ShapeString(shape));
+    }
+    if (origin[d] != 0 || extent[d] != shape[d]) whole = false;
+  }
+  if (whole) return ReadLeaf(i, out, threads);
+  for (int64_t e : extent) {
+    if (e == 0) return Status::Ok();
+  }
+  // The chunk grid the box is walked over: the stored chunks (the whole
+  // array when unknown, e.g. inline values).
+  Shape chunk = shape;
+  if (leaf.chunk_shape && leaf.chunk_shape->size() == rank &&
+      std::all_of(leaf.chunk_shape->begin(), leaf.chunk_shape->end(), [](int64_t c) { return c > 0; })) {
+    chunk = *leaf.chunk_shape;
+  }
+  const size_t elem = SizeOf(*leaf.dtype);
+  // One thread: no read-ahead of chunks outside the box.
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> source, OpenLeafSource(i, 1));
+  const std::vector<uint64_t> box_strides = zarr::CStrides(extent);
+  constexpr uint64_t kPiece = uint64_t{1} << 20;
+  const uint64_t piece = std::max<uint64_t>(kPiece / elem, 1) * elem;
+  std::string buffer;
+  Shape first(rank), last(rank), cell(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    const int64_t c = std::max<int64_t>(chunk[d], 1);
+    first[d] = origin[d] / c;
+    last[d] = (origin[d] + extent[d] - 1) / c;
+    cell[d] = first[d];
+  }
+  while (true) {
+    Shape sub_origin(rank), sub_extent(rank);
+    uint64_t box_base = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t c = std::max<int64_t>(chunk[d], 1);
+      const int64_t lo = std::max(origin[d], cell[d] * c);
+      const int64_t hi = std::min(origin[d] + extent[d], (cell[d] + 1) * c);
+      sub_origin[d] = lo;
+      sub_extent[d] = hi - lo;
+      box_base += static_cast<uint64_t>(lo - origin[d]) * box_strides[d];
+    }
+    box_base *= elem;
+    OCKPT_RETURN_IF_ERROR(zarr::ForEachRun(
+        extent, shape, sub_origin, sub_extent, elem,
+        [&](uint64_t box_off, uint64_t array_off, uint64_t n) -> Status {
+          for (uint64_t done = 0; done < n;) {
+            const uint64_t len = std::min(piece, n - done);
+            if (buffer.size() < len) buffer.resize(len);
+            OCKPT_RETURN_IF_ERROR(source->ReadAt(array_off + done, len, buffer.data())
+                                      .WithContext(fmt::format("leaf '{}' in {}", leaf.name(), dir_)));
+            OCKPT_RETURN_IF_ERROR(out.WriteAt(box_base + box_off + done, ByteView(buffer.data(), len)));
+            done += len;
+          }
+          return Status::Ok();
+        }));
+    size_t d = rank;
+    while (d > 0) {
+      --d;
+      if (++cell[d] <= last[d]) break;
+      cell[d] = first[d];
+      if (d == 0) return Status::Ok();
+    }
+    if (rank == 0) return Status::Ok();
+  }
+}
+
 PyTreeItem::ReadPlan PyTreeItem::LeafReadPlan(size_t i) const {
   ReadPlan plan;
   if (i >= sources_.size()) return plan;

@@ -1,11 +1,11 @@
 // Restore through a CheckpointSink.
 
 #include "formats/orbax/restore.h"
+#include "lib/parallel/process_group.h"
 
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 #include <unistd.h>
 
 #include "formats/npy/npy_dir.h"
@@ -23,7 +23,7 @@ namespace ockpt::orbax {
 bool MatchesSelect(const std::vector<std::string>& globs, const std::string& name) {
   if (globs.empty()) return true;
   for (const std::string& g : globs) {
-    if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+    if (MatchesGlob(g, name)) return true;
   }
   return false;
 }
@@ -64,16 +64,46 @@ Status CheckLeafReadable(const PyTreeItem& item, const LeafRecord& r) {
   return DataLossError("leaf '{}' in {} has no readable array data", r.name(), item.dir());
 }
 
+// One device of a sharded restore.
+struct DeviceShard {
+  const ShardingOptions* sharding = nullptr;
+  int64_t device = 0;
+};
+
+// The piece of leaf r that the device holds: fills out's shape,
+// global_shape and index; returns the box when it is not the whole array.
+// kInvalidArgument naming the leaf when its spec does not fit it.
+Result<std::optional<Box>> CutPiece(const DeviceShard& shard, const LeafRecord& r, LeafRecord* out) {
+  const std::string name = r.name();
+  const PartitionSpec* spec = FindSpec(shard.sharding->specs, name);
+  auto box = DeviceBox(shard.sharding->mesh, spec, *r.shape, shard.device);
+  if (!box.ok()) return std::move(box).status().WithContext(fmt::format("leaf '{}'", name));
+  out->global_shape = *r.shape;
+  out->index = box->Index();
+  if (box->Covers(*r.shape)) return std::optional<Box>();
+  // The stored chunking describes the whole array, not the piece.
+  out->shape = box->extent;
+  out->chunk_shape.reset();
+  out->write_shape.reset();
+  out->stored_bytes.reset();
+  return std::optional<Box>(std::move(box).value());
+}
+
 Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& prefix,
-                   const RestoreOptions& opt, const Context& ctx, size_t* selected) {
+                   const RestoreOptions& opt, const DeviceShard* shard, const Context& ctx,
+                   size_t* selected) {
   const auto& records = item.leaves();
-  enum class How { kLeaf, kStream, kByLeaf };
+  // kLeaf: no array data; kStream: through the LeafStream; kByLeaf: on a
+  // worker (sink.concurrent_arrays()); kBox: a piece of a sharded restore,
+  // in order (without concurrent_arrays).
+  enum class How { kLeaf, kStream, kByLeaf, kBox };
   struct Step {
     size_t i = 0;
     LeafRecord out;
     How how = How::kLeaf;
     DType stored = DType::kUInt8, target = DType::kUInt8;
     uint64_t bytes = 0;  // memory while a worker writes it (kByLeaf)
+    std::optional<Box> box;  // a piece that is not the whole leaf
   };
   const bool by_leaf = sink.concurrent_arrays() && ResolveThreads(ctx.threads) > 1;
   std::vector<Step> steps;
@@ -94,6 +124,9 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       continue;
     }
     OCKPT_RETURN_IF_ERROR(CheckLeafReadable(item, r));
+    if (shard != nullptr) {
+      OCKPT_ASSIGN_OR_RETURN(step.box, CutPiece(*shard, r, &step.out));
+    }
     step.stored = *r.dtype;
     step.target = opt.dtype.value_or(step.stored);
     if (step.target != step.stored) {
@@ -110,8 +143,13 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     // ahead, and a worker per leaf would only add file creations from two
     // threads (measured: 2,000 leaves of 4 KiB took 0.63 s instead of
     // 0.35 s with 2 threads).
-    if (by_leaf && (plan.streamed || (plan.chunks <= 1 &&
-                                      plan.chunk_bytes > zarr::ZarrArray::kReadBatchChunkBytes))) {
+    if (step.box) {
+      // Pieces read only the chunks they overlap (PyTreeItem::ReadLeafBox):
+      // on a worker each when the sink allows, else in order.
+      step.how = by_leaf ? How::kByLeaf : How::kBox;
+      step.bytes = plan.streamed ? uint64_t{4} << 20 : 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
+    } else if (by_leaf && (plan.streamed || (plan.chunks <= 1 &&
+                                             plan.chunk_bytes > zarr::ZarrArray::kReadBatchChunkBytes))) {
       step.how = How::kByLeaf;
       step.bytes = plan.streamed ? uint64_t{4} << 20 : 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
     } else {
@@ -132,6 +170,11 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     CastingWriter caster(&w, step.stored, step.target);
     return read(caster);
   };
+  // Leaf `step`'s values (its piece, in a sharded restore) read on this thread.
+  auto read_alone = [&item](const Step& step, ArrayWriter& x) {
+    if (step.box) return item.ReadLeafBox(step.i, step.box->start, step.box->extent, x);
+    return item.ReadLeaf(step.i, x, 1);
+  };
   auto write_in_order = [&](const Step& step) -> Status {
     switch (step.how) {
       case How::kLeaf:
@@ -142,6 +185,10 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
         });
       case How::kByLeaf:
         return sink.RecordArray(step.out);
+      case How::kBox:
+        return sink.WriteArray(step.out, [&](ArrayWriter& w) {
+          return fill_from(step, w, [&](ArrayWriter& x) { return read_alone(step, x); });
+        });
     }
     return InternalError("unknown restore step");
   };
@@ -158,9 +205,9 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
       [&](size_t k) -> Result<PipelineWork<bool>> {
         const Step& step = steps[k];
         if (step.how != How::kByLeaf) return PipelineWork<bool>([] { return Result<bool>(true); });
-        return PipelineWork<bool>([&item, &sink, &step, &fill_from]() -> Result<bool> {
+        return PipelineWork<bool>([&sink, &step, &fill_from, &read_alone]() -> Result<bool> {
           OCKPT_RETURN_IF_ERROR(sink.WriteArrayData(step.out, [&](ArrayWriter& w) {
-            return fill_from(step, w, [&](ArrayWriter& x) { return item.ReadLeaf(step.i, x, 1); });
+            return fill_from(step, w, [&](ArrayWriter& x) { return read_alone(step, x); });
           }));
           return true;
         });
@@ -175,7 +222,7 @@ Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt,
 }
 
 Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const RestoreOptions& opt,
-                   const Context& ctx) {
+                   const DeviceShard* shard, const Context& ctx) {
   size_t selected = 0;
   // A step saved with a single unnamed item restores straight into OUT.
   bool default_only = false;
@@ -225,7 +272,7 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
         KeyPath prefix;
         if (opt.single_file) {
           if (!flat) prefix.push_back({e->name, KeyType::kDict});
-          OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *file_sink, prefix, opt, ctx, &selected));
+          OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *file_sink, prefix, opt, shard, ctx, &selected));
           if (flat) custom = e->pytree->custom_metadata();
         } else {
           std::string dir = root;
@@ -234,7 +281,7 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
             dir = JoinPath(root, e->name);
           }
           OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSink> sink, MakeSink(opt, dir));
-          OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, ctx, &selected));
+          OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, shard, ctx, &selected));
           OCKPT_RETURN_IF_ERROR(sink->Finish(e->pytree->custom_metadata()));
         }
         break;
@@ -268,24 +315,126 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
   return Status::Ok();
 }
 
-}  // namespace
 
-Status Restore(const RestoreOptions& opt, const Context& ctx) {
-  if (PathExists(opt.out)) {
-    auto names = ListDirectory(opt.out);
-    bool empty_dir = IsDirectory(opt.out) && names.ok() && names->empty();
-    if (!empty_dir)
-      return AlreadyExistsError("{} already exists; restore will not overwrite it", opt.out);
+Status CheckSharding(const RestoreOptions& opt) {
+  if (!opt.sharding) return InvalidArgumentError("a sharded restore needs a mesh");
+  if (opt.single_file) return InvalidArgumentError("a sharded restore writes .npy directories only");
+  return Status::Ok();
+}
+
+Status CheckShardIndex(const ShardingOptions& sharding, int64_t shard) {
+  const int64_t n = sharding.mesh.num_devices();
+  if (shard < 0 || shard >= n) {
+    return InvalidArgumentError("shard {} is outside the mesh of {} device{} (0 to {})", shard, n,
+                                n == 1 ? "" : "s", n - 1);
   }
+  return Status::Ok();
+}
+
+Status CheckOutputFree(const std::string& out) {
+  if (PathExists(out)) {
+    auto names = ListDirectory(out);
+    bool empty_dir = IsDirectory(out) && names.ok() && names->empty();
+    if (!empty_dir) return AlreadyExistsError("{} already exists; restore will not overwrite it", out);
+  }
+  return Status::Ok();
+}
+
+Result<Checkpoint> OpenForRestore(const RestoreOptions& opt, const Context& ctx) {
   OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.path, opt.open));
   for (const std::string& note : ckpt.notes) ctx.Warn(note);
   // As Orbax, a checkpoint given directly that misses some of its items
   // restores the others (a root's incomplete steps are never chosen).
   if (!ckpt.incomplete.empty()) ctx.Warn(fmt::format("{}: not committed: {}", ckpt.dir, ckpt.incomplete));
+  return ckpt;
+}
+
+// The --all-shards layout written by the processes of a multi-process run
+// (docs/sharding.md, "Multi-process runs"): process r restores devices r,
+// r + N, r + 2N, ... into process 0's one staging directory, which process
+// 0 commits after every process succeeded (processes beyond the device
+// count write nothing). Every step that can fail on one process ends in an
+// agreement, so all fail together and nothing is committed.
+Status RestoreShardsInGroup(const RestoreOptions& opt, ProcessGroup& group, const Context& ctx) {
+  const bool primary = group.rank() == 0;
+  std::optional<StagedOutput> staged;
+  std::optional<Checkpoint> ckpt;
+  auto prepare = [&]() -> Status {
+    OCKPT_RETURN_IF_ERROR(CheckSharding(opt));
+    if (opt.sharding->shard) {
+      return InvalidArgumentError(
+          "a multi-process restore writes every device's shard, one process per shard; a single "
+          "shard is written by one process");
+    }
+    if (primary) OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.out));
+    OCKPT_ASSIGN_OR_RETURN(Checkpoint opened, OpenForRestore(opt, ctx));
+    ckpt.emplace(std::move(opened));
+    if (!primary) return Status::Ok();
+    OCKPT_ASSIGN_OR_RETURN(StagedOutput begun, StagedOutput::Begin(opt.out, ProcessTmpSuffix()));
+    staged.emplace(std::move(begun));
+    return MakeDirectories(staged->tmp_path());
+  };
+  OCKPT_RETURN_IF_ERROR(group.AllOk(prepare()));
+  std::string tmp = primary ? staged->tmp_path() : std::string();
+  OCKPT_RETURN_IF_ERROR(group.Broadcast(0, &tmp));
+  Status mine;
+  for (int64_t d = group.rank(); mine.ok() && d < opt.sharding->mesh.num_devices(); d += group.size()) {
+    DeviceShard shard{&*opt.sharding, d};
+    const std::string dir = JoinPath(tmp, ShardDirName(d));
+    mine = MakeDirectories(dir);
+    if (mine.ok()) mine = RestoreInto(*ckpt, dir, opt, &shard, ctx);
+  }
+  Status s = group.AllOk(mine);
+  if (primary) {
+    if (s.ok()) s = staged->Commit({.replace_empty_dir = true});
+    staged.reset();  // removes the staging directory unless it was committed
+  }
+  return group.ShareStatus(0, s);
+}
+
+}  // namespace
+
+std::string ShardDirName(int64_t shard) { return fmt::format("shard_{}", shard); }
+
+Status Restore(const RestoreOptions& opt, const Context& ctx) {
+  if (ctx.process_group != nullptr && ctx.process_group->size() > 1) {
+    if (!opt.sharding) {
+      return InvalidArgumentError(
+          "a multi-process restore writes one shard per process: it needs a device mesh (a whole "
+          "restore is written by one process)");
+    }
+    return RestoreShardsInGroup(opt, *ctx.process_group, ctx);
+  }
+  OCKPT_RETURN_IF_ERROR(CheckOutputFree(opt.out));
+  if (opt.sharding) {
+    OCKPT_RETURN_IF_ERROR(CheckSharding(opt));
+    if (opt.sharding->shard) OCKPT_RETURN_IF_ERROR(CheckShardIndex(*opt.sharding, *opt.sharding->shard));
+  }
+  OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenForRestore(opt, ctx));
   OCKPT_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(opt.out, ProcessTmpSuffix()));
   if (!opt.single_file) OCKPT_RETURN_IF_ERROR(MakeDirectories(staged.tmp_path()));
-  OCKPT_RETURN_IF_ERROR(RestoreInto(ckpt, staged.tmp_path(), opt, ctx));
+  if (!opt.sharding) {
+    OCKPT_RETURN_IF_ERROR(RestoreInto(ckpt, staged.tmp_path(), opt, nullptr, ctx));
+  } else if (opt.sharding->shard) {
+    DeviceShard shard{&*opt.sharding, *opt.sharding->shard};
+    OCKPT_RETURN_IF_ERROR(RestoreInto(ckpt, staged.tmp_path(), opt, &shard, ctx));
+  } else {
+    for (int64_t d = 0; d < opt.sharding->mesh.num_devices(); ++d) {
+      DeviceShard shard{&*opt.sharding, d};
+      const std::string dir = JoinPath(staged.tmp_path(), ShardDirName(d));
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(dir));
+      OCKPT_RETURN_IF_ERROR(RestoreInto(ckpt, dir, opt, &shard, ctx));
+    }
+  }
   return staged.Commit({.replace_empty_dir = true});
+}
+
+Status RestoreShard(const RestoreOptions& opt, int64_t shard, const Context& ctx) {
+  OCKPT_RETURN_IF_ERROR(CheckSharding(opt));
+  OCKPT_RETURN_IF_ERROR(CheckShardIndex(*opt.sharding, shard));
+  RestoreOptions one = opt;
+  one.sharding->shard = shard;
+  return Restore(one, ctx);
 }
 
 }  // namespace ockpt::orbax

@@ -14,9 +14,22 @@
 
 #include "formats/orbax/checkpoint_reader.h"
 #include "lib/base/context.h"
+#include "lib/checkpoint/mesh.h"
 #include "lib/checkpoint/sink.h"
 
 namespace ockpt::orbax {
+
+// Sharded restore (docs/sharding.md): every array leaf is cut into the
+// piece one device of a mesh holds, as jax.sharding.NamedSharding places it.
+struct ShardingOptions {
+  Mesh mesh;
+  // Per leaf, the first spec whose glob matches its dotted name (within its
+  // item); a leaf no spec matches is replicated (every device holds all of it).
+  std::vector<PartitionSpec> specs;
+  // One device's pieces, written into OUT; unset: every device's, into
+  // OUT/shard_<I>/ (one commit for all).
+  std::optional<int64_t> shard;
+};
 
 // Creates the sink that writes to `path`.
 using SinkFactory = std::function<Result<std::unique_ptr<CheckpointSink>>(const std::string& path)>;
@@ -32,9 +45,28 @@ struct RestoreOptions {
   // With sink_factory: OUT is one file holding every item (item names become
   // the first key of each leaf when there is more than one item).
   bool single_file = false;
+  // Set: a sharded restore (.npy directories only; single_file must be false).
+  std::optional<ShardingOptions> sharding;
 };
 
+// Writes OUT (which must not exist, or be an empty directory) through a
+// temporary sibling renamed into place at the end.
 Status Restore(const RestoreOptions& options, const Context& ctx);
+
+// Writes device `shard`'s pieces of every selected leaf of options.path
+// into the directory options.out, in restore's .npy + _tree.json layout
+// (each array record with "global_shape" and "index"), committed on its own
+// (missing parent directories are created). Uses options.sharding's mesh
+// and specs (its `shard` is ignored). This is what one process of a
+// multi-process run calls for its rank: RestoreShard(opts with out =
+// OUT/shard_<rank>, rank, ctx) gives the layout of `--all-shards`.
+// kInvalidArgument: no sharding, shard outside the mesh, a spec that does not
+// fit a leaf (longer than its rank, a dimension split more ways than it
+// has elements); kAlreadyExists: options.out exists and is not empty.
+Status RestoreShard(const RestoreOptions& options, int64_t shard, const Context& ctx);
+
+// The directory of device `shard` under OUT in the --all-shards layout.
+std::string ShardDirName(int64_t shard);
 
 // Whether name matches any of the globs (fnmatch; '*' also crosses '.').
 bool MatchesSelect(const std::vector<std::string>& globs, const std::string& name);

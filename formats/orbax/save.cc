@@ -28,12 +28,13 @@
 #include "lib/base/file.h"
 #include "lib/base/pyjson.h"
 #include "lib/checkpoint/progress.h"
+#include "lib/parallel/process_group.h"
 
 namespace ockpt::orbax {
 namespace {
 
 constexpr uint64_t kTargetDataFileSize = uint64_t{1} << 31;  // Orbax's 2 GiB
-constexpr std::string_view kProcessDir = "ocdbt.process_0";
+constexpr std::string_view kProcessDirPrefix = "ocdbt.process_";
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -112,9 +113,19 @@ std::string TreeMetadataKey(const KeyPath& path) {
   return s;
 }
 
-Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, const ArrayLayout& layout,
-                       const Context& ctx) {
-  for (const std::string& w : source.warnings()) ctx.Warn(w);
+namespace {
+
+// What an item's save writes, decided from its source alone (so that every
+// process of a multi-process save decides the same).
+struct ItemPlan {
+  std::vector<zarr::ArrayToWrite> arrays;
+  format::TreeMetadataFile tree_metadata;
+  format::ShardingFile sharding;
+  format::ArrayMetadatasFile array_metadatas;
+  nlohmann::json strings = nlohmann::json::object();
+};
+
+Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemPlan* plan) {
   const std::vector<LeafRecord>& leaves = source.leaves();
   if (leaves.empty()) return InvalidArgumentError("{}: an empty tree cannot be saved (Orbax refuses it)", source.Describe());
   std::set<std::string> names;
@@ -131,45 +142,6 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       return InvalidArgumentError("{}: two leaves share the parameter name '{}'", source.Describe(), r.name());
     }
   }
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(dir));
-
-  std::unique_ptr<ocdbt::OcdbtWriter> writer;
-  ocdbt::WriterOptions wopts;
-  wopts.target_data_file_size = kTargetDataFileSize;
-  if (layout.ocdbt) {
-    OCKPT_ASSIGN_OR_RETURN(writer, ocdbt::OcdbtWriter::Create(JoinPath(dir, kProcessDir), wopts));
-  }
-  zarr::ValueSink sink;
-  if (writer) {
-    sink.put = [&](const std::string& key, ByteView value) { return writer->Put(key, value); };
-    sink.put_streamed = [&](const std::string& key, uint64_t size_bound,
-                            const std::function<Status(const zarr::ValueSink::Append&)>& produce) {
-      return writer->PutStreamed(key, size_bound, produce);
-    };
-  } else {
-    sink.put = [&](const std::string& key, ByteView value) -> Status {
-      OCKPT_RETURN_IF_ERROR(CheckFileKey(key));
-      std::string path = JoinPath(dir, key);
-      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
-      return WriteFile(path, value);
-    };
-    sink.put_streamed = [&](const std::string& key, uint64_t,
-                            const std::function<Status(const zarr::ValueSink::Append&)>& produce)
-        -> Status {
-      OCKPT_RETURN_IF_ERROR(CheckFileKey(key));
-      std::string path = JoinPath(dir, key);
-      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
-      OCKPT_ASSIGN_OR_RETURN(WritableFile file, WritableFile::Create(path));
-      OCKPT_RETURN_IF_ERROR(produce([&](ByteView piece) { return file.Append(piece); }));
-      return file.Close();
-    };
-  }
-
-  std::vector<zarr::ArrayToWrite> arrays;
-  format::TreeMetadataFile tree_metadata;
-  format::ShardingFile sharding;
-  format::ArrayMetadatasFile array_metadatas;
-  nlohmann::json strings = nlohmann::json::object();
   for (size_t i = 0; i < leaves.size(); ++i) {
     const LeafRecord& r = leaves[i];
     std::string name = r.name();
@@ -218,8 +190,8 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       }
       OCKPT_RETURN_IF_ERROR(zarr::ValidateWriteSpec(spec));
       std::string prefix = name.empty() ? "" : name + "/";
-      // Written after the loop, all leaves in one pipeline (in this order).
-      arrays.push_back({spec, prefix, name, [&source, i] { return source.OpenArray(i); }});
+      // Written after planning, all leaves in one pipeline (in this order).
+      plan->arrays.push_back({spec, prefix, name, [&source, i] { return source.OpenArray(i); }});
       if (r.value_type == kJaxArray) {
         Json sh = r.sharding;
         if (!sh.is_object()) {
@@ -227,16 +199,16 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
           sh["sharding_type"] = "SingleDeviceSharding";
           sh["device_str"] = "cpu:0";
         }
-        sharding.entries[format::ShardingKey(name)] = PyJsonDumps(sh);
+        plan->sharding.entries[format::ShardingKey(name)] = PyJsonDumps(sh);
         format::ArrayMetadatasEntry am;
         am.array_metadata.param_name = name;
         am.array_metadata.write_shape = base;
         am.array_metadata.chunk_shape = spec.chunk_shape;
         am.array_metadata.ext_metadata = r.ext_metadata;  // null unless the source had one (PRNG keys)
-        array_metadatas.array_metadatas.push_back(std::move(am));
+        plan->array_metadatas.array_metadatas.push_back(std::move(am));
       }
     } else if (r.value_type == kString) {
-      strings[name] = r.string_value.value_or("");
+      plan->strings[name] = r.string_value.value_or("");
     } else if (!IsEmptyNodeType(r.value_type)) {
       return InvalidArgumentError("{}: leaf '{}' ({}) has no array data to save", source.Describe(), name,
                                   r.value_type);
@@ -250,34 +222,131 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
       entry.key_metadata.push_back(std::move(km));
     }
     entry.value_metadata = ValueMetadata(r, write_shape);
-    tree_metadata.tree_metadata.push_back(std::move(entry));
+    plan->tree_metadata.tree_metadata.push_back(std::move(entry));
   }
+  plan->tree_metadata.use_ocdbt = layout.ocdbt;
+  plan->tree_metadata.use_zarr3 = layout.zarr3;
+  plan->tree_metadata.store_array_data_equal_to_fill_value = true;
+  plan->tree_metadata.custom_metadata = source.custom_metadata();
+  return Status::Ok();
+}
 
+std::string ProcessDir(int rank) { return fmt::format("{}{}", kProcessDirPrefix, rank); }
+
+ocdbt::WriterOptions ProcessWriterOptions() {
+  ocdbt::WriterOptions wopts;
+  wopts.target_data_file_size = kTargetDataFileSize;
+  return wopts;
+}
+
+// Writes this process's part of the item's arrays: its run of the chunks
+// (all of them in a run of one process), and on the primary process the
+// zarr metadata of every array; into ocdbt.process_<rank>/ with OCDBT, else
+// as files in dir. *wrote_database: whether the process database exists.
+Status WriteProcessPart(const std::string& dir, const ItemPlan& plan, const ArrayLayout& layout, int rank,
+                        int size, const Context& ctx, bool* wrote_database) {
+  *wrote_database = false;
+  OCKPT_RETURN_IF_ERROR(MakeDirectories(dir));
+  std::vector<zarr::WriteSpec> specs;
+  for (const zarr::ArrayToWrite& a : plan.arrays) specs.push_back(a.spec);
+  const zarr::ChunkRun run = zarr::ChunkPart(specs, rank, size);
+  std::unique_ptr<ocdbt::OcdbtWriter> writer;
+  const ocdbt::WriterOptions wopts = ProcessWriterOptions();
+  // The primary process always has a database (the metadata keys); the
+  // others only when they have chunks to write.
+  if (layout.ocdbt && (rank == 0 || run.end > run.first)) {
+    OCKPT_ASSIGN_OR_RETURN(writer, ocdbt::OcdbtWriter::Create(JoinPath(dir, ProcessDir(rank)), wopts));
+  }
+  zarr::ValueSink sink;
+  if (writer) {
+    sink.put = [&](const std::string& key, ByteView value) { return writer->Put(key, value); };
+    sink.put_streamed = [&](const std::string& key, uint64_t size_bound,
+                            const std::function<Status(const zarr::ValueSink::Append&)>& produce) {
+      return writer->PutStreamed(key, size_bound, produce);
+    };
+  } else {
+    sink.put = [&](const std::string& key, ByteView value) -> Status {
+      OCKPT_RETURN_IF_ERROR(CheckFileKey(key));
+      std::string path = JoinPath(dir, key);
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
+      return WriteFile(path, value);
+    };
+    sink.put_streamed = [&](const std::string& key, uint64_t,
+                            const std::function<Status(const zarr::ValueSink::Append&)>& produce)
+        -> Status {
+      OCKPT_RETURN_IF_ERROR(CheckFileKey(key));
+      std::string path = JoinPath(dir, key);
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(path)));
+      OCKPT_ASSIGN_OR_RETURN(WritableFile file, WritableFile::Create(path));
+      OCKPT_RETURN_IF_ERROR(produce([&](ByteView piece) { return file.Append(piece); }));
+      return file.Close();
+    };
+  }
   zarr::WriteOptions write_options;
   write_options.threads = ctx.threads;
-  OCKPT_RETURN_IF_ERROR(zarr::WriteArrays(arrays, sink, write_options));
-
-  int64_t commit_time = NowNs();
+  write_options.part = rank;
+  write_options.parts = size;
+  write_options.write_metadata = rank == 0;
+  if (!layout.ocdbt || writer) OCKPT_RETURN_IF_ERROR(zarr::WriteArrays(plan.arrays, sink, write_options));
   if (writer) {
-    OCKPT_RETURN_IF_ERROR(writer->Commit(static_cast<uint64_t>(commit_time)));
-    writer.reset();
-    OCKPT_RETURN_IF_ERROR(ocdbt::WriteMergedRoot(dir, std::string(kProcessDir), static_cast<uint64_t>(commit_time) + 1, wopts));
+    OCKPT_RETURN_IF_ERROR(writer->Commit(static_cast<uint64_t>(NowNs())));
+    *wrote_database = true;
   }
-  if (!sharding.entries.empty()) {
-    OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kShardingFile), format::EncodeShardingFile(sharding)));
+  return Status::Ok();
+}
+
+// The primary process's part after every process wrote its arrays: the
+// merged root database over the process databases that exist, then the
+// side files and _METADATA.
+Status FinishItem(const std::string& dir, const ItemPlan& plan, const ArrayLayout& layout,
+                  const std::vector<int>& process_databases) {
+  if (layout.ocdbt) {
+    std::vector<std::string> children;
+    for (int r : process_databases) children.push_back(ProcessDir(r));
+    OCKPT_RETURN_IF_ERROR(
+        ocdbt::WriteMergedRoot(dir, children, static_cast<uint64_t>(NowNs()), ProcessWriterOptions()));
   }
-  if (!strings.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kStringsFile), DumpJson(strings)));
-  if (!array_metadatas.array_metadatas.empty()) {
+  if (!plan.sharding.entries.empty()) {
+    OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kShardingFile), format::EncodeShardingFile(plan.sharding)));
+  }
+  if (!plan.strings.empty()) OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(dir, kStringsFile), DumpJson(plan.strings)));
+  if (!plan.array_metadatas.array_metadatas.empty()) {
+    // The primary process's file, listing every jax.Array (each process's
+    // array_metadatas/process_<i> lists the arrays it handled; in ockpt's
+    // multi-process save that is the primary, which planned them all).
     std::string amdir = JoinPath(dir, kArrayMetadatasDir);
     OCKPT_RETURN_IF_ERROR(MakeDirectories(amdir));
     OCKPT_RETURN_IF_ERROR(
-        WriteFile(JoinPath(amdir, "process_0"), format::EncodeArrayMetadatasFile(array_metadatas)));
+        WriteFile(JoinPath(amdir, "process_0"), format::EncodeArrayMetadatasFile(plan.array_metadatas)));
   }
-  tree_metadata.use_ocdbt = layout.ocdbt;
-  tree_metadata.use_zarr3 = layout.zarr3;
-  tree_metadata.store_array_data_equal_to_fill_value = true;
-  tree_metadata.custom_metadata = source.custom_metadata();
-  return WriteFile(JoinPath(dir, kTreeMetadataFile), format::EncodeTreeMetadataFile(tree_metadata));
+  return WriteFile(JoinPath(dir, kTreeMetadataFile), format::EncodeTreeMetadataFile(plan.tree_metadata));
+}
+
+}  // namespace
+
+Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, const ArrayLayout& layout,
+                       const Context& ctx) {
+  SingleProcessGroup single;
+  ProcessGroup& group = ctx.process_group != nullptr ? *ctx.process_group : single;
+  const int rank = group.rank();
+  if (rank == 0) {
+    for (const std::string& w : source.warnings()) ctx.Warn(w);
+  }
+  ItemPlan plan;
+  bool wrote_database = false;
+  Status s = PlanItem(source, layout, &plan);
+  if (s.ok()) s = WriteProcessPart(dir, plan, layout, rank, group.size(), ctx, &wrote_database);
+  // Every process's arrays are written (or one failed, and all stop here).
+  OCKPT_RETURN_IF_ERROR(group.AllOk(s));
+  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> wrote, group.AllGather(wrote_database ? "1" : "0"));
+  if (rank == 0) {
+    std::vector<int> databases;
+    for (size_t r = 0; r < wrote.size(); ++r) {
+      if (wrote[r] == "1") databases.push_back(static_cast<int>(r));
+    }
+    s = FinishItem(dir, plan, layout, databases);
+  }
+  return group.ShareStatus(0, s);
 }
 
 namespace {
@@ -331,11 +400,13 @@ Result<Json> ReadJsonArg(const std::string& path) {
   return j;
 }
 
-// Writes the whole checkpoint into tmp; the caller renames it.
+// Writes the whole checkpoint into tmp (which exists); the caller renames
+// it. Every process of the group writes its part of each PyTree item; the
+// primary process writes the rest. Returns early only where every process
+// does (WritePyTreeItem's status is shared).
 Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path, std::vector<PlannedItem>& items,
-                          bool composite, bool step, const SaveOptions& opt, const Context& ctx) {
+                          bool composite, bool step, const SaveOptions& opt, bool primary, const Context& ctx) {
   int64_t init_ns = NowNs();
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(tmp));
   Json handlers;
   if (!composite) {
     OCKPT_RETURN_IF_ERROR(WritePyTreeItem(tmp, *items[0].source, opt.layout, ctx));
@@ -343,6 +414,10 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
   } else {
     handlers = Json::object();
     std::sort(items.begin(), items.end(), [](const PlannedItem& a, const PlannedItem& b) { return a.name < b.name; });
+    for (PlannedItem& it : items) {
+      if (!it.is_json) OCKPT_RETURN_IF_ERROR(WritePyTreeItem(JoinPath(tmp, it.name), *it.source, opt.layout, ctx));
+    }
+    if (!primary) return Status::Ok();
     for (PlannedItem& it : items) {
       std::string dir = JoinPath(tmp, it.name);
       if (it.is_json) {
@@ -354,12 +429,12 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
             WriteJsonItem(dir, step && it.name == kMetricsItem ? "metrics" : "metadata", it.json));
         handlers[it.name] = std::string(kJsonHandler);
       } else {
-        OCKPT_RETURN_IF_ERROR(WritePyTreeItem(dir, *it.source, opt.layout, ctx));
         handlers[it.name] = std::string(step && it.name == kDefaultItem ? kStandardHandler : kPyTreeHandler);
       }
       OCKPT_RETURN_IF_ERROR(WriteCommitSuccess(dir, JoinPath(final_path, it.name)));
     }
   }
+  if (!primary) return Status::Ok();
   format::CheckpointMetadataFile md = CheckpointMetadata(handlers, init_ns, NowNs(), opt.custom_metadata);
   OCKPT_RETURN_IF_ERROR(
       WriteFile(JoinPath(tmp, kCheckpointMetadataFile), format::EncodeCheckpointMetadataFile(md)));
@@ -369,6 +444,11 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
 
 }  // namespace
 
+// In a multi-process save (ctx.process_group) every process opens the
+// sources and plans the same items; the primary process (rank 0) alone
+// takes the root's lock, checks the destination, stages, commits and
+// prunes. Each step that can fail on one process ends in an agreement, so
+// that all processes fail together and only the primary's commit publishes.
 Status Save(const SaveOptions& opt, const Context& ctx) {
   if (opt.dest.empty()) return InvalidArgumentError("no destination given");
   if (!opt.items.empty() || !opt.json_items.empty()) {
@@ -376,6 +456,9 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   } else if (opt.src.empty()) {
     return InvalidArgumentError("nothing to save: no source and no named items");
   }
+  SingleProcessGroup single;
+  ProcessGroup& group = ctx.process_group != nullptr ? *ctx.process_group : single;
+  const bool primary = group.rank() == 0;
   // Open every source first: a bad source fails before anything is written.
   SourceOpener open = opt.open_source;
   if (!open) open = [](const std::string& path) { return OpenSource(path); };
@@ -387,89 +470,111 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   }
   std::vector<PlannedItem> items;
   std::set<std::string> seen;
-  auto add_name = [&](const std::string& name) -> Status {
-    if (name.empty() || !IsSafeRelativeKey(name) || name.find('/') != std::string::npos || IsTmpName(name)) {
-      return InvalidArgumentError("item name '{}' is not a valid directory name", name);
+  const bool step = opt.step.has_value();
+  auto open_items = [&]() -> Status {
+    auto add_name = [&](const std::string& name) -> Status {
+      if (name.empty() || !IsSafeRelativeKey(name) || name.find('/') != std::string::npos || IsTmpName(name)) {
+        return InvalidArgumentError("item name '{}' is not a valid directory name", name);
+      }
+      if (!seen.insert(name).second) return InvalidArgumentError("item '{}' given twice", name);
+      return Status::Ok();
+    };
+    if (!opt.src.empty()) {
+      PlannedItem it;
+      it.name = std::string(kDefaultItem);
+      OCKPT_ASSIGN_OR_RETURN(it.source, open(opt.src));
+      items.push_back(std::move(it));
     }
-    if (!seen.insert(name).second) return InvalidArgumentError("item '{}' given twice", name);
+    for (const auto& [name, src] : opt.items) {
+      OCKPT_RETURN_IF_ERROR(add_name(name));
+      PlannedItem it;
+      it.name = name;
+      OCKPT_ASSIGN_OR_RETURN(it.source, open(src));
+      items.push_back(std::move(it));
+    }
+    for (const auto& [name, file] : opt.json_items) {
+      OCKPT_RETURN_IF_ERROR(add_name(name));
+      PlannedItem it;
+      it.name = name;
+      it.is_json = true;
+      OCKPT_ASSIGN_OR_RETURN(it.json, ReadJsonArg(file));
+      items.push_back(std::move(it));
+    }
+    if (!opt.metrics.is_null()) {
+      if (!step) return InvalidArgumentError("metrics need a step (metrics belong to manager steps)");
+      if (seen.count(std::string(kMetricsItem))) return InvalidArgumentError("metrics given and also an item named 'metrics'");
+      PlannedItem it;
+      it.name = std::string(kMetricsItem);
+      it.is_json = true;
+      it.json = opt.metrics;
+      items.push_back(std::move(it));
+    }
+    if (opt.retention && !step) return InvalidArgumentError("a retention policy needs a step (it applies to manager roots)");
+    if (opt.retention) OCKPT_RETURN_IF_ERROR(opt.retention->Validate());
+    if (step && *opt.step < 0) return InvalidArgumentError("the step must be >= 0");
     return Status::Ok();
   };
-  if (!opt.src.empty()) {
-    PlannedItem it;
-    it.name = std::string(kDefaultItem);
-    OCKPT_ASSIGN_OR_RETURN(it.source, open(opt.src));
-    items.push_back(std::move(it));
-  }
-  for (const auto& [name, src] : opt.items) {
-    OCKPT_RETURN_IF_ERROR(add_name(name));
-    PlannedItem it;
-    it.name = name;
-    OCKPT_ASSIGN_OR_RETURN(it.source, open(src));
-    items.push_back(std::move(it));
-  }
-  for (const auto& [name, file] : opt.json_items) {
-    OCKPT_RETURN_IF_ERROR(add_name(name));
-    PlannedItem it;
-    it.name = name;
-    it.is_json = true;
-    OCKPT_ASSIGN_OR_RETURN(it.json, ReadJsonArg(file));
-    items.push_back(std::move(it));
-  }
-  bool step = opt.step.has_value();
-  if (!opt.metrics.is_null()) {
-    if (!step) return InvalidArgumentError("metrics need a step (metrics belong to manager steps)");
-    if (seen.count(std::string(kMetricsItem))) return InvalidArgumentError("metrics given and also an item named 'metrics'");
-    PlannedItem it;
-    it.name = std::string(kMetricsItem);
-    it.is_json = true;
-    it.json = opt.metrics;
-    items.push_back(std::move(it));
-  }
-  bool composite = step || !opt.items.empty() || !opt.json_items.empty();
+  const bool composite = step || !opt.items.empty() || !opt.json_items.empty();
 
   std::string final_path = opt.dest;
   while (final_path.size() > 1 && final_path.back() == '/') final_path.pop_back();
+  if (step) final_path = JoinPath(final_path, std::to_string(*opt.step));
   std::optional<RootLock> root_lock;  // writers of a manager root take its lock (steps.h)
-  if (opt.retention && !step) return InvalidArgumentError("a retention policy needs a step (it applies to manager roots)");
-  if (opt.retention) OCKPT_RETURN_IF_ERROR(opt.retention->Validate());
-  if (step) {
-    if (*opt.step < 0) return InvalidArgumentError("the step must be >= 0");
-    if (PathExists(opt.dest) && !IsDirectory(opt.dest)) {
-      return AlreadyExistsError("{} exists and is not a directory", opt.dest);
-    }
-    OCKPT_RETURN_IF_ERROR(MakeDirectories(opt.dest));
-    OCKPT_ASSIGN_OR_RETURN(root_lock, LockRoot(opt.dest, /*wait=*/true));
-    OCKPT_ASSIGN_OR_RETURN(RootSteps existing, ScanRootSteps(opt.dest));
-    for (const auto& [name, state] : existing.steps) {
-      if (name.step == *opt.step) {
-        return AlreadyExistsError("step {} already exists in {} ({}, {})", *opt.step, opt.dest, name.name,
-                                  StepStatusName(state.status));
+  std::optional<StagedOutput> staged;
+  // The primary process's checks of the destination, then the staging
+  // directory (Orbax's own in-progress name, so that Orbax and ls-steps see
+  // the save as in progress).
+  auto prepare_dest = [&]() -> Status {
+    if (step) {
+      if (PathExists(opt.dest) && !IsDirectory(opt.dest)) {
+        return AlreadyExistsError("{} exists and is not a directory", opt.dest);
+      }
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(opt.dest));
+      OCKPT_ASSIGN_OR_RETURN(root_lock, LockRoot(opt.dest, /*wait=*/true));
+      OCKPT_ASSIGN_OR_RETURN(RootSteps existing, ScanRootSteps(opt.dest));
+      for (const auto& [name, state] : existing.steps) {
+        if (name.step == *opt.step) {
+          return AlreadyExistsError("step {} already exists in {} ({}, {})", *opt.step, opt.dest, name.name,
+                                    StepStatusName(state.status));
+        }
       }
     }
-    final_path = JoinPath(final_path, std::to_string(*opt.step));
+    if (PathExists(final_path)) return AlreadyExistsError("{} already exists; save will not overwrite it", final_path);
+    OCKPT_ASSIGN_OR_RETURN(StagedOutput begun, StagedOutput::Begin(final_path, std::string(kTmpSuffix)));
+    staged.emplace(std::move(begun));
+    return MakeDirectories(staged->tmp_path());
+  };
+  Status s = open_items();
+  if (s.ok() && primary) s = prepare_dest();
+  OCKPT_RETURN_IF_ERROR(group.AllOk(s));
+  std::string tmp = primary ? staged->tmp_path() : std::string();
+  OCKPT_RETURN_IF_ERROR(group.Broadcast(0, &tmp));
+  s = WriteCheckpointDir(tmp, final_path, items, composite, step, opt, primary, ctx);
+  if (primary) {
+    if (s.ok()) s = staged->Commit({.sync_parent = true});
+    staged.reset();  // removes the staging directory unless it was committed
   }
-  if (PathExists(final_path)) return AlreadyExistsError("{} already exists; save will not overwrite it", final_path);
-  Status s;
-  {
-    // Orbax's own in-progress name, so that Orbax and ls-steps see the save as in progress.
-    OCKPT_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(final_path, std::string(kTmpSuffix)));
-    s = WriteCheckpointDir(staged.tmp_path(), final_path, items, composite, step, opt, ctx);
-    if (s.ok()) s = staged.Commit({.sync_parent = true});
-  }
+  OCKPT_RETURN_IF_ERROR(group.ShareStatus(0, s));
   // --- Retention after the new step committed (save with a step and a policy) ---
-  if (s.ok() && step && opt.retention) {
-    GcObserver observer;
-    observer.finished_interrupted = [&](const std::vector<std::string>& names) {
-      ctx.Warn(fmt::format("{}: finished {} interrupted deletion{}", opt.dest, names.size(),
-                           names.size() == 1 ? "" : "s"));
-    };
-    observer.deleted = [&](const std::string& name) {
-      ctx.Warn(fmt::format("{}: retention policy deleted {}", opt.dest, name));
-    };
-    auto pruned = ApplyRetention(*root_lock, *opt.retention, observer);
-    if (!pruned.ok()) return pruned.status().WithContext(fmt::format("step {} saved, but pruning old steps", *opt.step));
+  if (step && opt.retention) {
+    Status pruned_status;
+    if (primary) {
+      GcObserver observer;
+      observer.finished_interrupted = [&](const std::vector<std::string>& names) {
+        ctx.Warn(fmt::format("{}: finished {} interrupted deletion{}", opt.dest, names.size(),
+                             names.size() == 1 ? "" : "s"));
+      };
+      observer.deleted = [&](const std::string& name) {
+        ctx.Warn(fmt::format("{}: retention policy deleted {}", opt.dest, name));
+      };
+      auto pruned = ApplyRetention(*root_lock, *opt.retention, observer);
+      if (!pruned.ok()) {
+        pruned_status = pruned.status().WithContext(fmt::format("step {} saved, but pruning old steps", *opt.step));
+      }
+    }
+    return group.ShareStatus(0, pruned_status);
   }
-  return s;
+  return Status::Ok();
 }
 
 }  // namespace ockpt::orbax

@@ -32,10 +32,12 @@ class ZarrArraySource final : public ArraySource {
     chunk_ = s.chunk_shape;
     elem_ = SizeOf(s.dtype);
     size_ = static_cast<uint64_t>(NumElements(shape_)) * elem_;
-    // Contiguous runs may cross rows when chunks cover whole trailing dims.
+    // Contiguous runs may cross rows when chunks are exactly the array's
+    // trailing dims (a chunk wider than the array pads its rows, so its row
+    // stride is not the array's).
     full_trailing_ = true;
     for (size_t d = 1; d < shape_.size(); ++d) {
-      if (chunk_[d] < shape_[d]) full_trailing_ = false;
+      if (chunk_[d] != shape_[d]) full_trailing_ = false;
     }
     stream_ = array->StreamsChunks(options_);
     grid_ = array->ChunkGridShape();

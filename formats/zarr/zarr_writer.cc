@@ -391,6 +391,37 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays,
   return WriteArrays(arrays, values, options);
 }
 
+ChunkRun ChunkPart(const std::vector<WriteSpec>& specs, int part, int parts) {
+  if (parts < 1) parts = 1;
+  part = std::clamp(part, 0, parts);
+  using u128 = unsigned __int128;
+  u128 total = 0;
+  uint64_t chunks = 0;
+  for (const WriteSpec& spec : specs) {
+    const uint64_t n = NumChunks(ChunkGridShape(spec));
+    total += u128{n} * std::max<uint64_t>(ChunkBytesOf(spec), 1);
+    chunks += n;
+  }
+  // The chunks that start below byte ceil(p * total / parts).
+  auto chunks_before = [&](int p) -> uint64_t {
+    if (p <= 0) return 0;
+    if (p >= parts) return chunks;
+    const u128 bound = (u128(p) * total + u128(parts) - 1) / u128(parts);
+    u128 start = 0;
+    uint64_t count = 0;
+    for (const WriteSpec& spec : specs) {
+      const uint64_t n = NumChunks(ChunkGridShape(spec));
+      const uint64_t c = std::max<uint64_t>(ChunkBytesOf(spec), 1);
+      if (bound <= start) break;
+      const u128 k = (bound - start + c - 1) / c;  // chunks of this array starting below bound
+      count += k >= n ? n : static_cast<uint64_t>(k);
+      start += u128{n} * c;
+    }
+    return count;
+  };
+  return ChunkRun{chunks_before(part), chunks_before(part + 1)};
+}
+
 Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sink,
                    const WriteOptions& options) {
   const auto& put = sink.put;
@@ -411,6 +442,23 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
   auto array_of = [&](uint64_t i) {
     return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), i) - starts.begin() - 1);
   };
+  // This call's run of the chunks (all of them in a single-process save).
+  ChunkRun run{0, count};
+  const bool split = options.parts > 1;
+  if (split) {
+    std::vector<WriteSpec> specs;
+    for (const ArrayToWrite& a : arrays) specs.push_back(a.spec);
+    run = ChunkPart(specs, options.part, options.parts);
+    if (options.write_metadata) {
+      for (const ArrayToWrite& a : arrays) {
+        Status st = put(MetadataKey(a.spec, a.prefix), EncodeMetadata(a.spec));
+        if (!st.ok()) return std::move(st).WithContext(fmt::format("writing leaf '{}'", a.name));
+      }
+    }
+  }
+  // The first and the last chunk of array a that this call writes.
+  auto first_of = [&](size_t a) { return std::max<uint64_t>(starts[a], run.first); };
+  auto last_of = [&](size_t a) { return std::min<uint64_t>(starts[a] + NumChunks(grids[a]), run.end) - 1; };
   // The source being gathered from (opened on the calling thread; gathered
   // from on the workers when it is concurrent(), else on the calling thread).
   size_t open_index = arrays.size();
@@ -425,9 +473,11 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
     if (streamed[a]) return uint64_t{4} << 20;  // pieces only, while it is written
     return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[a].spec), 1);  // chunk + encoding
   };
+  pipeline.task_bytes = [&, task_bytes = pipeline.task_bytes](size_t j) { return task_bytes(run.first + j); };
   return RunOrderedPipeline<Bytes>(
-      count, pipeline,
-      [&](size_t i) -> Result<PipelineWork<Bytes>> {
+      run.end - run.first, pipeline,
+      [&](size_t j) -> Result<PipelineWork<Bytes>> {
+        const size_t i = run.first + j;
         const size_t a = array_of(i);
         const ArrayToWrite& array = arrays[a];
         if (streamed[a]) {
@@ -445,7 +495,7 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
         }
         const Shape index = GridIndex(grids[a], i - starts[a]);
         std::shared_ptr<ArraySource> source = open_source;
-        if (i + 1 == starts[a] + NumChunks(grids[a])) {
+        if (i == last_of(a)) {
           open_source.reset();  // its last chunk (the work may still hold it)
           open_index = arrays.size();
         }
@@ -464,17 +514,18 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
           return EncodeValidated(spec, std::move(c));
         });
       },
-      [&](size_t i, Bytes encoded) -> Status {
+      [&](size_t j, Bytes encoded) -> Status {
+        const size_t i = run.first + j;
         const size_t a = array_of(i);
         const ArrayToWrite& array = arrays[a];
-        if (i == starts[a]) {
+        if (!split && options.write_metadata && i == starts[a]) {
           OCKPT_RETURN_IF_ERROR(put(MetadataKey(array.spec, array.prefix), EncodeMetadata(array.spec)));
         }
         const Shape index = GridIndex(grids[a], i - starts[a]);
         const std::string key = ChunkKeyFor(array.spec, array.prefix, index);
         Status st;
         if (streamed[a]) {
-          if (i == starts[a]) {
+          if (i == first_of(a)) {
             auto src = array.open();
             if (!src.ok()) return src.status().WithContext(fmt::format("writing leaf '{}'", array.name));
             streamed_source = std::move(src).value();
@@ -484,7 +535,7 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
                                    return StreamEncodeChunk(array.spec, index, *streamed_source,
                                                             options.threads, append);
                                  });
-          if (i + 1 == starts[a] + NumChunks(grids[a])) streamed_source.reset();
+          if (i == last_of(a)) streamed_source.reset();
         } else {
           st = put(key, encoded);
         }

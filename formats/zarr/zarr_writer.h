@@ -82,7 +82,27 @@ struct WriteOptions {
   // as one chunk of several GiB (Orbax's default) is written with fixed
   // memory.
   uint64_t stream_chunks_above = uint64_t{64} << 20;
+  // Multi-process saves (WriteArrays only): this call writes part `part` of
+  // `parts` of the chunks, ChunkPart's run of them; the other processes
+  // write the other parts. With parts > 1 the metadata of every array goes
+  // to the sink first, and only where write_metadata is set (Orbax's primary
+  // process writes it); with parts == 1 it comes before each array's chunks.
+  int part = 0;
+  int parts = 1;
+  bool write_metadata = true;
 };
+
+// The chunks of a WriteArrays call are numbered in its order: each array's
+// chunks in C order of its grid, arrays one after the other. ChunkPart cuts
+// that sequence into `parts` contiguous runs of about equal decoded bytes
+// (a chunk belongs to the run its first byte falls in; a chunk larger than a
+// share leaves the next runs short or empty) and returns run `part` as
+// [first, end). The same arrays give every process the same runs.
+struct ChunkRun {
+  uint64_t first = 0;
+  uint64_t end = 0;
+};
+ChunkRun ChunkPart(const std::vector<WriteSpec>& specs, int part, int parts);
 
 // Receives the encoded values.
 struct ValueSink {

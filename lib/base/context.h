@@ -1,6 +1,6 @@
 // Context: what a long-running library call needs from its caller, passed
-// explicitly (no globals): worker threads, where progress is reported, and
-// where warnings go.
+// explicitly (no globals): worker threads, where progress is reported,
+// where warnings go, and the process group of a multi-process run.
 
 #ifndef OCKPT_LIB_BASE_CONTEXT_H_
 #define OCKPT_LIB_BASE_CONTEXT_H_
@@ -10,6 +10,8 @@
 #include <string_view>
 
 namespace ockpt {
+
+class ProcessGroup;  // lib/parallel/process_group.h
 
 // Receives the progress of long work in bytes. The library announces work as
 // it learns of it (AddTotal) and reports bytes done (AddDone); the caller
@@ -29,6 +31,10 @@ struct Context {
   ProgressSink* progress_sink = nullptr;
   // Receives warnings (lossy casts, skipped items); may be empty.
   std::function<void(std::string_view)> warn;
+  // The processes sharing this call's work (an MPI job: save splits chunks
+  // among them, restore hands out shards); null: this process alone. Not
+  // owned.
+  ProcessGroup* process_group = nullptr;
 
   void Warn(std::string_view msg) const {
     if (warn) warn(msg);

@@ -2,6 +2,8 @@
 
 #include "lib/checkpoint/tree.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -18,6 +20,10 @@ std::string DottedName(const KeyPath& path) {
     out += path[i].key;
   }
   return out;
+}
+
+bool MatchesGlob(const std::string& glob, const std::string& name) {
+  return ::fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
 
 bool IsEmptyNodeType(std::string_view t) {
@@ -70,6 +76,12 @@ Json LeafRecord::ToJson() const {
   j["stored_bytes"] = stored_bytes ? Json(*stored_bytes) : Json(nullptr);
   if (string_value) j["value"] = *string_value;
   if (!ext_metadata.is_null()) j["ext_metadata"] = ext_metadata;
+  if (global_shape) j["global_shape"] = *global_shape;
+  if (index) {
+    Json idx = Json::array();
+    for (const auto& [start, stop] : *index) idx.push_back({start, stop});
+    j["index"] = std::move(idx);
+  }
   return j;
 }
 
@@ -121,6 +133,20 @@ Result<LeafRecord> LeafRecord::FromJson(const Json& j) {
     r.stored_bytes = j["stored_bytes"].get<uint64_t>();
   }
   if (j.contains("value") && j["value"].is_string()) r.string_value = j["value"].get<std::string>();
+  OCKPT_ASSIGN_OR_RETURN(r.global_shape, ShapeFromJson(j, "global_shape"));
+  if (j.contains("index") && !j["index"].is_null()) {
+    const Json& idx = j["index"];
+    std::vector<std::pair<int64_t, int64_t>> ranges;
+    bool ok = idx.is_array();
+    for (size_t k = 0; ok && k < idx.size(); ++k) {
+      const Json& e = idx[k];
+      ok = e.is_array() && e.size() == 2 && e[0].is_number_integer() && e[1].is_number_integer() &&
+           e[0].get<int64_t>() >= 0 && e[1].get<int64_t>() >= e[0].get<int64_t>();
+      if (ok) ranges.emplace_back(e[0].get<int64_t>(), e[1].get<int64_t>());
+    }
+    if (!ok) return InvalidArgumentError("'index' must be a list of [start, stop] pairs");
+    r.index = std::move(ranges);
+  }
   return r;
 }
 

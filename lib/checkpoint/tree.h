@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,10 @@ using KeyPath = std::vector<PathKey>;
 
 // "a.b.0.c" (Orbax's parameter name: keys joined with '.', not escaped).
 std::string DottedName(const KeyPath& path);
+
+// Whether a dotted leaf name matches a glob (fnmatch without flags: '*' also
+// crosses '.'). The one glob rule of --select and --spec.
+bool MatchesGlob(const std::string& glob, const std::string& name);
 
 // Value types as Orbax records them in _METADATA.
 inline constexpr std::string_view kJaxArray = "jax.Array";
@@ -58,6 +63,12 @@ struct LeafRecord {
   // array_metadatas' "ext_metadata" for this array (e.g. a PRNG key's
   // {"random_key_impl": ...}), or null; carried through save and restore.
   Json ext_metadata;
+  // A piece of a sharded restore (docs/sharding.md): `shape` is the
+  // piece's, global_shape the whole array's, and index the piece's
+  // [start, stop) per dimension in it ("global_shape" and "index" in
+  // _tree.json). Unset for whole arrays.
+  std::optional<Shape> global_shape;
+  std::optional<std::vector<std::pair<int64_t, int64_t>>> index;
 
   std::string name() const { return DottedName(keypath); }
   // An array or scalar with data to read.

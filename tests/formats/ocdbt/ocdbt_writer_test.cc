@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -802,6 +804,46 @@ TEST_CASE("WriteMergedRoot of a merged root nests base paths", "[ocdbt][writer][
   for (const auto& f : tree.nodes[0].node.data_files) {
     CHECK(f.base_path == "inner/ocdbt.process_0/");
   }
+}
+
+TEST_CASE("WriteMergedRoot over several process databases (multi-process save)",
+          "[ocdbt][writer][merge]") {
+  TempDir tmp;
+  WriterOptions o = Unsynced();
+  o.target_data_file_size = 20000;
+  KeyValues all = MakeKeyValues(300);
+  // Every third key to each of three processes; process 1 gets none of the
+  // first 100 (processes write runs, not interleaved keys, but the merge
+  // must not care).
+  std::vector<KeyValues> parts(3);
+  for (size_t i = 0; i < all.size(); ++i) parts[i < 100 ? (i % 2 == 0 ? 0 : 2) : i % 3].push_back(all[i]);
+  for (int r = 0; r < 3; ++r) WriteDb(tmp / ("ocdbt.process_" + std::to_string(r)), parts[r], o);
+  Status s = WriteMergedRoot(tmp.path(), std::vector<std::string>{"ocdbt.process_0", "ocdbt.process_1", "ocdbt.process_2"},
+                             kCommitTime);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CheckReadBack(tmp.path(), all);
+  // Out-of-line values stay in their process database's data files.
+  auto root = OcdbtKvStore::Open(tmp.path()).value();
+  std::set<std::string> bases;
+  const std::vector<EntryInfo> entries = root->ListEntries("").value();
+  for (const EntryInfo& e : entries) {
+    if (!e.is_inline) bases.insert(e.file.substr(0, e.file.find("/d/")));
+  }
+  CHECK(bases == std::set<std::string>{"ocdbt.process_0", "ocdbt.process_1", "ocdbt.process_2"});
+
+  // A key in two process databases is refused, and a missing database
+  // fails before the root is begun.
+  TempDir dup;
+  WriteDb(dup / "ocdbt.process_0", {{"a", "1"}, {"b", "2"}});
+  WriteDb(dup / "ocdbt.process_1", {{"b", "3"}});
+  CHECK(WriteMergedRoot(dup.path(), std::vector<std::string>{"ocdbt.process_0", "ocdbt.process_1"}, kCommitTime).code() ==
+        StatusCode::kInvalidArgument);
+  TempDir missing;
+  WriteDb(missing / "ocdbt.process_0", {{"a", "1"}});
+  CHECK(WriteMergedRoot(missing.path(), std::vector<std::string>{"ocdbt.process_0", "ocdbt.process_1"}, kCommitTime).code() ==
+        StatusCode::kNotFound);
+  CHECK_FALSE(std::filesystem::exists(missing / "d"));
 }
 
 TEST_CASE("WriteMergedRoot errors", "[ocdbt][writer][merge]") {

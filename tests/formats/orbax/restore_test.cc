@@ -4,6 +4,7 @@
 
 #include "formats/npy/npy.h"
 #include "lib/base/file.h"
+#include "lib/base/json.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/testdata.h"
 
@@ -92,6 +93,58 @@ TEST_CASE("composite restore: items in subfolders, JSON items as files") {
   CHECK(IsRegularFile(tmp / "out/metadata.json"));
   CHECK(IsRegularFile(tmp / "out/metrics.json"));
   CHECK_FALSE(PathExists(tmp / "out/baz"));
+}
+
+}  // namespace
+}  // namespace ockpt::orbax
+
+namespace ockpt::orbax {
+namespace {
+
+// Issue 17: RestoreShard, the per-rank entry point of a sharded restore.
+TEST_CASE("RestoreShard writes one device's pieces with global_shape and index") {
+  testing::TempDir tmp;
+  RestoreOptions opt;
+  opt.path = testing::Golden(kDirect);  // a: int32 arange(8); b.c: int32 [1, 2, 3]
+  opt.out = tmp / "out/shard_1";        // the parent is created
+  ShardingOptions sharding;
+  auto mesh = ParseMesh("x=2,y=2");
+  REQUIRE(mesh.ok());
+  sharding.mesh = *mesh;
+  auto spec = ParseSpec("a=x+y", sharding.mesh);
+  REQUIRE(spec.ok());
+  sharding.specs.push_back(*spec);
+  opt.sharding = sharding;
+  REQUIRE(RestoreShard(opt, 1, {}).ok());
+  Bytes payload;
+  auto h = HeaderOf(tmp / "out/shard_1/a.npy", &payload);
+  CHECK(h.shape == Shape{2});
+  CHECK(payload == Bytes("\2\0\0\0\3\0\0\0", 8));  // a[2:4]
+  h = HeaderOf(tmp / "out/shard_1/b/c.npy", &payload);  // unmatched: replicated
+  CHECK(payload == Bytes("\1\0\0\0\2\0\0\0\3\0\0\0", 12));
+  auto tree = ReadFile(tmp / "out/shard_1/_tree.json");
+  REQUIRE(tree.ok());
+  auto doc = ParseJsonBounded(*tree, "_tree.json");
+  REQUIRE(doc.ok());
+  const Json& a = (*doc)["leaves"][0];
+  CHECK(a["name"] == "a");
+  CHECK(a["global_shape"] == Json::array({8}));
+  CHECK(a["index"] == Json::array({Json::array({2, 4})}));
+  CHECK(a["chunk_shape"].is_null());
+  const Json& bc = (*doc)["leaves"][1];
+  CHECK(bc["index"] == Json::array({Json::array({0, 3})}));
+
+  // A shard outside the mesh, a spec that does not fit: kInvalidArgument, nothing written.
+  opt.out = tmp / "bad";
+  CHECK(RestoreShard(opt, 4, {}).code() == StatusCode::kInvalidArgument);
+  auto too_long = ParseSpec("a=x,y", sharding.mesh);
+  REQUIRE(too_long.ok());
+  opt.sharding->specs = {*too_long};
+  CHECK(RestoreShard(opt, 0, {}).code() == StatusCode::kInvalidArgument);
+  CHECK_FALSE(PathExists(tmp / "bad"));
+  RestoreOptions whole = opt;
+  whole.sharding.reset();
+  CHECK(RestoreShard(whole, 0, {}).code() == StatusCode::kInvalidArgument);
 }
 
 }  // namespace
