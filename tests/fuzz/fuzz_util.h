@@ -10,11 +10,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "formats/ocdbt/format/envelope.h"
 #include "lib/base/bytes.h"
 #include "lib/base/crc32c.h"
+#include "lib/kvstore/kvstore.h"
 
 namespace ockpt::fuzz {
 
@@ -60,6 +63,27 @@ inline const std::string& ScratchDir() {
     return pattern;
   }();
   return dir;
+}
+
+// Writes size bytes to path (parents created); false on failure.
+inline bool WriteScratchFile(const std::filesystem::path& path, const char* data, size_t size) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(data, static_cast<std::streamsize>(size));
+  return static_cast<bool>(f);
+}
+
+// Whether a name from a fuzz input may become a file under the scratch
+// directory: a safe relative path of [A-Za-z0-9_.-/], at most max_len bytes.
+inline bool ScratchNameOk(const std::string& name, size_t max_len) {
+  if (name.empty() || name.size() > max_len || !IsSafeRelativeKey(name)) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 }  // namespace ockpt::fuzz

@@ -18,27 +18,6 @@
 #include "lib/kvstore/kvstore.h"
 #include "tests/fuzz/fuzz_util.h"
 
-namespace {
-
-bool WriteFile(const std::filesystem::path& path, const ockpt::Bytes& bytes) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return static_cast<bool>(f);
-}
-
-bool NameOk(const std::string& name) {
-  if (name.empty() || name.size() > 64 || !ockpt::IsSafeRelativeKey(name)) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-' || c == '/';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ockpt;
@@ -60,10 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::RepairEnvelopes(&bytes);
     if (i == 0) {
       name = "manifest.ocdbt";
-    } else if (!NameOk(name) || name == "manifest.ocdbt") {
+    } else if (!fuzz::ScratchNameOk(name, 64) || name == "manifest.ocdbt") {
       name = "d/" + std::to_string(i);
     }
-    if (!WriteFile(root / name, bytes)) return 0;
+    if (!fuzz::WriteScratchFile(root / name, bytes.data(), bytes.size())) return 0;
   }
 
   auto store = ocdbt::OcdbtKvStore::Open(root.string());

@@ -31,24 +31,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool WriteBytes(const fs::path& path, const char* data, size_t size) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(data, static_cast<std::streamsize>(size));
-  return static_cast<bool>(f);
-}
-
-bool NameOk(const std::string& name) {
-  if (name.empty() || name.size() > 200 || !ockpt::IsSafeRelativeKey(name)) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-' || c == '/';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Unpacks the tree input under root; false when nothing was written.
 bool UnpackTree(const uint8_t* data, size_t size, const fs::path& root) {
   using namespace ockpt;
@@ -63,11 +45,11 @@ bool UnpackTree(const uint8_t* data, size_t size, const fs::path& root) {
     if (!len.ok()) break;
     Bytes bytes(reader.rest().substr(0, *len));
     (void)reader.ReadBytes(bytes.size(), "bytes");
-    if (!NameOk(name)) continue;
+    if (!fuzz::ScratchNameOk(name, 200)) continue;
     fuzz::RepairEnvelopes(&bytes);
     std::error_code ec;
     if (fs::is_directory(root / name, ec)) continue;
-    any |= WriteBytes(root / name, bytes.data(), bytes.size());
+    any |= fuzz::WriteScratchFile(root / name, bytes.data(), bytes.size());
   }
   return any;
 }
@@ -87,10 +69,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!UnpackTree(data, size, path)) return 0;
 #elif OCKPT_FUZZ_SOURCE == 1
   path = (scratch / "input.npz").string();
-  if (!WriteBytes(path, reinterpret_cast<const char*>(data), size)) return 0;
+  if (!fuzz::WriteScratchFile(path, reinterpret_cast<const char*>(data), size)) return 0;
 #else
   path = (scratch / "input.h5").string();
-  if (!WriteBytes(path, reinterpret_cast<const char*>(data), size)) return 0;
+  if (!fuzz::WriteScratchFile(path, reinterpret_cast<const char*>(data), size)) return 0;
 #endif
 
   auto source = formats::OpenSource(path);
