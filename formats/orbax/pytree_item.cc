@@ -358,6 +358,10 @@ Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i, int th
       zarr::ReadOptions opts;
       opts.missing_chunks_are_errors = missing_chunks_are_errors_;
       opts.threads = threads;
+      // Random access keeps chunks up to 64 MiB whole in its cache (a
+      // streamed chunk's cursor re-decodes from the chunk's start when a
+      // reader goes back).
+      opts.stream_chunks_above = uint64_t{64} << 20;
       return std::unique_ptr<ArraySource>(NewZarrArraySource(&*src.array, opts).release());
     }
     case LeafSource::Kind::kNone:

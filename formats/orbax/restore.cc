@@ -74,6 +74,7 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     How how = How::kLeaf;
     DType stored = DType::kUInt8, target = DType::kUInt8;
     uint64_t bytes = 0;  // memory while a worker writes it (kByLeaf)
+    int threads = 1;     // the worker's own threads for the leaf (kByLeaf)
   };
   const bool by_leaf = sink.concurrent_arrays() && ResolveThreads(ctx.threads) > 1;
   std::vector<Step> steps;
@@ -113,7 +114,17 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     if (by_leaf && (plan.streamed || (plan.chunks <= 1 &&
                                       plan.chunk_bytes > zarr::ZarrArray::kReadBatchChunkBytes))) {
       step.how = How::kByLeaf;
-      step.bytes = plan.streamed ? uint64_t{4} << 20 : 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
+      step.bytes = 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
+      if (plan.streamed) {
+        // Streamed chunks of one leaf are decoded by several threads at once
+        // (each into its place), or one chunk with read-ahead and
+        // write-behind beside its decoder (ZarrArray::Read).
+        step.threads = ctx.threads;
+        zarr::ReadOptions ro;
+        ro.overlap_io = true;
+        step.bytes = static_cast<uint64_t>(ResolveThreads(ctx.threads)) *
+                     zarr::ZarrArray::StreamChunkBytes(ro);
+      }
     } else {
       step.how = How::kStream;
       stream_reads.push_back(i);
@@ -160,7 +171,8 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
         if (step.how != How::kByLeaf) return PipelineWork<bool>([] { return Result<bool>(true); });
         return PipelineWork<bool>([&item, &sink, &step, &fill_from]() -> Result<bool> {
           OCKPT_RETURN_IF_ERROR(sink.WriteArrayData(step.out, [&](ArrayWriter& w) {
-            return fill_from(step, w, [&](ArrayWriter& x) { return item.ReadLeaf(step.i, x, 1); });
+            return fill_from(step, w,
+                             [&](ArrayWriter& x) { return item.ReadLeaf(step.i, x, step.threads); });
           }));
           return true;
         });
