@@ -401,7 +401,13 @@ with open(os.path.join(work, "results.json"), "w") as f:
     json.dump(dict(results=results, limits=limits), f, indent=1)
 
 # --- plot: fraction of the limit per chunk size (largest array), and RSS ---
-import matplotlib
+try:
+    import matplotlib
+except ImportError:
+    print(f"wrote {args.out}; no plot: python3-matplotlib is not installed ({elapsed / 60:.1f} min)",
+          file=sys.stderr)
+    shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0)
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 S = sizes[-1]

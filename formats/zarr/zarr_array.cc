@@ -297,7 +297,10 @@ class ZarrArray::Impl {
         if (st.code() != StatusCode::kUnimplemented) return std::move(st).WithContext(stored.where);
       }
     }
-    const bool overlap = options.overlap_io && !plain && stored.value;
+    // The writer thread calls out.WriteAt, which only a concurrent() writer
+    // allows from a thread other than the caller's (a device writer, say,
+    // may be bound to the calling thread).
+    const bool overlap = options.overlap_io && !plain && stored.value && out.concurrent();
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader,
                            ReaderOf(std::move(stored), /*read_ahead=*/overlap));
     // Uncompressed: larger pieces (plain reads and writes, like cat's).
@@ -330,7 +333,7 @@ class ZarrArray::Impl {
   // Every chunk streamed into out (StreamsChunks): several chunks at once,
   // each worker writing its own, when out takes writes from any thread;
   // else one after the other, each with reads and writes beside its
-  // decoder when threads are allowed.
+  // decoder when threads are allowed and out is concurrent().
   Status StreamChunks(ArrayWriter& out, const ReadOptions& options) const {
     const uint64_t count = NumChunks(grid_);
     const int threads = ResolveThreads(options.threads);

@@ -58,18 +58,17 @@ struct ReadOptions {
   // (stream_piece_bytes) by StreamChunk. Read then works on
   // ResolveThreads(threads) such chunks at once when out is concurrent()
   // (each worker writes its own chunk; a few MiB of memory per worker),
-  // else one after the other on the calling thread (with overlap_io when
-  // threads != 1). An array stored as one chunk of several GiB (Orbax's
+  // else one after the other (with overlap_io when threads != 1). An array stored as one chunk of several GiB (Orbax's
   // default) is read with fixed memory.
   uint64_t stream_chunks_above = uint64_t{16} << 20;
   // StreamChunk: decoded pieces of at most this many bytes (a multiple of
   // the element size is used). Tests make it small.
   size_t stream_piece_bytes = size_t{1} << 20;
-  // StreamChunk of a compressed chunk: the stored bytes are read ahead and
-  // the decoded pieces written behind on two threads beside the decoder, so
-  // that one zstd frame decodes at one core's full speed (a few MiB of
-  // buffers). out.WriteAt is then called from that writer thread (one piece
-  // at a time, in order).
+  // StreamChunk of a compressed chunk into a concurrent() writer: the
+  // stored bytes are read ahead and the decoded pieces written behind on two
+  // threads beside the decoder, so that one zstd frame decodes at one core's
+  // full speed (a few MiB of buffers). out.WriteAt is then called from that
+  // writer thread (one piece at a time, in order).
   bool overlap_io = false;
 };
 

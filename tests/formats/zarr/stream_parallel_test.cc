@@ -55,6 +55,7 @@ class ConcurrentWriter final : public ArrayWriter {
     OCKPT_RETURN_IF_ERROR(Mark(offset, data.size()));
     data_.replace(offset, data.size(), data);
     threads_.insert(std::this_thread::get_id());
+    offsets.push_back(offset);
     ++writes_;
     return Status::Ok();
   }
@@ -80,8 +81,11 @@ class ConcurrentWriter final : public ArrayWriter {
   }
   const Bytes& data() const { return data_; }
   size_t thread_count() const { return threads_.size(); }
+  bool wrote_from(std::thread::id id) const { return threads_.count(id) > 0; }
   size_t writes() const { return writes_; }
   size_t file_copies() const { return file_copies_; }
+
+  std::vector<uint64_t> offsets;  // of WriteAt calls, in call order
 
  private:
   Status Mark(uint64_t offset, uint64_t n) {
@@ -193,13 +197,21 @@ TEST_CASE("one large frame: read-ahead and write-behind give the same bytes") {
   o.overlap_io = true;
   o.stream_piece_bytes = 4096 * 3;
   {
-    testing::RecordingWriter w(want.size());
+    ConcurrentWriter w(want.size());
     REQUIRE(a->Read(w, o).ok());
     CHECK(w.Complete());
     CHECK(w.data() == want);
-    CHECK(w.writes.size() == (want.size() + 4096 * 3 - 1) / (4096 * 3));
-    // In increasing offsets.
-    for (size_t i = 1; i < w.writes.size(); ++i) CHECK(w.writes[i].first > w.writes[i - 1].first);
+    CHECK(w.offsets.size() == (want.size() + 4096 * 3 - 1) / (4096 * 3));
+    // In increasing offsets, from the one writer thread.
+    for (size_t i = 1; i < w.offsets.size(); ++i) CHECK(w.offsets[i] > w.offsets[i - 1]);
+    CHECK(w.thread_count() == 1);
+    CHECK_FALSE(w.wrote_from(std::this_thread::get_id()));
+  }
+  // A writer that is not concurrent() is written from the calling thread.
+  {
+    testing::RecordingWriter w(want.size());
+    REQUIRE(a->Read(w, o).ok());
+    CHECK(w.data() == want);
   }
   // Threads != 1 with one chunk: Read turns overlap on by itself.
   {
@@ -207,6 +219,7 @@ TEST_CASE("one large frame: read-ahead and write-behind give the same bytes") {
     REQUIRE(a->Read(w, Streamed(2)).ok());
     CHECK(w.data() == want);
     CHECK(w.thread_count() == 1);  // the write-behind thread
+    CHECK_FALSE(w.wrote_from(std::this_thread::get_id()));
   }
   // A truncated frame and a failing writer are errors, not hangs.
   {
@@ -214,13 +227,13 @@ TEST_CASE("one large frame: read-ahead and write-behind give the same bytes") {
     bad.values["0.0"].resize(bad.values["0.0"].size() - 1000);
     auto b = ZarrArray::Open(&bad, "");
     REQUIRE(b.ok());
-    testing::RecordingWriter w(want.size());
+    ConcurrentWriter w(want.size());
     Status st = b->Read(w, o);
     CHECK(st.code() == StatusCode::kDataLoss);
     CHECK(st.message().find("'0.0'") != std::string::npos);
   }
   {
-    testing::RecordingWriter small(want.size() - 1);  // the last piece falls outside
+    ConcurrentWriter small(want.size() - 1);  // the last piece falls outside
     Status st = a->Read(small, o);
     CHECK(st.code() == StatusCode::kInternal);
   }
