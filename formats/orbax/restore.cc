@@ -171,8 +171,8 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
         if (step.how != How::kByLeaf) return PipelineWork<bool>([] { return Result<bool>(true); });
         return PipelineWork<bool>([&item, &sink, &step, &fill_from]() -> Result<bool> {
           OCKPT_RETURN_IF_ERROR(sink.WriteArrayData(step.out, [&](ArrayWriter& w) {
-            return fill_from(step, w,
-                             [&](ArrayWriter& x) { return item.ReadLeaf(step.i, x, step.threads); });
+            return fill_from(
+                step, w, [&](ArrayWriter& x) { return item.ReadLeaf(step.i, x, step.threads); });
           }));
           return true;
         });

@@ -254,11 +254,12 @@ class ZarrArray::Impl {
     const ValueReader* raw = stored.value.get();
     const uint64_t begin = stored.begin;
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<StreamDecoder> decoder,
-                           StreamDecoder::Create(*stream_codec_, stored.size,
-                                                 [raw, begin](uint64_t off, size_t n, char* dst) {
-                                                   return raw->ReadAt(begin + off, n, dst);
-                                                 },
-                                                 read_ahead));
+                           StreamDecoder::Create(
+                               *stream_codec_, stored.size,
+                               [raw, begin](uint64_t off, size_t n, char* dst) {
+                                 return raw->ReadAt(begin + off, n, dst);
+                               },
+                               read_ahead));
     size_t swap = stream_big_endian_ ? element_.swap_unit : 1;
     return std::unique_ptr<ChunkReader>(
         new StreamingChunkReader(std::move(stored.value), std::move(decoder), chunk_bytes_,

@@ -58,8 +58,9 @@ struct ReadOptions {
   // (stream_piece_bytes) by StreamChunk. Read then works on
   // ResolveThreads(threads) such chunks at once when out is concurrent()
   // (each worker writes its own chunk; a few MiB of memory per worker),
-  // else one after the other (with overlap_io when threads != 1). An array stored as one chunk of several GiB (Orbax's
-  // default) is read with fixed memory.
+  // else one after the other (with overlap_io when threads != 1). An array
+  // stored as one chunk of several GiB (Orbax's default) is read with fixed
+  // memory.
   uint64_t stream_chunks_above = uint64_t{16} << 20;
   // StreamChunk: decoded pieces of at most this many bytes (a multiple of
   // the element size is used). Tests make it small.

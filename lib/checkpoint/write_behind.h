@@ -51,10 +51,10 @@ class WriteBehind {
   std::vector<Bytes> buffers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<size_t> free_;    // buffers the producer may fill
-  std::deque<Piece> queue_;    // pieces to write, in order
-  size_t acquired_ = 0;        // the buffer the producer holds
-  bool writing_ = false;       // the writer holds a piece
+  std::deque<size_t> free_;  // buffers the producer may fill
+  std::deque<Piece> queue_;  // pieces to write, in order
+  size_t acquired_ = 0;      // the buffer the producer holds
+  bool writing_ = false;     // the writer holds a piece
   bool stop_ = false;
   Status error_;
   std::thread thread_;  // last: started after the rest exists

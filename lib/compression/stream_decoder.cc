@@ -50,7 +50,8 @@ class InputBuffer {
   // next call).
   Result<ByteView> Next() {
     if (thread_.joinable()) return NextAhead();
-    if (buffer_.empty()) buffer_ = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(size_, kInputBufferBytes)));
+    if (buffer_.empty())
+      buffer_ = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(size_, kInputBufferBytes)));
     size_t n = static_cast<size_t>(std::min<uint64_t>(buffer_.size(), size_ - offset_));
     OCKPT_RETURN_IF_ERROR(read_(offset_, n, buffer_.data()));
     offset_ += n;
@@ -254,7 +255,8 @@ Result<std::unique_ptr<StreamDecoder>> StreamDecoder::Create(Codec codec, uint64
     case Codec::kNone:
       return std::unique_ptr<StreamDecoder>(new PlainDecoder(input_size, std::move(read)));
     case Codec::kZstd:
-      return std::unique_ptr<StreamDecoder>(new ZstdStreamDecoder(input_size, std::move(read), read_ahead));
+      return std::unique_ptr<StreamDecoder>(
+          new ZstdStreamDecoder(input_size, std::move(read), read_ahead));
     case Codec::kZlib:
     case Codec::kGzip:
       return std::unique_ptr<StreamDecoder>(

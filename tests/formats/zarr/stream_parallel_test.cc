@@ -7,7 +7,6 @@
 // kDataLoss naming the chunk.
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -114,16 +113,18 @@ struct Fixture {
   Bytes want;
   explicit Fixture(bool compressed) {
     want = Values(size_t{kRows} * kRowBytes, 7);
-    store.values[".zarray"] = V2Metadata(
-        "<i4", compressed ? R"({"id":"zstd","level":1})" : "null", "[203,1000]", "[16,1000]");
+    store.values[".zarray"] = V2Metadata("<i4", compressed ? R"({"id":"zstd","level":1})" : "null",
+                                         "[203,1000]", "[16,1000]");
     for (int c = 0; c < kChunks; ++c) {
       Bytes chunk(size_t{kChunkRows} * kRowBytes, '\0');
       const size_t rows = std::min(kChunkRows, kRows - c * kChunkRows);
-      std::memcpy(chunk.data(), want.data() + static_cast<size_t>(c) * kChunkRows * kRowBytes, rows * kRowBytes);
+      std::memcpy(chunk.data(), want.data() + static_cast<size_t>(c) * kChunkRows * kRowBytes,
+                  rows * kRowBytes);
       if (c == 5) continue;
       store.values[fmt::format("{}.0", c)] = compressed ? *ZstdCompress(chunk, 1) : chunk;
     }
-    std::memset(want.data() + size_t{5} * kChunkRows * kRowBytes, 0, size_t{kChunkRows} * kRowBytes);
+    std::memset(want.data() + size_t{5} * kChunkRows * kRowBytes, 0,
+                size_t{kChunkRows} * kRowBytes);
   }
 };
 

@@ -4,7 +4,6 @@
 #include "lib/checkpoint/write_behind.h"
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <thread>
 
