@@ -35,7 +35,7 @@ class LeafStream::Impl {
         // the leaf's writer when it is read (ZarrArray::Read: several
         // chunks at once on workers of its own, or one with read-ahead and
         // write-behind): they take no pipeline task.
-        e.stream = e.array->StreamsChunks(opts_);
+        e.stream = e.array->ReadStreamsChunks(opts_);
         if (!e.stream) {
           e.tasks = e.chunks;
           if (e.array->summary().compressor != "none") any_compressed = true;

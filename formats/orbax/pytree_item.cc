@@ -342,7 +342,7 @@ PyTreeItem::ReadPlan PyTreeItem::LeafReadPlan(size_t i) const {
     plan.chunk_bytes = src.inline_data.size();
   } else if (src.kind == LeafSource::Kind::kZarr) {
     plan.chunks = zarr::NumChunks(src.array->ChunkGridShape());
-    plan.streamed = src.array->StreamsChunks(zarr::ReadOptions{});
+    plan.streamed = src.array->ReadStreamsChunks(zarr::ReadOptions{});
     plan.chunk_bytes = src.array->ChunkBytes();
   }
   return plan;

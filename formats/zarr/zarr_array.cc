@@ -156,9 +156,12 @@ class ZarrArray::Impl {
   // Sets stream_codec_ (and the chain whose byte order applies) when chunks
   // can be streamed: a plain chain, or a shard holding one inner chunk with
   // a plain chain (Orbax's zarr3 layout).
+  // row_blocks_: every chunk's part inside the array is one run of it and
+  // of the array (chunks span every dimension but the first).
   void FindStreamCodec() {
+    row_blocks_ = true;
     for (size_t d = 1; d < md_.shape.size(); ++d) {
-      if (md_.chunk_shape[d] != md_.shape[d]) return;
+      if (md_.chunk_shape[d] != md_.shape[d]) row_blocks_ = false;
     }
     const CodecChain& c = md_.codecs;
     if (!c.sharding) {
@@ -177,10 +180,19 @@ class ZarrArray::Impl {
   }
 
   uint64_t chunk_bytes() const { return chunk_bytes_; }
-  bool CanStreamChunks() const { return stream_codec_.has_value() && chunk_bytes_ > 0; }
+  // The codecs decode as a stream (any chunk layout).
+  bool CanDecodeAsStream() const { return stream_codec_.has_value() && chunk_bytes_ > 0; }
+  bool CanStreamChunks() const { return CanDecodeAsStream() && row_blocks_; }
   bool StreamsChunks(const ReadOptions& options) const {
     return CanStreamChunks() && (*stream_codec_ == StreamDecoder::Codec::kNone ||
                                  chunk_bytes_ > options.stream_chunks_above);
+  }
+  // Read's choice: row blocks as StreamsChunks; other layouts (tiles) when
+  // their chunks are above the threshold, scattered run by run from small
+  // buffers.
+  bool ReadStreamsChunks(const ReadOptions& options) const {
+    return StreamsChunks(options) ||
+           (CanDecodeAsStream() && chunk_bytes_ > options.stream_chunks_above);
   }
 
   Status CheckIndex(const Shape& index) const {
@@ -207,7 +219,7 @@ class ZarrArray::Impl {
     std::string where;  // for messages
   };
   Result<StoredChunk> OpenStored(const Shape& index, const ReadOptions& options) const {
-    if (!CanStreamChunks()) {
+    if (!CanDecodeAsStream()) {
       return InternalError("chunks of the zarr array at '{}' in {} cannot be streamed", prefix_,
                            store_->Describe());
     }
@@ -268,11 +280,16 @@ class ZarrArray::Impl {
 
   Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& index,
                                                        const ReadOptions& options) const {
+    if (!CanStreamChunks()) {
+      return InternalError("chunks of the zarr array at '{}' in {} cannot be streamed", prefix_,
+                           store_->Describe());
+    }
     OCKPT_ASSIGN_OR_RETURN(StoredChunk stored, OpenStored(index, options));
     return ReaderOf(std::move(stored), /*read_ahead=*/false);
   }
 
   Status StreamChunk(const Shape& index, ArrayWriter& out, const ReadOptions& options) const {
+    if (!row_blocks_) return StreamTile(index, out, options);
     OCKPT_ASSIGN_OR_RETURN(StoredChunk stored, OpenStored(index, options));
     // The chunk's part inside the array: its first `valid` bytes, which go
     // to one run of the array starting at `dst`.
@@ -331,7 +348,50 @@ class ZarrArray::Impl {
     return reader->Skip(chunk_bytes_ - reader->position());
   }
 
-  // Every chunk streamed into out (StreamsChunks): several chunks at once,
+  // A chunk whose part inside the array is several runs (tiles): decoded
+  // front to back into one small buffer, each run written from it as the
+  // decoder passes it (ForEachRun gives runs in increasing chunk offsets),
+  // gaps (edge padding) decoded and dropped.
+  Status StreamTile(const Shape& index, ArrayWriter& out, const ReadOptions& options) const {
+    OCKPT_ASSIGN_OR_RETURN(StoredChunk stored, OpenStored(index, options));
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader,
+                           ReaderOf(std::move(stored), /*read_ahead=*/false));
+    const size_t rank = md_.shape.size();
+    Shape origin(rank), extent(rank);
+    for (size_t d = 0; d < rank; ++d) {
+      origin[d] = index[d] * md_.chunk_shape[d];
+      extent[d] = std::min(md_.chunk_shape[d], md_.shape[d] - origin[d]);
+    }
+    const size_t want = std::max<size_t>(options.stream_piece_bytes, 1);
+    const size_t piece = static_cast<size_t>(std::min<uint64_t>(
+        std::max<size_t>(want / element_.size, 1) * element_.size, chunk_bytes_));
+    Bytes buffer = ZeroedBytes(piece);
+    uint64_t begin = 0, end = 0;  // chunk bytes in buffer; reader->position() == end
+    OCKPT_RETURN_IF_ERROR(ForEachRun(
+        md_.chunk_shape, md_.shape, origin, extent, element_.size,
+        [&](uint64_t src, uint64_t dst, uint64_t n) -> Status {
+          while (n > 0) {
+            if (src >= end) {
+              OCKPT_RETURN_IF_ERROR(reader->Skip(src - end));
+              const size_t len = static_cast<size_t>(std::min<uint64_t>(piece, chunk_bytes_ - src));
+              OCKPT_RETURN_IF_ERROR(reader->Read(buffer.data(), len));
+              begin = src;
+              end = src + len;
+            }
+            const uint64_t take = std::min<uint64_t>(n, end - src);
+            OCKPT_RETURN_IF_ERROR(out.WriteAt(
+                dst, ByteView(buffer.data() + (src - begin), static_cast<size_t>(take))));
+            src += take;
+            dst += take;
+            n -= take;
+          }
+          return Status::Ok();
+        }));
+    // The rest (padding of edge chunks) is decoded too, to check the stream.
+    return reader->Skip(chunk_bytes_ - reader->position());
+  }
+
+  // Every chunk streamed into out (ReadStreamsChunks): several chunks at once,
   // each worker writing its own, when out takes writes from any thread;
   // else one after the other, each with reads and writes beside its
   // decoder when threads are allowed and out is concurrent().
@@ -434,7 +494,7 @@ class ZarrArray::Impl {
   Status Read(ArrayWriter& out, const ReadOptions& options) const {
     const uint64_t count = NumChunks(grid_);
     if (count == 0) return Status::Ok();
-    if (StreamsChunks(options)) return StreamChunks(out, options);
+    if (ReadStreamsChunks(options)) return StreamChunks(out, options);
     OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes, CheckedByteCount(md_.chunk_shape, element_.size,
                                                                   kMaxChunkBytes, "chunk shape"));
     PipelineOptions pipeline;
@@ -481,6 +541,7 @@ class ZarrArray::Impl {
   uint64_t chunk_bytes_ = 0;
   std::optional<StreamDecoder::Codec> stream_codec_;
   bool stream_big_endian_ = false;
+  bool row_blocks_ = false;
   bool stream_sharded_ = false;
 };
 
@@ -553,6 +614,9 @@ uint64_t ZarrArray::StreamChunkBytes(const ReadOptions& options) {
 }
 uint64_t ZarrArray::ChunkBytes() const { return impl_->chunk_bytes(); }
 bool ZarrArray::CanStreamChunks() const { return impl_->CanStreamChunks(); }
+bool ZarrArray::ReadStreamsChunks(const ReadOptions& options) const {
+  return impl_->ReadStreamsChunks(options);
+}
 bool ZarrArray::StreamsChunks(const ReadOptions& options) const {
   return impl_->StreamsChunks(options);
 }

@@ -155,6 +155,11 @@ class ZarrArray {
   // Whether Read streams this array's chunks under these options: chunks
   // larger than options.stream_chunks_above, and every uncompressed chunk.
   bool StreamsChunks(const ReadOptions& options) const;
+  // Whether Read streams this array's chunks (StreamChunk) under these
+  // options: as StreamsChunks, and chunks of other layouts (tiles that do
+  // not span the trailing dimensions) above options.stream_chunks_above
+  // whose codecs decode as a stream, scattered run by run.
+  bool ReadStreamsChunks(const ReadOptions& options) const;
   // Memory one chunk streamed by StreamChunk holds under these options
   // (pieces, input and codec buffers; an estimate for in-flight bounds).
   static uint64_t StreamChunkBytes(const ReadOptions& options);
@@ -167,7 +172,10 @@ class ZarrArray {
   // calling thread or, with options.overlap_io, a writer thread). An
   // uncompressed chunk stored in a file is copied file to file when out
   // takes it (ArrayWriter::CopyFromFile: copy_file_range), else moved in
-  // pieces of 4 * stream_piece_bytes. REQUIRES: CanStreamChunks().
+  // pieces of 4 * stream_piece_bytes. A tile (chunks that do not span the
+  // trailing dimensions) is decoded front to back into one piece buffer and
+  // written run by run. REQUIRES: ReadStreamsChunks(options) for some
+  // options (the codecs decode as a stream).
   Status StreamChunk(const Shape& chunk_index, ArrayWriter& out,
                      const ReadOptions& options = {}) const;
 

@@ -182,6 +182,76 @@ TEST_CASE("parallel streamed chunks: damage and missing chunks fail naming the c
   CHECK(st.message().find("'5.0'") != std::string::npos);
 }
 
+TEST_CASE("large tiles (chunks not spanning the trailing dimensions) stream run by run") {
+  // 37 x 50 x 3 int16 in chunks of 8 x 12 x 2: every chunk is many runs,
+  // edge chunks are partial in every dimension; chunk 1.2.0 is missing.
+  for (bool big_endian : {false, true}) {
+    INFO((big_endian ? ">i2" : "<i2"));
+    const Bytes want_values = Values(37 * 50 * 3 * 2, 5);
+    MemoryKvStore store;
+    store.values[".zarray"] = V2Metadata(big_endian ? ">i2" : "<i2", R"({"id":"zstd","level":1})",
+                                         "[37,50,3]", "[8,12,2]");
+    Bytes want = want_values;
+    for (int a = 0; a < 5; ++a) {
+      for (int b = 0; b < 5; ++b) {
+        for (int c = 0; c < 2; ++c) {
+          Bytes chunk(8 * 12 * 2 * 2, '\0');
+          for (int i = 0; i < 8; ++i) {
+            for (int j = 0; j < 12; ++j) {
+              for (int k = 0; k < 2; ++k) {
+                const int x = a * 8 + i, y = b * 12 + j, z = c * 2 + k;
+                if (x >= 37 || y >= 50 || z >= 3) continue;
+                const size_t from = ((size_t(x) * 50 + y) * 3 + z) * 2;
+                const size_t to = ((size_t(i) * 12 + j) * 2 + k) * 2;
+                chunk[to] = want_values[from + (big_endian ? 1 : 0)];
+                chunk[to + 1] = want_values[from + (big_endian ? 0 : 1)];
+                if (a == 1 && b == 2 && c == 0) {
+                  want[from] = 0;
+                  want[from + 1] = 0;
+                }
+              }
+            }
+          }
+          if (a == 1 && b == 2 && c == 0) continue;
+          store.values[fmt::format("{}.{}.{}", a, b, c)] = *ZstdCompress(chunk, 1);
+        }
+      }
+    }
+    auto arr = ZarrArray::Open(&store, "");
+    REQUIRE(arr.ok());
+    CHECK_FALSE(arr->CanStreamChunks());
+    ReadOptions whole;
+    whole.stream_chunks_above = uint64_t{1} << 62;
+    CHECK_FALSE(arr->ReadStreamsChunks(whole));
+    Result<Bytes> w = testing::ReadAll(*arr, whole);
+    REQUIRE(w.ok());
+    REQUIRE(*w == want);
+    for (size_t piece : {2, 10, 64, 1 << 20}) {
+      INFO("piece " << piece);
+      ReadOptions o = Streamed(1);
+      o.stream_piece_bytes = piece;
+      CHECK(arr->ReadStreamsChunks(o));
+      Result<Bytes> s1 = testing::ReadAll(*arr, o);
+      REQUIRE(s1.ok());
+      CHECK(*s1 == want);
+      o.threads = 3;
+      ConcurrentWriter cw(want.size());
+      REQUIRE(arr->Read(cw, o).ok());
+      CHECK(cw.Complete());
+      CHECK(cw.data() == want);
+    }
+    // A tile one element short is kDataLoss naming it.
+    MemoryKvStore bad = store;
+    bad.values["2.1.1"] = *ZstdCompress(Bytes(8 * 12 * 2 * 2 - 2, '\1'), 1);
+    auto b = ZarrArray::Open(&bad, "");
+    REQUIRE(b.ok());
+    ConcurrentWriter cw(want.size());
+    Status st = b->Read(cw, Streamed(2));
+    CHECK(st.code() == StatusCode::kDataLoss);
+    CHECK(st.message().find("'2.1.1'") != std::string::npos);
+  }
+}
+
 TEST_CASE("one large frame: read-ahead and write-behind give the same bytes") {
   // One chunk of 3 MiB whose zstd frame is above the decoder's 256 KiB
   // input buffer, so reading ahead runs; small pieces written behind.
