@@ -141,6 +141,15 @@ Status NpyFileWriter::WriteAt(uint64_t offset, ByteView data) {
   return file_.WriteAt(data_offset_ + offset, data);
 }
 
+Status NpyFileWriter::CopyFromFile(uint64_t offset, const RandomAccessFile& src,
+                                   uint64_t src_offset, uint64_t n) {
+  if (offset > data_bytes_ || n > data_bytes_ - offset) {
+    return InternalError("copy of {} bytes at {} outside the {}-byte array in {}", n, offset,
+                         data_bytes_, file_.path());
+  }
+  return file_.CopyFrom(data_offset_ + offset, src, src_offset, n);
+}
+
 Status NpyFileWriter::Close() { return file_.Close(); }
 
 }  // namespace ockpt::npy

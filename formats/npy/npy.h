@@ -37,6 +37,9 @@ class NpyFileWriter final : public ArrayWriter {
   Status WriteAt(uint64_t offset, ByteView data) override;
   // pwrite at distinct offsets.
   bool concurrent() const override { return true; }
+  // copy_file_range into the file.
+  Status CopyFromFile(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset,
+                      uint64_t n) override;
   Status Close();
 
  private:

@@ -19,7 +19,7 @@ class LeafStream::Impl {
   Impl(const PyTreeItem& item, std::vector<size_t> order, int threads,
        const std::vector<const PyTreeItem::LeafSource*>& sources, bool missing_chunks_are_errors,
        std::string store)
-      : item_(item), order_(std::move(order)), store_(std::move(store)) {
+      : item_(item), order_(std::move(order)), store_(std::move(store)), threads_(threads) {
     opts_.missing_chunks_are_errors = missing_chunks_are_errors;
     bool any_compressed = false;
     for (size_t i : order_) {
@@ -31,9 +31,11 @@ class LeafStream::Impl {
         e.grid = e.array->ChunkGridShape();
         e.chunks = zarr::NumChunks(e.grid);
         e.chunk_bytes = e.array->ChunkBytes();
-        // Streamed chunks (huge or uncompressed) are decoded on the calling
-        // thread as they are written: they take no pipeline task.
-        e.stream = e.array->StreamsChunks(opts_);
+        // Streamed chunks (large or uncompressed) are decoded straight into
+        // the leaf's writer when it is read (ZarrArray::Read: several
+        // chunks at once on workers of its own, or one with read-ahead and
+        // write-behind): they take no pipeline task.
+        e.stream = e.array->ReadStreamsChunks(opts_);
         if (!e.stream) {
           e.tasks = e.chunks;
           if (e.array->summary().compressor != "none") any_compressed = true;
@@ -230,11 +232,11 @@ class LeafStream::Impl {
     const zarr::ArraySummary& sum = e.array->summary();
     const LeafRecord& leaf = item_.leaves()[i];
     if (e.stream) {
-      for (uint64_t c = 0; c < e.chunks; ++c) {
-        Status st = e.array->StreamChunk(zarr::GridIndex(e.grid, c), out, opts_);
-        if (!st.ok()) {
-          return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
-        }
+      zarr::ReadOptions stream_opts = opts_;
+      stream_opts.threads = threads_;
+      Status st = e.array->Read(out, stream_opts);
+      if (!st.ok()) {
+        return std::move(st).WithContext(fmt::format("leaf '{}' in {}", leaf.name(), store_));
       }
       ++next_;
       taken_ = 0;
@@ -263,6 +265,7 @@ class LeafStream::Impl {
   const PyTreeItem& item_;
   std::vector<size_t> order_;
   std::string store_;  // for messages
+  int threads_;        // for streamed leaves
   std::vector<Entry> entries_;
   uint64_t count_ = 0;
   zarr::ReadOptions opts_;

@@ -422,7 +422,7 @@ PyTreeItem::ReadPlan PyTreeItem::LeafReadPlan(size_t i) const {
     plan.chunk_bytes = src.inline_data.size();
   } else if (src.kind == LeafSource::Kind::kZarr) {
     plan.chunks = zarr::NumChunks(src.array->ChunkGridShape());
-    plan.streamed = src.array->StreamsChunks(zarr::ReadOptions{});
+    plan.streamed = src.array->ReadStreamsChunks(zarr::ReadOptions{});
     plan.chunk_bytes = src.array->ChunkBytes();
   }
   return plan;
@@ -438,6 +438,10 @@ Result<std::unique_ptr<ArraySource>> PyTreeItem::OpenLeafSource(size_t i, int th
       zarr::ReadOptions opts;
       opts.missing_chunks_are_errors = missing_chunks_are_errors_;
       opts.threads = threads;
+      // Random access keeps chunks up to 64 MiB whole in its cache (a
+      // streamed chunk's cursor re-decodes from the chunk's start when a
+      // reader goes back).
+      opts.stream_chunks_above = uint64_t{64} << 20;
       return std::unique_ptr<ArraySource>(NewZarrArraySource(&*src.array, opts).release());
     }
     case LeafSource::Kind::kNone:

@@ -104,6 +104,7 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     DType stored = DType::kUInt8, target = DType::kUInt8;
     uint64_t bytes = 0;  // memory while a worker writes it (kByLeaf)
     std::optional<Box> box;  // a piece that is not the whole leaf
+    int threads = 1;         // the worker's own threads for the leaf (kByLeaf)
   };
   const bool by_leaf = sink.concurrent_arrays() && ResolveThreads(ctx.threads) > 1;
   std::vector<Step> steps;
@@ -151,7 +152,17 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
     } else if (by_leaf && (plan.streamed || (plan.chunks <= 1 &&
                                              plan.chunk_bytes > zarr::ZarrArray::kReadBatchChunkBytes))) {
       step.how = How::kByLeaf;
-      step.bytes = plan.streamed ? uint64_t{4} << 20 : 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
+      step.bytes = 2 * std::max<uint64_t>(plan.chunk_bytes, 1);
+      if (plan.streamed) {
+        // Streamed chunks of one leaf are decoded by several threads at once
+        // (each into its place), or one chunk with read-ahead and
+        // write-behind beside its decoder (ZarrArray::Read).
+        step.threads = ctx.threads;
+        zarr::ReadOptions ro;
+        ro.overlap_io = true;
+        step.bytes = static_cast<uint64_t>(ResolveThreads(ctx.threads)) *
+                     zarr::ZarrArray::StreamChunkBytes(ro);
+      }
     } else {
       step.how = How::kStream;
       stream_reads.push_back(i);
@@ -173,7 +184,7 @@ Status RestoreItem(const PyTreeItem& item, CheckpointSink& sink, const KeyPath& 
   // Leaf `step`'s values (its piece, in a sharded restore) read on this thread.
   auto read_alone = [&item](const Step& step, ArrayWriter& x) {
     if (step.box) return item.ReadLeafBox(step.i, step.box->start, step.box->extent, x);
-    return item.ReadLeaf(step.i, x, 1);
+    return item.ReadLeaf(step.i, x, step.threads);
   };
   auto write_in_order = [&](const Step& step) -> Status {
     switch (step.how) {

@@ -49,6 +49,16 @@ class TensorWriter final : public ArrayWriter {
   }
   // pwrite at distinct offsets of the file.
   bool concurrent() const override { return true; }
+  Status CopyFromFile(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset,
+                      uint64_t n) override {
+    if (offset > size_ || n > size_ - offset) {
+      return InternalError("{}: copy of {} bytes at {} outside a {}-byte tensor", file_->path(), n,
+                           offset, size_);
+    }
+    OCKPT_RETURN_IF_ERROR(file_->CopyFrom(base_ + offset, src, src_offset, n));
+    written_ += n;
+    return Status::Ok();
+  }
   uint64_t written() const { return written_; }
 
  private:

@@ -11,16 +11,14 @@
 #include "formats/zarr/metadata.h"
 #include "formats/zarr/metadata_v2.h"
 #include "formats/zarr/metadata_v3.h"
+#include "lib/base/file.h"
 #include "lib/base/thread_pool.h"
+#include "lib/checkpoint/write_behind.h"
 #include "lib/compression/stream_decoder.h"
 
 namespace ockpt::zarr {
 
 namespace {
-
-// Piece size of streamed chunks: small enough to stay in cache between the
-// decoder and the writer.
-constexpr size_t kStreamPieceBytes = size_t{1} << 20;
 
 class StreamingChunkReader final : public ChunkReader {
  public:
@@ -158,9 +156,12 @@ class ZarrArray::Impl {
   // Sets stream_codec_ (and the chain whose byte order applies) when chunks
   // can be streamed: a plain chain, or a shard holding one inner chunk with
   // a plain chain (Orbax's zarr3 layout).
+  // row_blocks_: every chunk's part inside the array is one run of it and
+  // of the array (chunks span every dimension but the first).
   void FindStreamCodec() {
+    row_blocks_ = true;
     for (size_t d = 1; d < md_.shape.size(); ++d) {
-      if (md_.chunk_shape[d] != md_.shape[d]) return;
+      if (md_.chunk_shape[d] != md_.shape[d]) row_blocks_ = false;
     }
     const CodecChain& c = md_.codecs;
     if (!c.sharding) {
@@ -179,10 +180,19 @@ class ZarrArray::Impl {
   }
 
   uint64_t chunk_bytes() const { return chunk_bytes_; }
-  bool CanStreamChunks() const { return stream_codec_.has_value() && chunk_bytes_ > 0; }
+  // The codecs decode as a stream (any chunk layout).
+  bool CanDecodeAsStream() const { return stream_codec_.has_value() && chunk_bytes_ > 0; }
+  bool CanStreamChunks() const { return CanDecodeAsStream() && row_blocks_; }
   bool StreamsChunks(const ReadOptions& options) const {
     return CanStreamChunks() && (*stream_codec_ == StreamDecoder::Codec::kNone ||
                                  chunk_bytes_ > options.stream_chunks_above);
+  }
+  // Read's choice: row blocks as StreamsChunks; other layouts (tiles) when
+  // their chunks are above the threshold, scattered run by run from small
+  // buffers.
+  bool ReadStreamsChunks(const ReadOptions& options) const {
+    return StreamsChunks(options) ||
+           (CanDecodeAsStream() && chunk_bytes_ > options.stream_chunks_above);
   }
 
   Status CheckIndex(const Shape& index) const {
@@ -199,15 +209,24 @@ class ZarrArray::Impl {
     return Status::Ok();
   }
 
-  Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& index,
-                                                       const ReadOptions& options) const {
-    if (!CanStreamChunks()) {
+  // A chunk's stored bytes for streaming: `value` holds them at
+  // [begin, begin + size) (the whole value, or a shard's one inner chunk);
+  // no value: the chunk (or its inner chunk) is missing and reads as the
+  // fill value.
+  struct StoredChunk {
+    std::unique_ptr<ValueReader> value;
+    uint64_t begin = 0, size = 0;
+    std::string where;  // for messages
+  };
+  Result<StoredChunk> OpenStored(const Shape& index, const ReadOptions& options) const {
+    if (!CanDecodeAsStream()) {
       return InternalError("chunks of the zarr array at '{}' in {} cannot be streamed", prefix_,
                            store_->Describe());
     }
     OCKPT_RETURN_IF_ERROR(CheckIndex(index));
     const std::string key = ChunkKey(index);
-    std::string where = fmt::format("decoding zarr chunk '{}' in {}", key, store_->Describe());
+    StoredChunk out;
+    out.where = fmt::format("decoding zarr chunk '{}' in {}", key, store_->Describe());
     Result<std::unique_ptr<ValueReader>> value = store_->OpenValue(key);
     if (!value.ok()) {
       if (value.status().code() != StatusCode::kNotFound) {
@@ -217,43 +236,61 @@ class ZarrArray::Impl {
       if (options.missing_chunks_are_errors) {
         return DataLossError("zarr chunk '{}' is missing from {}", key, store_->Describe());
       }
-      return std::unique_ptr<ChunkReader>(
-          new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(where)));
+      return out;
     }
     const ValueReader* raw = value->get();
-    // The stored bytes of the chunk: the whole value, or a shard's one
-    // inner chunk.
-    uint64_t begin = 0, stored = raw->size();
+    out.size = raw->size();
     if (stream_sharded_) {
       auto located = LocateSingleInnerChunk(
-          *md_.codecs.sharding, md_.chunk_shape, stored,
+          *md_.codecs.sharding, md_.chunk_shape, out.size,
           [raw](uint64_t off, size_t n, char* dst) { return raw->ReadAt(off, n, dst); });
-      if (!located.ok()) return std::move(located).status().WithContext(where);
-      if (!*located) {  // missing inner chunks read as the fill value
-        return std::unique_ptr<ChunkReader>(
-            new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(where)));
-      }
-      begin = (*located)->first;
-      stored = (*located)->second;
+      if (!located.ok()) return std::move(located).status().WithContext(out.where);
+      if (!*located) return out;  // missing inner chunks read as the fill value
+      out.begin = (*located)->first;
+      out.size = (*located)->second;
     }
-    if (*stream_codec_ == StreamDecoder::Codec::kNone && stored != chunk_bytes_) {
-      return DataLossError("uncompressed chunk has {} bytes, its shape needs {}", stored,
+    if (*stream_codec_ == StreamDecoder::Codec::kNone && out.size != chunk_bytes_) {
+      return DataLossError("uncompressed chunk has {} bytes, its shape needs {}", out.size,
                            chunk_bytes_)
-          .WithContext(where);
+          .WithContext(out.where);
     }
+    out.value = std::move(value).value();
+    return out;
+  }
+
+  Result<std::unique_ptr<ChunkReader>> ReaderOf(StoredChunk stored, bool read_ahead) const {
+    if (!stored.value) {
+      return std::unique_ptr<ChunkReader>(
+          new StreamingChunkReader(element_.fill, chunk_bytes_, std::move(stored.where)));
+    }
+    const ValueReader* raw = stored.value.get();
+    const uint64_t begin = stored.begin;
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<StreamDecoder> decoder,
-                           StreamDecoder::Create(*stream_codec_, stored,
-                                                 [raw, begin](uint64_t off, size_t n, char* dst) {
-                                                   return raw->ReadAt(begin + off, n, dst);
-                                                 }));
+                           StreamDecoder::Create(
+                               *stream_codec_, stored.size,
+                               [raw, begin](uint64_t off, size_t n, char* dst) {
+                                 return raw->ReadAt(begin + off, n, dst);
+                               },
+                               read_ahead));
     size_t swap = stream_big_endian_ ? element_.swap_unit : 1;
     return std::unique_ptr<ChunkReader>(
-        new StreamingChunkReader(std::move(value).value(), std::move(decoder), chunk_bytes_,
-                                 element_.size, swap, std::move(where)));
+        new StreamingChunkReader(std::move(stored.value), std::move(decoder), chunk_bytes_,
+                                 element_.size, swap, std::move(stored.where)));
+  }
+
+  Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& index,
+                                                       const ReadOptions& options) const {
+    if (!CanStreamChunks()) {
+      return InternalError("chunks of the zarr array at '{}' in {} cannot be streamed", prefix_,
+                           store_->Describe());
+    }
+    OCKPT_ASSIGN_OR_RETURN(StoredChunk stored, OpenStored(index, options));
+    return ReaderOf(std::move(stored), /*read_ahead=*/false);
   }
 
   Status StreamChunk(const Shape& index, ArrayWriter& out, const ReadOptions& options) const {
-    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader, OpenChunkReader(index, options));
+    if (!row_blocks_) return StreamTile(index, out, options);
+    OCKPT_ASSIGN_OR_RETURN(StoredChunk stored, OpenStored(index, options));
     // The chunk's part inside the array: its first `valid` bytes, which go
     // to one run of the array starting at `dst`.
     uint64_t row_bytes = element_.size;
@@ -265,16 +302,127 @@ class ZarrArray::Impl {
       valid = static_cast<uint64_t>(rows) * row_bytes;
       dst = static_cast<uint64_t>(first_row) * row_bytes;
     }
-    const size_t piece = std::max<size_t>(kStreamPieceBytes / element_.size, 1) * element_.size;
-    Bytes buffer = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(piece, chunk_bytes_)));
-    while (reader->position() < valid) {
-      const uint64_t pos = reader->position();
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), valid - pos));
-      OCKPT_RETURN_IF_ERROR(reader->Read(buffer.data(), n));
-      OCKPT_RETURN_IF_ERROR(out.WriteAt(dst + pos, ByteView(buffer.data(), n)));
+    const bool plain = *stream_codec_ == StreamDecoder::Codec::kNone;
+    const bool swapped = stream_big_endian_ && element_.swap_unit > 1;
+    // Uncompressed bytes in a file, in the array's byte order: copied file
+    // to file when the writer can (the size was checked; the padding of an
+    // edge chunk is not needed).
+    if (plain && !swapped && stored.value) {
+      uint64_t base = 0;
+      if (const RandomAccessFile* file = stored.value->file(&base)) {
+        Status st = out.CopyFromFile(dst, *file, base + stored.begin, valid);
+        if (st.ok()) return st;
+        if (st.code() != StatusCode::kUnimplemented) return std::move(st).WithContext(stored.where);
+      }
+    }
+    // The writer thread calls out.WriteAt, which only a concurrent() writer
+    // allows from a thread other than the caller's (a device writer, say,
+    // may be bound to the calling thread).
+    const bool overlap = options.overlap_io && !plain && stored.value && out.concurrent();
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader,
+                           ReaderOf(std::move(stored), /*read_ahead=*/overlap));
+    // Uncompressed: larger pieces (plain reads and writes, like cat's).
+    const size_t want = std::max<size_t>(options.stream_piece_bytes, 1) * (plain ? 4 : 1);
+    const size_t piece = static_cast<size_t>(std::min<uint64_t>(
+        std::max<size_t>(want / element_.size, 1) * element_.size, chunk_bytes_));
+    if (overlap) {
+      WriteBehind behind(out, piece);
+      while (reader->position() < valid) {
+        const uint64_t pos = reader->position();
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(piece, valid - pos));
+        OCKPT_ASSIGN_OR_RETURN(char* buffer, behind.Acquire());
+        OCKPT_RETURN_IF_ERROR(reader->Read(buffer, n));
+        OCKPT_RETURN_IF_ERROR(behind.Submit(dst + pos, n));
+      }
+      OCKPT_RETURN_IF_ERROR(behind.Finish());
+    } else {
+      Bytes buffer = ZeroedBytes(piece);
+      while (reader->position() < valid) {
+        const uint64_t pos = reader->position();
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), valid - pos));
+        OCKPT_RETURN_IF_ERROR(reader->Read(buffer.data(), n));
+        OCKPT_RETURN_IF_ERROR(out.WriteAt(dst + pos, ByteView(buffer.data(), n)));
+      }
     }
     // Edge chunks: the padding is decoded too, to check the stream.
     return reader->Skip(chunk_bytes_ - reader->position());
+  }
+
+  // A chunk whose part inside the array is several runs (tiles): decoded
+  // front to back into one small buffer, each run written from it as the
+  // decoder passes it (ForEachRun gives runs in increasing chunk offsets),
+  // gaps (edge padding) decoded and dropped.
+  Status StreamTile(const Shape& index, ArrayWriter& out, const ReadOptions& options) const {
+    OCKPT_ASSIGN_OR_RETURN(StoredChunk stored, OpenStored(index, options));
+    OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ChunkReader> reader,
+                           ReaderOf(std::move(stored), /*read_ahead=*/false));
+    const size_t rank = md_.shape.size();
+    Shape origin(rank), extent(rank);
+    for (size_t d = 0; d < rank; ++d) {
+      origin[d] = index[d] * md_.chunk_shape[d];
+      extent[d] = std::min(md_.chunk_shape[d], md_.shape[d] - origin[d]);
+    }
+    const size_t want = std::max<size_t>(options.stream_piece_bytes, 1);
+    const size_t piece = static_cast<size_t>(std::min<uint64_t>(
+        std::max<size_t>(want / element_.size, 1) * element_.size, chunk_bytes_));
+    Bytes buffer = ZeroedBytes(piece);
+    uint64_t begin = 0, end = 0;  // chunk bytes in buffer; reader->position() == end
+    OCKPT_RETURN_IF_ERROR(ForEachRun(
+        md_.chunk_shape, md_.shape, origin, extent, element_.size,
+        [&](uint64_t src, uint64_t dst, uint64_t n) -> Status {
+          while (n > 0) {
+            if (src >= end) {
+              OCKPT_RETURN_IF_ERROR(reader->Skip(src - end));
+              const size_t len = static_cast<size_t>(std::min<uint64_t>(piece, chunk_bytes_ - src));
+              OCKPT_RETURN_IF_ERROR(reader->Read(buffer.data(), len));
+              begin = src;
+              end = src + len;
+            }
+            const uint64_t take = std::min<uint64_t>(n, end - src);
+            OCKPT_RETURN_IF_ERROR(out.WriteAt(
+                dst, ByteView(buffer.data() + (src - begin), static_cast<size_t>(take))));
+            src += take;
+            dst += take;
+            n -= take;
+          }
+          return Status::Ok();
+        }));
+    // The rest (padding of edge chunks) is decoded too, to check the stream.
+    return reader->Skip(chunk_bytes_ - reader->position());
+  }
+
+  // Every chunk streamed into out (ReadStreamsChunks): several chunks at once,
+  // each worker writing its own, when out takes writes from any thread;
+  // else one after the other, each with reads and writes beside its
+  // decoder when threads are allowed and out is concurrent().
+  Status StreamChunks(ArrayWriter& out, const ReadOptions& options) const {
+    const uint64_t count = NumChunks(grid_);
+    const int threads = ResolveThreads(options.threads);
+    if (threads > 1 && count > 1 && out.concurrent()) {
+      ReadOptions each = options;
+      each.threads = 1;
+      each.overlap_io = false;
+      PipelineOptions pipeline;
+      pipeline.threads = threads;
+      pipeline.max_tasks_in_flight = static_cast<size_t>(threads);
+      pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
+      pipeline.bytes_per_task = ZarrArray::StreamChunkBytes(each);
+      return RunOrderedPipeline<bool>(
+          count, pipeline,
+          [&](size_t i) -> Result<PipelineWork<bool>> {
+            return PipelineWork<bool>([this, i, &out, &each]() -> Result<bool> {
+              OCKPT_RETURN_IF_ERROR(StreamChunk(GridIndex(i), out, each));
+              return true;
+            });
+          },
+          [](size_t, bool) { return Status::Ok(); });
+    }
+    ReadOptions each = options;
+    each.overlap_io = options.overlap_io || threads > 1;
+    for (uint64_t i = 0; i < count; ++i) {
+      OCKPT_RETURN_IF_ERROR(StreamChunk(GridIndex(i), out, each));
+    }
+    return Status::Ok();
   }
 
   const ArraySummary& summary() const { return summary_; }
@@ -346,12 +494,7 @@ class ZarrArray::Impl {
   Status Read(ArrayWriter& out, const ReadOptions& options) const {
     const uint64_t count = NumChunks(grid_);
     if (count == 0) return Status::Ok();
-    if (StreamsChunks(options)) {
-      for (uint64_t i = 0; i < count; ++i) {
-        OCKPT_RETURN_IF_ERROR(StreamChunk(GridIndex(i), out, options));
-      }
-      return Status::Ok();
-    }
+    if (ReadStreamsChunks(options)) return StreamChunks(out, options);
     OCKPT_ASSIGN_OR_RETURN(uint64_t chunk_bytes, CheckedByteCount(md_.chunk_shape, element_.size,
                                                                   kMaxChunkBytes, "chunk shape"));
     PipelineOptions pipeline;
@@ -398,6 +541,7 @@ class ZarrArray::Impl {
   uint64_t chunk_bytes_ = 0;
   std::optional<StreamDecoder::Codec> stream_codec_;
   bool stream_big_endian_ = false;
+  bool row_blocks_ = false;
   bool stream_sharded_ = false;
 };
 
@@ -460,8 +604,19 @@ const KvStore* ZarrArray::store() const { return impl_->store(); }
 Status ZarrArray::Read(ArrayWriter& out, const ReadOptions& options) const {
   return impl_->Read(out, options);
 }
+uint64_t ZarrArray::StreamChunkBytes(const ReadOptions& options) {
+  // A piece (4 for uncompressed chunks), with overlap_io three pieces
+  // written behind and three MiB read ahead, the input buffer and a zstd
+  // window.
+  const uint64_t piece = std::max<uint64_t>(options.stream_piece_bytes, 1);
+  const uint64_t overlap = options.overlap_io ? 3 * piece + (uint64_t{3} << 20) : 0;
+  return 4 * piece + overlap + (uint64_t{4} << 20);
+}
 uint64_t ZarrArray::ChunkBytes() const { return impl_->chunk_bytes(); }
 bool ZarrArray::CanStreamChunks() const { return impl_->CanStreamChunks(); }
+bool ZarrArray::ReadStreamsChunks(const ReadOptions& options) const {
+  return impl_->ReadStreamsChunks(options);
+}
 bool ZarrArray::StreamsChunks(const ReadOptions& options) const {
   return impl_->StreamsChunks(options);
 }

@@ -53,11 +53,24 @@ struct ReadOptions {
   // (always room for one chunk, however large).
   uint64_t max_bytes_in_flight = uint64_t{128} << 20;
   // Where the layout allows (ZarrArray::CanStreamChunks), chunks larger than
-  // this, and every uncompressed chunk, are decoded straight into `out` in
-  // pieces of at most a MiB on the calling thread (StreamChunk) instead of
-  // being held whole: an array stored as one chunk of several GiB (Orbax's
-  // default) is read with fixed memory.
-  uint64_t stream_chunks_above = uint64_t{64} << 20;
+  // this, and every uncompressed chunk, are never held whole: each is
+  // decoded straight into its place in `out` in pieces
+  // (stream_piece_bytes) by StreamChunk. Read then works on
+  // ResolveThreads(threads) such chunks at once when out is concurrent()
+  // (each worker writes its own chunk; a few MiB of memory per worker),
+  // else one after the other (with overlap_io when threads != 1). An array
+  // stored as one chunk of several GiB (Orbax's default) is read with fixed
+  // memory.
+  uint64_t stream_chunks_above = uint64_t{16} << 20;
+  // StreamChunk: decoded pieces of at most this many bytes (a multiple of
+  // the element size is used). Tests make it small.
+  size_t stream_piece_bytes = size_t{1} << 20;
+  // StreamChunk of a compressed chunk into a concurrent() writer: the
+  // stored bytes are read ahead and the decoded pieces written behind on two
+  // threads beside the decoder, so that one zstd frame decodes at one core's
+  // full speed (a few MiB of buffers). out.WriteAt is then called from that
+  // writer thread (one piece at a time, in order).
+  bool overlap_io = false;
 };
 
 // One chunk's decoded bytes (C order, little-endian elements), read from the
@@ -142,13 +155,27 @@ class ZarrArray {
   // Whether Read streams this array's chunks under these options: chunks
   // larger than options.stream_chunks_above, and every uncompressed chunk.
   bool StreamsChunks(const ReadOptions& options) const;
+  // Whether Read streams this array's chunks (StreamChunk) under these
+  // options: as StreamsChunks, and chunks of other layouts (tiles that do
+  // not span the trailing dimensions) above options.stream_chunks_above
+  // whose codecs decode as a stream, scattered run by run.
+  bool ReadStreamsChunks(const ReadOptions& options) const;
+  // Memory one chunk streamed by StreamChunk holds under these options
+  // (pieces, input and codec buffers; an estimate for in-flight bounds).
+  static uint64_t StreamChunkBytes(const ReadOptions& options);
   // Opens one chunk for reading in pieces (fill value where it is missing,
   // unless options say that is an error). REQUIRES: CanStreamChunks().
   Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& chunk_index,
                                                        const ReadOptions& options = {}) const;
-  // Decodes one chunk into its place in out in pieces of at most a MiB
-  // (calling thread; out.WriteAt in increasing offsets). REQUIRES:
-  // CanStreamChunks().
+  // Decodes one chunk into its place in out in pieces of at most
+  // options.stream_piece_bytes (out.WriteAt in increasing offsets, on the
+  // calling thread or, with options.overlap_io, a writer thread). An
+  // uncompressed chunk stored in a file is copied file to file when out
+  // takes it (ArrayWriter::CopyFromFile: copy_file_range), else moved in
+  // pieces of 4 * stream_piece_bytes. A tile (chunks that do not span the
+  // trailing dimensions) is decoded front to back into one piece buffer and
+  // written run by run. REQUIRES: ReadStreamsChunks(options) for some
+  // options (the codecs decode as a stream).
   Status StreamChunk(const Shape& chunk_index, ArrayWriter& out,
                      const ReadOptions& options = {}) const;
 

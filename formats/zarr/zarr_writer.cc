@@ -332,8 +332,9 @@ Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const 
   const uint64_t valid = static_cast<uint64_t>(rows) * row_bytes;
   const uint64_t first = static_cast<uint64_t>(first_row) * row_bytes;
 
-  constexpr size_t kPiece = size_t{1} << 20;
-  Bytes input = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(kPiece, chunk_bytes)));
+  // Uncompressed: larger pieces (plain reads and appends, like cp's).
+  const size_t piece = spec.zstd_level ? size_t{1} << 20 : size_t{4} << 20;
+  Bytes input = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(piece, chunk_bytes)));
   // Fills `input` with chunk bytes [pos, pos + n).
   auto gather = [&](uint64_t pos, size_t n) -> Status {
     size_t from_src = pos < valid ? static_cast<size_t>(std::min<uint64_t>(n, valid - pos)) : 0;

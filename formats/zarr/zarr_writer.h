@@ -78,10 +78,11 @@ struct WriteOptions {
   // With a ValueSink that takes streamed values: chunks larger than this
   // whose layout allows it (CanStreamEncode) are encoded from the source
   // straight into the sink in pieces, on the calling thread (zstd's own
-  // workers compress one chunk on `threads` cores), so that an array stored
-  // as one chunk of several GiB (Orbax's default) is written with fixed
-  // memory.
-  uint64_t stream_chunks_above = uint64_t{64} << 20;
+  // workers compress one chunk on `threads` cores, so every core works on
+  // it while the calling thread reads the source and appends the frame),
+  // so that chunks of tens of MiB to several GiB (Orbax's default: one per
+  // array) are written with fixed memory and every core busy.
+  uint64_t stream_chunks_above = uint64_t{16} << 20;
   // Multi-process saves (WriteArrays only): this call writes part `part` of
   // `parts` of the chunks, ChunkPart's run of them; the other processes
   // write the other parts. With parts > 1 the metadata of every array goes

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 namespace ockpt {
@@ -436,6 +437,35 @@ Status WritableFile::WriteAt(uint64_t offset, ByteView data) {
       return StatusFromErrno(errno, "write", path_);
     }
     done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status WritableFile::CopyFrom(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset,
+                              uint64_t n) {
+  uint64_t done = 0;
+  while (done < n) {
+    loff_t in = static_cast<loff_t>(src_offset + done), out = static_cast<loff_t>(offset + done);
+    // At most 1 GiB per call (the kernel caps a call near 2 GiB anyway).
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(n - done, uint64_t{1} << 30));
+    ssize_t got = ::copy_file_range(src.fd_, &in, fd_, &out, want, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      // Not possible here (old kernel, across file systems, special files):
+      // the caller copies. Only before the first byte: later failures are
+      // real ones.
+      if (done == 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL ||
+                        errno == EOPNOTSUPP || errno == EBADF)) {
+        return UnimplementedError("copy_file_range from {} to {}: {}", src.path(), path_,
+                                  std::strerror(errno));
+      }
+      return StatusFromErrno(errno, "copy into", path_);
+    }
+    if (got == 0) {
+      return DataLossError("{} ends before byte {} (copying {} bytes at {})", src.path(),
+                           src_offset + n, n, src_offset);
+    }
+    done += static_cast<uint64_t>(got);
   }
   return Status::Ok();
 }

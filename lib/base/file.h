@@ -109,6 +109,7 @@ class RandomAccessFile {
  private:
   RandomAccessFile(int fd, uint64_t size, std::string path)
       : fd_(fd), size_(size), path_(std::move(path)) {}
+  friend class WritableFile;  // CopyFrom
   int fd_ = -1;
   uint64_t size_ = 0;
   std::string path_;
@@ -130,6 +131,12 @@ class WritableFile {
   Status Append(ByteView data);
   Status WriteAt(uint64_t offset, ByteView data);
   Status Truncate(uint64_t size);
+  // Copies n bytes at src_offset of src to offset of this file inside the
+  // kernel (copy_file_range: no copy through user memory; a reflink where
+  // the file system shares extents). kUnimplemented, with nothing written,
+  // when the kernel or file systems cannot (the caller copies itself);
+  // other failures as WriteAt's, and a source that ends early is kDataLoss.
+  Status CopyFrom(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset, uint64_t n);
   // Starts writing bytes [offset, offset + length) to the device without
   // waiting (sync_file_range), so that a later Sync has less left to do.
   Status StartWriteback(uint64_t offset, uint64_t length);

@@ -13,6 +13,8 @@
 
 namespace ockpt {
 
+class RandomAccessFile;  // lib/base/file.h
+
 class ArrayWriter {
  public:
   virtual ~ArrayWriter() = default;
@@ -24,6 +26,16 @@ class ArrayWriter {
   // file written with pwrite): readers then let the workers that decode
   // chunks write them too.
   virtual bool concurrent() const { return false; }
+  // Writes bytes [src_offset, src_offset + n) of src at `offset`, as
+  // WriteAt(offset, those bytes) would, without passing them through user
+  // memory when the writer is a file (copy_file_range). kUnimplemented,
+  // with nothing written, when this writer cannot: the caller then reads
+  // and writes the bytes itself. Same threading as WriteAt.
+  virtual Status CopyFromFile(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset,
+                              uint64_t n) {
+    (void)offset, (void)src, (void)src_offset, (void)n;
+    return UnimplementedError("this writer takes no file copies");
+  }
 };
 
 // Gives random access to an array's bytes (C order, little-endian

@@ -27,6 +27,12 @@ class ProgressWriter final : public ArrayWriter {
     return s;
   }
   bool concurrent() const override { return inner_->concurrent(); }
+  Status CopyFromFile(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset,
+                      uint64_t n) override {
+    Status s = inner_->CopyFromFile(offset, src, src_offset, n);
+    if (s.ok() && sink_ != nullptr) sink_->AddDone(n);
+    return s;
+  }
 
  private:
   ArrayWriter* inner_;

@@ -6,21 +6,52 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace ockpt {
 namespace {
 
 constexpr size_t kInputBufferBytes = size_t{256} << 10;
+// With read-ahead: larger blocks, a few of them, filled by a thread of
+// their own.
+constexpr size_t kReadAheadBlockBytes = size_t{1} << 20;
+constexpr size_t kReadAheadBlocks = 3;
 
-// Input pulled through a fixed buffer.
+// Input pulled through a fixed buffer; with read_ahead, a thread reads the
+// next blocks while the codec works on the current one.
 class InputBuffer {
  public:
-  InputBuffer(uint64_t size, StreamDecoder::ReadInput read) : size_(size), read_(std::move(read)) {}
+  InputBuffer(uint64_t size, StreamDecoder::ReadInput read, bool read_ahead)
+      : size_(size), read_(std::move(read)) {
+    if (read_ahead && size_ > kInputBufferBytes) {
+      for (size_t i = 0; i < kReadAheadBlocks; ++i) {
+        blocks_.push_back(ZeroedBytes(kReadAheadBlockBytes));
+        free_.push_back(i);
+      }
+      thread_ = std::thread([this] { ReadAhead(); });
+    }
+  }
+  ~InputBuffer() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
   bool exhausted() const { return offset_ == size_; }
   uint64_t size() const { return size_; }
-  // Refills the buffer with the next bytes; returns them.
+  // Refills the buffer with the next bytes; returns them (valid until the
+  // next call).
   Result<ByteView> Next() {
-    if (buffer_.empty()) buffer_ = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(size_, kInputBufferBytes)));
+    if (thread_.joinable()) return NextAhead();
+    if (buffer_.empty())
+      buffer_ = ZeroedBytes(static_cast<size_t>(std::min<uint64_t>(size_, kInputBufferBytes)));
     size_t n = static_cast<size_t>(std::min<uint64_t>(buffer_.size(), size_ - offset_));
     OCKPT_RETURN_IF_ERROR(read_(offset_, n, buffer_.data()));
     offset_ += n;
@@ -28,10 +59,61 @@ class InputBuffer {
   }
 
  private:
+  struct Filled {
+    size_t block;
+    size_t n;
+    Status status;
+  };
+  Result<ByteView> NextAhead() {
+    std::unique_lock lock(mu_);
+    if (held_) {  // the block handed out last time is free again
+      free_.push_back(held_block_);
+      held_ = false;
+      cv_.notify_all();
+    }
+    cv_.wait(lock, [this] { return !filled_.empty(); });
+    Filled f = std::move(filled_.front());
+    filled_.pop_front();
+    if (!f.status.ok()) return f.status;
+    held_ = true;
+    held_block_ = f.block;
+    offset_ += f.n;
+    return ByteView(blocks_[f.block].data(), f.n);
+  }
+  void ReadAhead() {
+    uint64_t at = 0;
+    std::unique_lock lock(mu_);
+    while (at < size_) {
+      cv_.wait(lock, [this] { return stop_ || !free_.empty(); });
+      if (stop_) return;
+      const size_t b = free_.front();
+      free_.pop_front();
+      lock.unlock();
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kReadAheadBlockBytes, size_ - at));
+      Status st = read_(at, n, blocks_[b].data());
+      at += n;
+      lock.lock();
+      const bool failed = !st.ok();
+      filled_.push_back(Filled{b, n, std::move(st)});
+      cv_.notify_all();
+      if (failed) return;
+    }
+  }
+
   uint64_t size_;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = 0;  // bytes handed out
   StreamDecoder::ReadInput read_;
   Bytes buffer_;
+  // Read-ahead.
+  std::vector<Bytes> blocks_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<size_t> free_;
+  std::deque<Filled> filled_;
+  bool held_ = false;
+  size_t held_block_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 class PlainDecoder final : public StreamDecoder {
@@ -57,8 +139,8 @@ class PlainDecoder final : public StreamDecoder {
 
 class ZstdStreamDecoder final : public StreamDecoder {
  public:
-  ZstdStreamDecoder(uint64_t size, ReadInput read)
-      : input_(size, std::move(read)), dctx_(ZSTD_createDCtx()) {}
+  ZstdStreamDecoder(uint64_t size, ReadInput read, bool read_ahead)
+      : input_(size, std::move(read), read_ahead), dctx_(ZSTD_createDCtx()) {}
   ~ZstdStreamDecoder() override { ZSTD_freeDCtx(dctx_); }
 
  private:
@@ -96,8 +178,8 @@ class ZstdStreamDecoder final : public StreamDecoder {
 
 class ZlibStreamDecoder final : public StreamDecoder {
  public:
-  ZlibStreamDecoder(uint64_t size, ReadInput read, bool gzip)
-      : input_(size, std::move(read)), gzip_(gzip) {
+  ZlibStreamDecoder(uint64_t size, ReadInput read, bool gzip, bool read_ahead)
+      : input_(size, std::move(read), read_ahead), gzip_(gzip) {
     // 15 = zlib header; 15 + 32 = zlib or gzip header.
     ok_ = inflateInit2(&zs_, gzip ? 15 + 32 : 15) == Z_OK;
   }
@@ -168,16 +250,17 @@ Result<uint64_t> StreamDecoder::Skip(uint64_t n) {
 }
 
 Result<std::unique_ptr<StreamDecoder>> StreamDecoder::Create(Codec codec, uint64_t input_size,
-                                                             ReadInput read) {
+                                                             ReadInput read, bool read_ahead) {
   switch (codec) {
     case Codec::kNone:
       return std::unique_ptr<StreamDecoder>(new PlainDecoder(input_size, std::move(read)));
     case Codec::kZstd:
-      return std::unique_ptr<StreamDecoder>(new ZstdStreamDecoder(input_size, std::move(read)));
+      return std::unique_ptr<StreamDecoder>(
+          new ZstdStreamDecoder(input_size, std::move(read), read_ahead));
     case Codec::kZlib:
     case Codec::kGzip:
       return std::unique_ptr<StreamDecoder>(
-          new ZlibStreamDecoder(input_size, std::move(read), codec == Codec::kGzip));
+          new ZlibStreamDecoder(input_size, std::move(read), codec == Codec::kGzip, read_ahead));
   }
   return InternalError("unknown stream codec");
 }

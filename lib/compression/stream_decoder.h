@@ -26,8 +26,12 @@ class StreamDecoder {
   using ReadInput = std::function<Status(uint64_t offset, size_t n, char* dst)>;
 
   // `input_size` bytes of input in `codec` (kNone: the bytes are the output).
+  // With read_ahead (zstd, zlib, gzip), a thread of the decoder's own reads
+  // the next MiB blocks of input (three at most) while it decodes, so that
+  // reading and decoding one large frame overlap; `read` is then called
+  // from that thread, in increasing offsets.
   static Result<std::unique_ptr<StreamDecoder>> Create(Codec codec, uint64_t input_size,
-                                                       ReadInput read);
+                                                       ReadInput read, bool read_ahead = false);
   virtual ~StreamDecoder() = default;
 
   // Fills dst with the next decoded bytes: n of them, or fewer only when the

@@ -54,6 +54,10 @@ class FileRangeReader final : public ValueReader {
     }
     return file_->ReadInto(offset_ + offset, n, dst);
   }
+  const RandomAccessFile* file(uint64_t* offset) const override {
+    *offset = offset_;
+    return file_.get();
+  }
 
  private:
   std::shared_ptr<const RandomAccessFile> file_;

@@ -17,6 +17,8 @@
 
 namespace ockpt {
 
+class RandomAccessFile;  // lib/base/file.h
+
 // One value opened for reading in pieces (e.g. a chunk of several GiB that
 // is decoded as it streams), so that nobody has to hold it whole.
 // Thread-safe for concurrent ReadAt calls.
@@ -27,6 +29,14 @@ class ValueReader {
   // Copies bytes [offset, offset + n) of the value into dst; a range beyond
   // the value, or storage that ends early, is kDataLoss.
   virtual Status ReadAt(uint64_t offset, size_t n, char* dst) const = 0;
+  // The file holding the value as one byte range, when it is one (an OCDBT
+  // value in a data file, a file-store value): *offset receives where the
+  // value starts. Lets uncompressed values be copied file to file
+  // (WritableFile::CopyFrom). nullptr otherwise (values in memory).
+  virtual const RandomAccessFile* file(uint64_t* offset) const {
+    (void)offset;
+    return nullptr;
+  }
 };
 
 // A value held in memory (inline values, small stores).
@@ -101,7 +111,6 @@ class FileKvStore final : public KvStore {
   std::string root_;
 };
 
-class RandomAccessFile;
 // Bytes [offset, offset + size) of file as a ValueReader (range checked on
 // every read; the file's own size is checked by the reads).
 std::unique_ptr<ValueReader> MakeFileRangeReader(std::shared_ptr<const RandomAccessFile> file,

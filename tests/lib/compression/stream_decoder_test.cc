@@ -5,7 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstring>
+#include <memory>
 
 #include "lib/compression/compression.h"
 
@@ -113,6 +115,90 @@ TEST_CASE("StreamDecoder: truncated, trailing and corrupt input are kDataLoss") 
     Bytes buf(data.size(), '\0');
     CHECK_FALSE((*d)->Read(buf.data(), buf.size()).ok());
     CHECK_FALSE((*d)->Read(buf.data(), 1).ok());
+  }
+}
+
+TEST_CASE("StreamDecoder with read-ahead: same bytes, errors of the reads and of the stream") {
+  // Input of several read-ahead blocks (MiB), so the reading thread cycles
+  // through its buffers many times.
+  const Bytes data = TestData(size_t{5} << 20);
+  for (auto codec : {StreamDecoder::Codec::kZstd, StreamDecoder::Codec::kZlib,
+                     StreamDecoder::Codec::kGzip}) {
+    Bytes input;
+    if (codec == StreamDecoder::Codec::kZstd) {
+      input = *ZstdCompress(data, -5);
+    } else {
+      input = *ZlibCompress(data, 1, codec == StreamDecoder::Codec::kGzip);
+    }
+    REQUIRE(input.size() > (size_t{2} << 20));
+    auto reads = std::make_shared<std::atomic<uint64_t>>(0);
+    auto read = [&input, reads](uint64_t off, size_t n, char* dst) -> Status {
+      if (off > input.size() || n > input.size() - off) return DataLossError("read past the input");
+      if (off != reads->load()) return InternalError("read-ahead out of order");
+      std::memcpy(dst, input.data() + off, n);
+      *reads += n;
+      return Status::Ok();
+    };
+    {
+      auto d = StreamDecoder::Create(codec, input.size(), read, /*read_ahead=*/true);
+      REQUIRE(d.ok());
+      Bytes out, buf(4093, '\0');
+      while (true) {
+        auto n = (*d)->Read(buf.data(), buf.size());
+        REQUIRE(n.ok());
+        if (*n == 0) break;
+        out.append(buf.data(), *n);
+      }
+      CHECK(out == data);
+      CHECK(reads->load() == input.size());
+    }
+    // A failing read reaches the decoder as that failure.
+    {
+      auto failing = [&input](uint64_t off, size_t n, char* dst) -> Status {
+        if (off >= (size_t{1} << 20)) return DataLossError("disk gone at {}", off);
+        std::memcpy(dst, input.data() + off, n);
+        return Status::Ok();
+      };
+      auto d = StreamDecoder::Create(codec, input.size(), failing, true);
+      REQUIRE(d.ok());
+      Bytes buf(size_t{1} << 20, '\0');
+      Status st;
+      while (st.ok()) {
+        auto n = (*d)->Read(buf.data(), buf.size());
+        if (!n.ok()) st = n.status();
+        else if (*n == 0) break;
+      }
+      CHECK(st.code() == StatusCode::kDataLoss);
+      CHECK(st.message().find("disk gone") != std::string::npos);
+    }
+    // Truncated input: kDataLoss, as without read-ahead.
+    {
+      Bytes cut = input.substr(0, input.size() - 100);
+      auto d = StreamDecoder::Create(
+          codec, cut.size(),
+          [&cut](uint64_t off, size_t n, char* dst) {
+            std::memcpy(dst, cut.data() + off, n);
+            return Status::Ok();
+          },
+          true);
+      REQUIRE(d.ok());
+      Bytes buf(size_t{1} << 20, '\0');
+      Status st;
+      while (st.ok()) {
+        auto n = (*d)->Read(buf.data(), buf.size());
+        if (!n.ok()) st = n.status();
+        else if (*n == 0) break;
+      }
+      CHECK(st.code() == StatusCode::kDataLoss);
+    }
+    // Dropped half way: the reading thread stops.
+    {
+      *reads = 0;
+      auto d = StreamDecoder::Create(codec, input.size(), read, true);
+      REQUIRE(d.ok());
+      Bytes buf(1000, '\0');
+      CHECK((*d)->Read(buf.data(), buf.size()).ok());
+    }
   }
 }
 
