@@ -226,7 +226,11 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
         if (opt.single_file) {
           if (!flat) prefix.push_back({e->name, KeyType::kDict});
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *file_sink, prefix, opt, ctx, &selected));
-          if (flat) custom = e->pytree->custom_metadata();
+          if (flat) {
+            custom = e->pytree->custom_metadata();
+            CarryFormatMetadata(FormatMetadataOf(&ckpt, *e->pytree), *file_sink, !opt.select.empty(),
+                                e->pytree->dir(), ctx);
+          }
         } else {
           std::string dir = root;
           if (!flat) {
@@ -235,6 +239,10 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
           }
           OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSink> sink, MakeSink(opt, dir));
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, ctx, &selected));
+          // The checkpoint's own metadata goes with the item only when the
+          // item is all that is restored (OUT is then that checkpoint).
+          CarryFormatMetadata(FormatMetadataOf(flat ? &ckpt : nullptr, *e->pytree), *sink,
+                              !opt.select.empty(), e->pytree->dir(), ctx);
           OCKPT_RETURN_IF_ERROR(sink->Finish(e->pytree->custom_metadata()));
         }
         break;
