@@ -155,10 +155,11 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& op
 // What a re-save needs beyond the leaves to write `item` of `ckpt` back as
 // Orbax wrote it (CheckpointSource::format_metadata, `_tree.json`'s
 // "format_metadata"): {"checkpoint_custom_metadata": _CHECKPOINT_METADATA's
-// custom_metadata (when ckpt has one and `with_checkpoint`),
+// custom_metadata (when ckpt is given and has one),
 // "tree_metadata_extras": {...} (when _METADATA has members ockpt does not
-// model)}; null when there is nothing.
-Json FormatMetadataOf(const Checkpoint* ckpt, const PyTreeItem& item);
+// model and `whole_tree`: they describe the whole tree, so a partial
+// restore leaves them out)}; null when there is nothing.
+Json FormatMetadataOf(const Checkpoint* ckpt, const PyTreeItem& item, bool whole_tree = true);
 inline constexpr std::string_view kCheckpointCustomMetadataKey = "checkpoint_custom_metadata";
 inline constexpr std::string_view kTreeMetadataExtrasKey = "tree_metadata_extras";
 

@@ -174,6 +174,21 @@ Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt,
   return npy::CreateNpyDirectorySink(path);
 }
 
+// What goes into the output beside the tree (FormatMetadataOf): with
+// --select, not the _METADATA members that describe the whole tree (named
+// in a warning).
+Json ItemFormatMetadata(const Checkpoint* ckpt, const PyTreeItem& item, const RestoreOptions& opt,
+                        const Context& ctx) {
+  bool whole = opt.select.empty();
+  if (!whole && !item.tree_metadata_extras().empty()) {
+    std::string names;
+    for (const auto& [k, v] : item.tree_metadata_extras().items()) names += (names.empty() ? "" : ", ") + k;
+    ctx.Warn(fmt::format("{}: _METADATA's {} left out: it describes the whole tree, not a selection",
+                         item.dir(), names));
+  }
+  return FormatMetadataOf(ckpt, item, whole);
+}
+
 Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const RestoreOptions& opt,
                    const Context& ctx) {
   size_t selected = 0;
@@ -228,8 +243,8 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *file_sink, prefix, opt, ctx, &selected));
           if (flat) {
             custom = e->pytree->custom_metadata();
-            CarryFormatMetadata(FormatMetadataOf(&ckpt, *e->pytree), *file_sink, !opt.select.empty(),
-                                e->pytree->dir(), ctx);
+            CarryFormatMetadata(ItemFormatMetadata(&ckpt, *e->pytree, opt, ctx), *file_sink,
+                                /*partial=*/false, e->pytree->dir(), ctx);
           }
         } else {
           std::string dir = root;
@@ -241,8 +256,8 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, ctx, &selected));
           // The checkpoint's own metadata goes with the item only when the
           // item is all that is restored (OUT is then that checkpoint).
-          CarryFormatMetadata(FormatMetadataOf(flat ? &ckpt : nullptr, *e->pytree), *sink,
-                              !opt.select.empty(), e->pytree->dir(), ctx);
+          CarryFormatMetadata(ItemFormatMetadata(flat ? &ckpt : nullptr, *e->pytree, opt, ctx), *sink,
+                              /*partial=*/false, e->pytree->dir(), ctx);
           OCKPT_RETURN_IF_ERROR(sink->Finish(e->pytree->custom_metadata()));
         }
         break;

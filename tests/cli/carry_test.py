@@ -145,8 +145,12 @@ if rc == 0:
 # A partial restore leaves the whole-tree metadata out, with a warning.
 part = os.path.join(tmp, "partial")
 rc, out, err = run("restore", std, part, "--select", "a")
-check(rc == 0 and "format_metadata" not in load(os.path.join(part, "_tree.json")) and "left out" in err,
-      f"partial restore drops format_metadata with a warning: {rc} {err}")
+if check(rc == 0, f"partial restore: {rc} {err}"):
+    fm = load(os.path.join(part, "_tree.json")).get("format_metadata", {})
+    check("tree_metadata_extras" not in fm and "value_metadata_tree left out" in err,
+          f"partial restore drops value_metadata_tree with a warning: {fm} {err}")
+    check(fm.get("checkpoint_custom_metadata") == {"run": "abc", "n": [1, 2]},
+          f"partial restore keeps the checkpoint's custom metadata: {fm}")
 # --custom-metadata overrides the source's.
 over = os.path.join(tmp, "override")
 rc, out, err = run("save", std, over, "--custom-metadata", '{"x": 1}')

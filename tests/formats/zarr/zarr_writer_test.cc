@@ -15,6 +15,7 @@
 #include "formats/zarr/metadata_v3.h"
 #include "formats/zarr/zarr_array.h"
 #include "lib/compression/compression.h"
+#include "lib/dtype/narrow_int.h"
 #include "tests/formats/zarr/zarr_test_util.h"
 #include "tests/support/testdata.h"
 
@@ -363,6 +364,9 @@ TEST_CASE("round trip: every dtype x rank 0..5 x zarr 2/3 x zstd/none") {
       const Shape chunks(full_chunks.begin(), full_chunks.begin() + rank);
       Bytes data(static_cast<size_t>(NumElements(shape)) * SizeOf(dtype), '\0');
       for (char& c : data) c = static_cast<char>(rng());
+      // int4 / int2 values come back padded as TensorStore pads them
+      // (lib/dtype/narrow_int.h; their own test case checks the padding).
+      NormalizeNarrowInts(dtype, data.data(), data.size());
       for (int format : {2, 3}) {
         for (std::optional<int> level : {std::optional<int>(), std::optional<int>(1)}) {
           INFO(Name(dtype) << " rank " << rank << " zarr " << format << " level "
@@ -503,9 +507,6 @@ TEST_CASE("source errors propagate") {
   CHECK(keys == std::vector<std::string>{"0.0"});
 }
 
-}  // namespace
-}  // namespace ockpt::zarr
-
 TEST_CASE("int4 / int2 are written and read as TensorStore pads them (sign-extended)") {
   for (int format : {2, 3}) {
     for (std::optional<int> level : {std::optional<int>(), std::optional<int>(1)}) {
@@ -541,3 +542,6 @@ TEST_CASE("float8_e8m0fnu's zarr3 fill value is its all-zero bits, 2^-127, as Te
   CHECK_THAT(EncodeMetadata(Spec(3, DType::kFloat8E4M3FN, {2}, {2}, 3)),
              Catch::Contains(R"("fill_value":0.0,)"));
 }
+
+}  // namespace
+}  // namespace ockpt::zarr
