@@ -230,6 +230,7 @@ Status CopyTree(const CheckpointSource& source, CheckpointSink& sink,
       return StreamArray(*src, caster, SizeOf(*r.dtype), name);
     }));
   }
+  CarryFormatMetadata(source.format_metadata(), sink, !select.empty(), source.Describe(), ctx);
   return sink.Finish(source.custom_metadata());
 }
 
@@ -269,6 +270,7 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
     s.step = opt.step;
     s.layout = opt.layout;
     s.custom_metadata = opt.custom_metadata;
+    s.src_item = opt.item;
     std::optional<std::string> item = opt.item;
     s.open_source = [item, threads = ctx.threads](const std::string& path) {
       return OpenSource(path, item, threads);
@@ -286,11 +288,11 @@ Status Convert(const ConvertOptions& opt, const Context& ctx) {
   }
   const orbax::ArrayLayout& l = opt.layout;
   if (l.zarr3 || !l.ocdbt || l.zstd_level || !l.compress || !l.zstd_checksum || l.chunk_bytes ||
-      l.chunk_shape ||
+      l.chunk_shape || l.sharding ||
       !opt.custom_metadata.is_null()) {
     return InvalidArgumentError(
         "checkpoint layout options (zarr3, no OCDBT, compression, chunk size or shape, "
-        "custom metadata) apply only when the destination is a checkpoint, not {}",
+        "sharding, custom metadata) apply only when the destination is a checkpoint, not {}",
         target);
   }
   if (IsCheckpointDir(opt.src)) {

@@ -51,7 +51,7 @@ void RegisterSave(CLI::App& app, AppContext& ctx) {
   cmd->add_option("--item", o->items, "NAME=SRC: a PyTree item of a composite checkpoint (repeatable)");
   cmd->add_option("--json-item", o->json_items, "NAME=FILE: a JSON item (repeatable)");
   AddLayoutFlags(cmd, o->layout,
-                 {.zarr3 = "zarr v3 with sharding_indexed (Orbax's v1 API layout)",
+                 {.zarr3 = "zarr v3 arrays with sharding_indexed in the v0 layout (--layout v1 for the v1 API's layout)",
                   .no_ocdbt = "One zarr directory per leaf instead of OCDBT",
                   .compression = "zstd[:LEVEL] (default zstd:1, zstd:3 with --zarr3) or none",
                   .chunk_bytes = "Split arrays into chunks of at most N bytes (Orbax's choice)",

@@ -1,6 +1,6 @@
 // The checkpoint layout flags shared by `ockpt save` and `ockpt convert`
-// (checkpoint outputs): --zarr3, --no-ocdbt, --compression, --chunk-bytes,
-// --chunk-shape, --no-zstd-checksum, and their translation into orbax::ArrayLayout
+// (checkpoint outputs): --layout, --zarr3, --no-ocdbt, --compression, --chunk-bytes,
+// --chunk-shape, --no-zstd-checksum, --sharding, and their translation into orbax::ArrayLayout
 // (formats/orbax/save.h).
 
 #ifndef OCKPT_APPS_OCKPT_LAYOUT_FLAGS_H_
@@ -63,17 +63,30 @@ inline Result<Shape> ParseChunkShapeFlag(const std::string& text) {
 
 struct LayoutFlags {
   bool zarr3 = false, no_ocdbt = false, no_zstd_checksum = false;
-  std::string compression, chunk_shape;
+  std::string compression, chunk_shape, sharding, api_layout;
   std::optional<uint64_t> chunk_bytes;
 
   // The layout the flags give; InvalidArgument (exit 2) names a bad flag.
   Result<orbax::ArrayLayout> Layout() const {
     orbax::ArrayLayout layout;
     layout.zarr3 = zarr3;
+    if (api_layout == "v1") {
+      layout.v1 = true;
+      layout.zarr3 = true;  // v1 writes zarr3 + sharding_indexed
+    } else if (!api_layout.empty() && api_layout != "v0") {
+      return InvalidArgumentError("--layout must be v0 or v1, not '{}'", api_layout);
+    }
     layout.ocdbt = !no_ocdbt;
     layout.zstd_checksum = !no_zstd_checksum;
     OCKPT_RETURN_IF_ERROR(ParseCompressionFlag(compression, &layout));
     layout.chunk_bytes = chunk_bytes;
+    if (sharding == "cpu") {
+      layout.sharding = orbax::ArrayLayout::Sharding::kCpu;
+    } else if (sharding == "none") {
+      layout.sharding = orbax::ArrayLayout::Sharding::kNone;
+    } else if (!sharding.empty()) {
+      return InvalidArgumentError("--sharding must be none or cpu, not '{}'", sharding);
+    }
     if (!chunk_shape.empty()) {
       OCKPT_ASSIGN_OR_RETURN(Shape shape, ParseChunkShapeFlag(chunk_shape));
       layout.chunk_shape = shape;
@@ -88,6 +101,9 @@ struct LayoutFlagHelp {
 };
 
 inline void AddLayoutFlags(CLI::App* cmd, LayoutFlags& f, const LayoutFlagHelp& help) {
+  cmd->add_option("--layout", f.api_layout,
+                  "v0 (default): as orbax-checkpoint's StandardCheckpointer / CheckpointManager write; "
+                  "v1: as its v1 API (save_pytree, save_checkpointables) writes");
   cmd->add_flag("--zarr3", f.zarr3, help.zarr3);
   cmd->add_flag("--no-ocdbt", f.no_ocdbt, help.no_ocdbt);
   cmd->add_option("--compression", f.compression, help.compression);
@@ -95,6 +111,9 @@ inline void AddLayoutFlags(CLI::App* cmd, LayoutFlags& f, const LayoutFlagHelp& 
   cmd->add_option("--chunk-bytes", f.chunk_bytes, help.chunk_bytes + " (suffixes: 4M, 1GiB, 500KB)")
       ->transform(PositiveSize());
   cmd->add_option("--chunk-shape", f.chunk_shape, help.chunk_shape);
+  cmd->add_option("--sharding", f.sharding,
+                  "none|cpu: what _sharding records for jax.Array leaves without a known sharding: "
+                  "cpu (default) SingleDeviceSharding cpu:0, none: no _sharding at all");
   cmd->add_flag("--no-zstd-checksum", f.no_zstd_checksum,
                 "zstd frames without their content checksum: TensorStore's bytes exactly, but "
                 "`ockpt verify` cannot then prove the chunks (see docs/cli.md, verify)");

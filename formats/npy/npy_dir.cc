@@ -36,6 +36,7 @@ class NpyDirSource final : public CheckpointSource {
  public:
   const std::vector<LeafRecord>& leaves() const override { return leaves_; }
   const Json& custom_metadata() const override { return custom_metadata_; }
+  Json format_metadata() const override { return format_metadata_; }
   std::string Describe() const override { return dir_; }
   std::vector<std::string> warnings() const override { return warnings_; }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
@@ -49,6 +50,7 @@ class NpyDirSource final : public CheckpointSource {
   std::vector<LeafRecord> leaves_;
   std::vector<std::string> files_;  // parallel to leaves_
   Json custom_metadata_;
+  Json format_metadata_;               // _tree.json's "format_metadata", or null
   std::vector<std::string> warnings_;  // what the directory walk skipped
 };
 
@@ -118,16 +120,22 @@ class NpyDirSink final : public CheckpointSink {
     leaves_.push_back(leaf.ToJson());
     return Status::Ok();
   }
+  bool KeepFormatMetadata(const Json& format_metadata) override {
+    format_metadata_ = format_metadata;
+    return true;
+  }
   Status Finish(const Json& custom_metadata) override {
     Json tree;
     tree["leaves"] = std::move(leaves_);
     tree["custom_metadata"] = custom_metadata;
+    if (!format_metadata_.is_null()) tree["format_metadata"] = format_metadata_;
     return WriteFile(JoinPath(dir_, "_tree.json"), DumpJson(tree, 2) + "\n");
   }
 
  private:
   std::string dir_;
   Json leaves_ = Json::array();
+  Json format_metadata_;
 };
 
 }  // namespace
@@ -186,6 +194,12 @@ Result<std::unique_ptr<CheckpointSource>> OpenNpyDirectory(const std::string& di
       return DataLossError("{}: expected {{\"leaves\": [...], \"custom_metadata\": ...}}", tree_path);
     }
     if (tree.contains("custom_metadata")) src->custom_metadata_ = tree["custom_metadata"];
+    if (tree.contains("format_metadata")) {
+      if (!tree["format_metadata"].is_object() && !tree["format_metadata"].is_null()) {
+        return DataLossError("{}: \"format_metadata\" must be an object", tree_path);
+      }
+      src->format_metadata_ = tree["format_metadata"];
+    }
     for (const Json& j : tree["leaves"]) {
       auto r = LeafRecord::FromJson(j);
       if (!r.ok()) return Status(StatusCode::kDataLoss, r.status().message()).WithContext(tree_path);

@@ -41,6 +41,9 @@ class PyTreeItem {
   bool ocdbt() const { return ocdbt_; }
   std::optional<int> zarr_format() const { return zarr_format_; }
   const Json& custom_metadata() const { return custom_metadata_; }
+  // _METADATA's top-level members that ockpt does not model
+  // (value_metadata_tree, ...); an empty object when none.
+  const Json& tree_metadata_extras() const { return tree_metadata_extras_; }
   bool has_tree_metadata() const { return has_tree_metadata_; }
   // The first problem found while reading leaf metadata (e.g. an array
   // whose zarr metadata is missing), or OK.
@@ -97,6 +100,7 @@ class PyTreeItem {
   bool ocdbt_ = false;
   std::optional<int> zarr_format_;
   Json custom_metadata_;
+  Json tree_metadata_extras_ = Json::object();
   bool has_tree_metadata_ = false;
   bool missing_chunks_are_errors_ = false;
   Status leaf_error_;
@@ -157,6 +161,17 @@ struct OpenOptions {
 };
 
 Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& options = {});
+
+// What a re-save needs beyond the leaves to write `item` of `ckpt` back as
+// Orbax wrote it (CheckpointSource::format_metadata, `_tree.json`'s
+// "format_metadata"): {"checkpoint_custom_metadata": _CHECKPOINT_METADATA's
+// custom_metadata (when ckpt is given and has one),
+// "tree_metadata_extras": {...} (when _METADATA has members ockpt does not
+// model and `whole_tree`: they describe the whole tree, so a partial
+// restore leaves them out)}; null when there is nothing.
+Json FormatMetadataOf(const Checkpoint* ckpt, const PyTreeItem& item, bool whole_tree = true);
+inline constexpr std::string_view kCheckpointCustomMetadataKey = "checkpoint_custom_metadata";
+inline constexpr std::string_view kTreeMetadataExtrasKey = "tree_metadata_extras";
 
 // `metadata --json` document and the text form.
 Json CheckpointToJson(const Checkpoint& ckpt);

@@ -21,6 +21,7 @@ class CheckpointItemSource final : public CheckpointSource {
       : ckpt_(std::move(ckpt)), index_(index), threads_(threads) {}
   const std::vector<LeafRecord>& leaves() const override { return item().leaves(); }
   const Json& custom_metadata() const override { return item().custom_metadata(); }
+  Json format_metadata() const override { return FormatMetadataOf(&ckpt_, item()); }
   std::string Describe() const override { return item().dir(); }
   std::vector<std::string> warnings() const override { return item().warnings(); }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {

@@ -22,6 +22,9 @@ inline constexpr std::string_view kRootMetadataDir = "metadata";
 inline constexpr std::string_view kRootMetadataFile = "_ROOT_METADATA";
 inline constexpr std::string_view kDefaultItem = "default";
 inline constexpr std::string_view kMetricsItem = "metrics";
+inline constexpr std::string_view kDescriptorItem = "descriptor";  // v1: listed, no directory
+inline constexpr std::string_view kV1PyTreeItem = "pytree";        // v1 save_pytree's item
+inline constexpr std::string_view kV1JsonFile = "data.json";       // v1 JsonHandler's file
 inline constexpr std::string_view kPlaceholderPrefix = "PLACEHOLDER://";
 
 }  // namespace ockpt::orbax

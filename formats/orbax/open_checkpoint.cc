@@ -168,4 +168,19 @@ Result<Checkpoint> OpenCheckpoint(const std::string& path, const OpenOptions& op
   return ckpt;
 }
 
+Json FormatMetadataOf(const Checkpoint* ckpt, const PyTreeItem& item, bool whole_tree) {
+  Json out = Json::object();
+  if (ckpt != nullptr && ckpt->checkpoint_metadata.is_object()) {
+    auto it = ckpt->checkpoint_metadata.find("custom_metadata");
+    if (it != ckpt->checkpoint_metadata.end() && !it->is_null()) {
+      out[std::string(kCheckpointCustomMetadataKey)] = *it;
+    }
+  }
+  if (whole_tree && !item.tree_metadata_extras().empty()) {
+    out[std::string(kTreeMetadataExtrasKey)] = item.tree_metadata_extras();
+  }
+  if (out.empty()) return nullptr;
+  return out;
+}
+
 }  // namespace ockpt::orbax

@@ -92,6 +92,7 @@ Result<std::unique_ptr<PyTreeItem>> PyTreeItem::OpenImpl(const std::string& dir,
     tm = std::move(decoded).value();
     item->has_tree_metadata_ = true;
     item->custom_metadata_ = tm->custom_metadata;
+    item->tree_metadata_extras_ = tm->extras;
     item->missing_chunks_are_errors_ = tm->store_array_data_equal_to_fill_value;
   }
 

@@ -232,6 +232,21 @@ Result<std::unique_ptr<CheckpointSink>> MakeSink(const RestoreOptions& opt,
   return npy::CreateNpyDirectorySink(path);
 }
 
+// What goes into the output beside the tree (FormatMetadataOf): with
+// --select, not the _METADATA members that describe the whole tree (named
+// in a warning).
+Json ItemFormatMetadata(const Checkpoint* ckpt, const PyTreeItem& item, const RestoreOptions& opt,
+                        const Context& ctx) {
+  bool whole = opt.select.empty();
+  if (!whole && !item.tree_metadata_extras().empty()) {
+    std::string names;
+    for (const auto& [k, v] : item.tree_metadata_extras().items()) names += (names.empty() ? "" : ", ") + k;
+    ctx.Warn(fmt::format("{}: _METADATA's {} left out: it describes the whole tree, not a selection",
+                         item.dir(), names));
+  }
+  return FormatMetadataOf(ckpt, item, whole);
+}
+
 Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const RestoreOptions& opt,
                    const DeviceShard* shard, const Context& ctx) {
   size_t selected = 0;
@@ -284,7 +299,11 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
         if (opt.single_file) {
           if (!flat) prefix.push_back({e->name, KeyType::kDict});
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *file_sink, prefix, opt, shard, ctx, &selected));
-          if (flat) custom = e->pytree->custom_metadata();
+          if (flat) {
+            custom = e->pytree->custom_metadata();
+            CarryFormatMetadata(ItemFormatMetadata(&ckpt, *e->pytree, opt, ctx), *file_sink,
+                                /*partial=*/false, e->pytree->dir(), ctx);
+          }
         } else {
           std::string dir = root;
           if (!flat) {
@@ -293,6 +312,10 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
           }
           OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSink> sink, MakeSink(opt, dir));
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, shard, ctx, &selected));
+          // The checkpoint's own metadata goes with the item only when the
+          // item is all that is restored (OUT is then that checkpoint).
+          CarryFormatMetadata(ItemFormatMetadata(flat ? &ckpt : nullptr, *e->pytree, opt, ctx), *sink,
+                              /*partial=*/false, e->pytree->dir(), ctx);
           OCKPT_RETURN_IF_ERROR(sink->Finish(e->pytree->custom_metadata()));
         }
         break;

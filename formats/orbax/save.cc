@@ -77,25 +77,36 @@ Status CheckFileKey(std::string_view key) {
 
 }  // namespace
 
-Shape ChooseChunkShape(const Shape& write_shape, size_t item_size, uint64_t target_bytes) {
+Shape ChooseChunkShape(const Shape& write_shape, size_t item_size, uint64_t target_bytes,
+                       const Shape& global_shape) {
   auto factors = Divisors(write_shape);
   uint64_t target_elements = std::max<uint64_t>(1, target_bytes / std::max<size_t>(1, item_size));
   uint64_t total = 1;
   for (int64_t d : write_shape) total *= static_cast<uint64_t>(std::max<int64_t>(d, 1));
+  std::vector<bool> sharded(write_shape.size(), false);
+  if (global_shape.size() == write_shape.size()) {
+    for (size_t i = 0; i < write_shape.size(); ++i) sharded[i] = global_shape[i] != write_shape[i];
+  }
   while (total > target_elements) {
-    // Reduce the largest dimension (first on ties) to its next divisor.
+    // The largest sharded dimension (first on ties) goes to its next divisor;
+    // when none can be reduced, every dimension counts as sharded.
     int best = -1;
     int64_t best_size = 1;
     for (size_t i = 0; i < factors.size(); ++i) {
-      if (factors[i].back() > best_size) {
+      if (sharded[i] && factors[i].back() > best_size) {
         best_size = factors[i].back();
         best = static_cast<int>(i);
       }
     }
-    if (best < 0) break;
+    if (best < 0) {
+      if (std::all_of(sharded.begin(), sharded.end(), [](bool b) { return b; })) break;
+      sharded.assign(sharded.size(), true);
+      continue;
+    }
     int64_t cur = factors[best].back();
     factors[best].pop_back();
     total = total / static_cast<uint64_t>(cur) * static_cast<uint64_t>(factors[best].back());
+    sharded[best] = true;
   }
   Shape out;
   for (const auto& f : factors) out.push_back(f.back());
@@ -123,6 +134,8 @@ struct ItemPlan {
   format::ShardingFile sharding;
   format::ArrayMetadatasFile array_metadatas;
   nlohmann::json strings = nlohmann::json::object();
+  size_t unknown_shardings = 0;  // jax.Array leaves given SingleDeviceSharding cpu:0
+  size_t dropped_shardings = 0;  // recorded shardings left out (--sharding none)
 };
 
 Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemPlan* plan) {
@@ -184,7 +197,7 @@ Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemP
         }
       } else if (layout.chunk_bytes || base_bytes > kTargetDataFileSize) {
         uint64_t target = std::min(layout.chunk_bytes.value_or(kTargetDataFileSize), kTargetDataFileSize);
-        spec.chunk_shape = ChooseChunkShape(base, SizeOf(*r.dtype), target);
+        spec.chunk_shape = ChooseChunkShape(base, SizeOf(*r.dtype), target, shape);
       } else {
         spec.chunk_shape = base;
       }
@@ -194,12 +207,17 @@ Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemP
       plan->arrays.push_back({spec, prefix, name, [&source, i] { return source.OpenArray(i); }});
       if (r.value_type == kJaxArray) {
         Json sh = r.sharding;
-        if (!sh.is_object()) {
-          sh = Json::object();
-          sh["sharding_type"] = "SingleDeviceSharding";
-          sh["device_str"] = "cpu:0";
+        if (layout.sharding == ArrayLayout::Sharding::kNone) {
+          if (sh.is_object()) ++plan->dropped_shardings;
+        } else {
+          if (!sh.is_object()) {
+            ++plan->unknown_shardings;
+            sh = Json::object();
+            sh["sharding_type"] = "SingleDeviceSharding";
+            sh["device_str"] = "cpu:0";
+          }
+          plan->sharding.entries[format::ShardingKey(name)] = PyJsonDumps(sh);
         }
-        plan->sharding.entries[format::ShardingKey(name)] = PyJsonDumps(sh);
         format::ArrayMetadatasEntry am;
         am.array_metadata.param_name = name;
         am.array_metadata.write_shape = base;
@@ -228,7 +246,38 @@ Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemP
   plan->tree_metadata.use_zarr3 = layout.zarr3;
   plan->tree_metadata.store_array_data_equal_to_fill_value = true;
   plan->tree_metadata.custom_metadata = source.custom_metadata();
+  // _METADATA members ockpt does not model (value_metadata_tree, ...), as
+  // the source checkpoint had them.
+  if (Json fm = source.format_metadata(); fm.is_object()) {
+    auto extras = fm.find(std::string(kTreeMetadataExtrasKey));
+    if (extras != fm.end() && extras->is_object()) {
+      for (const auto& [k, v] : extras->items()) {
+        if (k == "value_metadata_tree") {
+          plan->tree_metadata.value_metadata_tree = v;
+        } else {
+          plan->tree_metadata.fields.unknown[k] = v;
+        }
+      }
+    }
+  }
   return Status::Ok();
+}
+
+// The warnings planning leaves for the primary process to print.
+void WarnPlan(const CheckpointSource& source, const ItemPlan& plan, const ArrayLayout& layout,
+              const Context& ctx) {
+  if (plan.unknown_shardings > 0 && !layout.sharding) {
+    ctx.Warn(fmt::format(
+        "{}: {} jax.Array {} no recorded sharding; _sharding gives {} SingleDeviceSharding "
+        "cpu:0, which Orbax refuses to restore without a target on a host whose devices differ",
+        source.Describe(), plan.unknown_shardings, plan.unknown_shardings == 1 ? "leaf has" : "leaves have",
+        plan.unknown_shardings == 1 ? "it" : "them"));
+  }
+  if (plan.dropped_shardings > 0) {
+    ctx.Warn(fmt::format("{}: the recorded sharding{} of {} {} left out (no _sharding written)",
+                         source.Describe(), plan.dropped_shardings == 1 ? "" : "s", plan.dropped_shardings,
+                         plan.dropped_shardings == 1 ? "leaf is" : "leaves are"));
+  }
 }
 
 std::string ProcessDir(int rank) { return fmt::format("{}{}", kProcessDirPrefix, rank); }
@@ -335,6 +384,7 @@ Status WritePyTreeItem(const std::string& dir, const CheckpointSource& source, c
   ItemPlan plan;
   bool wrote_database = false;
   Status s = PlanItem(source, layout, &plan);
+  if (s.ok() && rank == 0) WarnPlan(source, plan, layout, ctx);
   if (s.ok()) s = WriteProcessPart(dir, plan, layout, rank, group.size(), ctx, &wrote_database);
   // Every process's arrays are written (or one failed, and all stop here).
   OCKPT_RETURN_IF_ERROR(group.AllOk(s));
@@ -356,7 +406,49 @@ struct PlannedItem {
   std::unique_ptr<CheckpointSource> source;  // PyTree
   Json json;                                 // JSON item
   bool is_json = false;
+  std::string copy_dir;  // an opaque item of a source checkpoint, copied byte for byte
+  Json handler;          // its item_handlers typestr (null: none recorded)
 };
+
+// Whether Orbax's StandardCheckpointHandler takes the tree: arrays and
+// scalars only; strings need the PyTree handler.
+bool StandardHandlerTakes(const CheckpointSource& source) {
+  for (const LeafRecord& r : source.leaves()) {
+    if (r.value_type == kString) return false;
+  }
+  return true;
+}
+
+// Copies the files of an opaque item (a custom handler's directory) as they
+// are. Only regular files and directories inside `root` are copied; anything
+// else is named in a warning.
+Status CopyItemFiles(const std::string& root, const std::string& rel, const std::string& dest,
+                     const Context& ctx) {
+  std::string src = rel.empty() ? root : JoinPath(root, rel);
+  OCKPT_RETURN_IF_ERROR(MakeDirectories(dest));
+  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(src));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    std::string child_rel = rel.empty() ? name : JoinPath(rel, name);
+    std::string from = JoinPath(root, child_rel);
+    OCKPT_RETURN_IF_ERROR(CheckConfined(root, child_rel));
+    if (IsDirectory(from)) {
+      OCKPT_RETURN_IF_ERROR(CopyItemFiles(root, child_rel, JoinPath(dest, name), ctx));
+    } else if (IsRegularFile(from)) {
+      OCKPT_ASSIGN_OR_RETURN(uint64_t size, FileSize(from));
+      OCKPT_ASSIGN_OR_RETURN(WritableFile out, WritableFile::Create(JoinPath(dest, name)));
+      constexpr uint64_t kPiece = uint64_t{4} << 20;
+      for (uint64_t pos = 0; pos < size; pos += kPiece) {
+        OCKPT_ASSIGN_OR_RETURN(Bytes piece, ReadFileRange(from, pos, std::min(kPiece, size - pos)));
+        OCKPT_RETURN_IF_ERROR(out.Append(piece));
+      }
+      OCKPT_RETURN_IF_ERROR(out.Close());
+    } else {
+      ctx.Warn(fmt::format("{}: not a regular file or directory; not copied", from));
+    }
+  }
+  return Status::Ok();
+}
 
 format::CheckpointMetadataFile CheckpointMetadata(const Json& item_handlers, int64_t init_ns, int64_t commit_ns,
                                                   const Json& custom) {
@@ -405,41 +497,126 @@ Result<Json> ReadJsonArg(const std::string& path) {
 // primary process writes the rest. Returns early only where every process
 // does (WritePyTreeItem's status is shared).
 Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path, std::vector<PlannedItem>& items,
-                          bool composite, bool step, const SaveOptions& opt, bool primary, const Context& ctx) {
+                          bool composite, bool step, const Json& custom_metadata, const SaveOptions& opt,
+                          bool primary, const Context& ctx) {
   int64_t init_ns = NowNs();
+  const bool v1 = opt.layout.v1;
   Json handlers;
   if (!composite) {
     OCKPT_RETURN_IF_ERROR(WritePyTreeItem(tmp, *items[0].source, opt.layout, ctx));
-    handlers = std::string(kStandardHandler);
+    handlers = std::string(StandardHandlerTakes(*items[0].source) ? kStandardHandler : kPyTreeHandler);
   } else {
     handlers = Json::object();
-    std::sort(items.begin(), items.end(), [](const PlannedItem& a, const PlannedItem& b) { return a.name < b.name; });
+    // v1's save_checkpointables keeps the caller's item order; v0 and
+    // CheckpointManager steps list items sorted.
+    if (!v1 || step) {
+      std::sort(items.begin(), items.end(), [](const PlannedItem& a, const PlannedItem& b) { return a.name < b.name; });
+    }
     for (PlannedItem& it : items) {
-      if (!it.is_json) OCKPT_RETURN_IF_ERROR(WritePyTreeItem(JoinPath(tmp, it.name), *it.source, opt.layout, ctx));
+      if (it.source) OCKPT_RETURN_IF_ERROR(WritePyTreeItem(JoinPath(tmp, it.name), *it.source, opt.layout, ctx));
     }
     if (!primary) return Status::Ok();
     for (PlannedItem& it : items) {
       std::string dir = JoinPath(tmp, it.name);
-      if (it.is_json) {
+      if (!it.copy_dir.empty()) {
+        OCKPT_RETURN_IF_ERROR(CopyItemFiles(it.copy_dir, "", dir, ctx));
+        if (!it.handler.is_null()) handlers[it.name] = it.handler;
+      } else if (it.is_json) {
         // CheckpointManager registers its metrics item with the file name
         // "metrics"; every other JSON item (and "metrics" outside a step,
         // which CompositeCheckpointHandler restores with a default
-        // JsonCheckpointHandler) uses JsonCheckpointHandler's "metadata".
-        OCKPT_RETURN_IF_ERROR(
-            WriteJsonItem(dir, step && it.name == kMetricsItem ? "metrics" : "metadata", it.json));
-        handlers[it.name] = std::string(kJsonHandler);
+        // JsonCheckpointHandler) uses JsonCheckpointHandler's "metadata"
+        // (v1's JsonHandler: "data.json").
+        bool metrics = step && it.name == kMetricsItem;
+        std::string file = metrics ? "metrics" : std::string(v1 ? kV1JsonFile : "metadata");
+        OCKPT_RETURN_IF_ERROR(WriteJsonItem(dir, file, it.json));
+        handlers[it.name] =
+            std::string(v1 ? (metrics ? kV1MetricsHandler : kV1JsonHandler) : kJsonHandler);
       } else {
-        handlers[it.name] = std::string(step && it.name == kDefaultItem ? kStandardHandler : kPyTreeHandler);
+        bool standard = step && it.name == kDefaultItem && StandardHandlerTakes(*it.source);
+        handlers[it.name] = std::string(v1 ? kV1PyTreeHandler : standard ? kStandardHandler : kPyTreeHandler);
       }
       OCKPT_RETURN_IF_ERROR(WriteCommitSuccess(dir, JoinPath(final_path, it.name)));
     }
+    if (v1) {
+      // The v1 API of orbax-checkpoint 0.11.39 lists a descriptor item
+      // that writes no directory (as in the golden v1 checkpoints).
+      handlers[std::string(kDescriptorItem)] = std::string(kV1DescriptorHandler);
+      if (step) {
+        Json sorted = Json::object();
+        std::vector<std::string> names;
+        for (const auto& [k, v] : handlers.items()) names.push_back(k);
+        std::sort(names.begin(), names.end());
+        for (const std::string& k : names) sorted[k] = handlers[k];
+        handlers = std::move(sorted);
+      } else {
+        OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(tmp, kV1IndicatorFile), ByteView()));
+      }
+    }
   }
   if (!primary) return Status::Ok();
-  format::CheckpointMetadataFile md = CheckpointMetadata(handlers, init_ns, NowNs(), opt.custom_metadata);
+  format::CheckpointMetadataFile md = CheckpointMetadata(handlers, init_ns, NowNs(), custom_metadata);
   OCKPT_RETURN_IF_ERROR(
       WriteFile(JoinPath(tmp, kCheckpointMetadataFile), format::EncodeCheckpointMetadataFile(md)));
   OCKPT_RETURN_IF_ERROR(WriteCommitSuccess(tmp, final_path));
   return SyncTree(tmp);
+}
+
+// A source checkpoint whose items are carried as they are: a checkpoint or
+// manager step holding more than one PyTree item, or JSON / opaque items
+// beside its PyTree item (CompositeCheckpointHandler output, a manager step
+// with metrics). nullopt: the source is one tree (a .npy directory, an item,
+// a checkpoint of one PyTree item, or one item picked with src_item), opened
+// as before.
+Result<std::optional<Checkpoint>> OpenWholeSource(const SaveOptions& opt) {
+  if (opt.src_item || !IsDirectory(opt.src) || IsRegularFile(JoinPath(opt.src, "_tree.json"))) {
+    return std::optional<Checkpoint>();
+  }
+  OCKPT_ASSIGN_OR_RETURN(LocationKind kind, Classify(opt.src));
+  if (kind != LocationKind::kCheckpoint && kind != LocationKind::kRoot) return std::optional<Checkpoint>();
+  OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.src));
+  size_t pytrees = 0, others = 0;
+  for (const ItemEntry& e : ckpt.items) {
+    if (e.kind == ItemKind::kPyTree) {
+      ++pytrees;
+    } else {
+      ++others;
+    }
+  }
+  if (pytrees + others <= 1 || (pytrees == 1 && others == 0)) return std::optional<Checkpoint>();
+  return std::optional<Checkpoint>(std::move(ckpt));
+}
+
+// One planned item per item of the source checkpoint: PyTree items opened as
+// sources, JSON items with their values, every other item copied as it is
+// (with its handler typestr).
+Status PlanSourceItems(const Checkpoint& ckpt, const SourceOpener& open, std::vector<PlannedItem>* items, std::set<std::string>* seen) {
+  for (const ItemEntry& e : ckpt.items) {
+    if (e.name.empty()) return InternalError("{}: an unnamed item beside others", ckpt.dir);
+    seen->insert(e.name);
+    PlannedItem it;
+    it.name = e.name;
+    switch (e.kind) {
+      case ItemKind::kPyTree: {
+        if (!e.pytree) return e.error;
+        OCKPT_ASSIGN_OR_RETURN(it.source, open(e.dir));
+        break;
+      }
+      case ItemKind::kJson:
+        it.is_json = true;
+        it.json = e.json_value;
+        break;
+      case ItemKind::kOpaque:
+        if (!IsDirectory(e.dir)) {
+          return UnimplementedError("{}: item '{}' is not a directory and cannot be carried", ckpt.dir, e.name);
+        }
+        it.copy_dir = e.dir;
+        it.handler = e.handler;
+        break;
+    }
+    items->push_back(std::move(it));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -471,6 +648,10 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
   std::vector<PlannedItem> items;
   std::set<std::string> seen;
   const bool step = opt.step.has_value();
+  // _CHECKPOINT_METADATA's custom_metadata: --custom-metadata, else the
+  // source checkpoint's (through its format metadata, also from _tree.json).
+  Json custom_metadata = opt.custom_metadata;
+  bool source_composite = false;  // the source's items are carried as they are
   auto open_items = [&]() -> Status {
     auto add_name = [&](const std::string& name) -> Status {
       if (name.empty() || !IsSafeRelativeKey(name) || name.find('/') != std::string::npos || IsTmpName(name)) {
@@ -480,10 +661,23 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
       return Status::Ok();
     };
     if (!opt.src.empty()) {
-      PlannedItem it;
-      it.name = std::string(kDefaultItem);
-      OCKPT_ASSIGN_OR_RETURN(it.source, open(opt.src));
-      items.push_back(std::move(it));
+      OCKPT_ASSIGN_OR_RETURN(std::optional<Checkpoint> whole, OpenWholeSource(opt));
+      if (whole) {
+        source_composite = true;
+        OCKPT_RETURN_IF_ERROR(PlanSourceItems(*whole, open, &items, &seen));
+        if (custom_metadata.is_null() && whole->checkpoint_metadata.is_object()) {
+          custom_metadata = whole->checkpoint_metadata.value("custom_metadata", Json());
+        }
+      } else {
+        PlannedItem it;
+        it.name = std::string(opt.layout.v1 ? kV1PyTreeItem : kDefaultItem);
+        OCKPT_ASSIGN_OR_RETURN(it.source, open(opt.src));
+        if (custom_metadata.is_null()) {
+          Json fm = it.source->format_metadata();
+          if (fm.is_object()) custom_metadata = fm.value(std::string(kCheckpointCustomMetadataKey), Json());
+        }
+        items.push_back(std::move(it));
+      }
     }
     for (const auto& [name, src] : opt.items) {
       OCKPT_RETURN_IF_ERROR(add_name(name));
@@ -502,6 +696,10 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
     }
     if (!opt.metrics.is_null()) {
       if (!step) return InvalidArgumentError("metrics need a step (metrics belong to manager steps)");
+      if (source_composite) {  // the given metrics replace the source step's
+        std::erase_if(items, [](const PlannedItem& it) { return it.name == kMetricsItem && it.is_json; });
+        seen.erase(std::string(kMetricsItem));
+      }
       if (seen.count(std::string(kMetricsItem))) return InvalidArgumentError("metrics given and also an item named 'metrics'");
       PlannedItem it;
       it.name = std::string(kMetricsItem);
@@ -514,7 +712,6 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
     if (step && *opt.step < 0) return InvalidArgumentError("the step must be >= 0");
     return Status::Ok();
   };
-  const bool composite = step || !opt.items.empty() || !opt.json_items.empty();
 
   std::string final_path = opt.dest;
   while (final_path.size() > 1 && final_path.back() == '/') final_path.pop_back();
@@ -545,11 +742,13 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
     return MakeDirectories(staged->tmp_path());
   };
   Status s = open_items();
+  const bool composite =
+      step || source_composite || opt.layout.v1 || !opt.items.empty() || !opt.json_items.empty();
   if (s.ok() && primary) s = prepare_dest();
   OCKPT_RETURN_IF_ERROR(group.AllOk(s));
   std::string tmp = primary ? staged->tmp_path() : std::string();
   OCKPT_RETURN_IF_ERROR(group.Broadcast(0, &tmp));
-  s = WriteCheckpointDir(tmp, final_path, items, composite, step, opt, primary, ctx);
+  s = WriteCheckpointDir(tmp, final_path, items, composite, step, custom_metadata, opt, primary, ctx);
   if (primary) {
     if (s.ok()) s = staged->Commit({.sync_parent = true});
     staged.reset();  // removes the staging directory unless it was committed

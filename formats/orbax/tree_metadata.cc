@@ -76,6 +76,12 @@ Result<TreeMetadata> DecodeTreeMetadata(ByteView text) {
       j["store_array_data_equal_to_fill_value"].is_boolean()) {
     tm.store_array_data_equal_to_fill_value = j["store_array_data_equal_to_fill_value"].get<bool>();
   }
+  for (const auto& [name, value] : j.items()) {
+    if (name != "tree_metadata" && name != "use_ocdbt" && name != "use_zarr3" &&
+        name != "store_array_data_equal_to_fill_value" && name != "custom_metadata") {
+      tm.extras[name] = Json(value);
+    }
+  }
   if (j.contains("custom_metadata")) {
     // Parse again, keeping key order, skipping everything but custom_metadata.
     // Within the limits: ParseJsonBoundedSorted checked them on this text.

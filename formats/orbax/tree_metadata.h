@@ -26,6 +26,9 @@ struct TreeMetadata {
   bool use_zarr3 = false;
   bool store_array_data_equal_to_fill_value = false;
   Json custom_metadata;                    // null when absent
+  // The other top-level members (newer Orbax's value_metadata_tree, ...),
+  // written back unchanged by re-saves; an object, empty when none.
+  Json extras = Json::object();
 };
 
 // Parses the text of a _METADATA file; kDataLoss with the JSON path on error.

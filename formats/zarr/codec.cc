@@ -9,6 +9,7 @@
 #include "formats/zarr/chunk_layout.h"
 #include "lib/base/crc32c.h"
 #include "lib/compression/compression.h"
+#include "lib/dtype/narrow_int.h"
 
 namespace ockpt::zarr {
 namespace {
@@ -115,7 +116,7 @@ Result<Bytes> DecodeShard(const ShardingCodec& sh, const ElementFormat& element,
   }
   ByteView index_bytes =
       sh.index_at_end ? shard.substr(shard.size() - index_size) : shard.substr(0, index_size);
-  ElementFormat u64{8, 8, Bytes(8, '\0')};
+  ElementFormat u64{8, 8, Bytes(8, '\0'), std::nullopt};
   auto index = DecodeChunk(sh.index_codecs, u64, index_shape, Bytes(index_bytes));
   if (!index.ok()) return std::move(index).WithContext("shard index");
 
@@ -266,6 +267,7 @@ Result<Bytes> DecodeChunk(const CodecChain& chain, const ElementFormat& element,
     }
     array = std::move(data);
     if (chain.big_endian) SwapBytes(&array, element.swap_unit);
+    if (element.narrow_int) NormalizeNarrowInts(*element.narrow_int, array.data(), array.size());
   }
   if (chain.permutation.empty()) return array;
   return UndoTranspose(array, shape, chain.permutation, element.size);
@@ -286,7 +288,7 @@ Result<std::optional<std::pair<uint64_t, uint64_t>>> LocateSingleInnerChunk(
   Bytes index_bytes = ZeroedBytes(static_cast<size_t>(index_size));
   OCKPT_RETURN_IF_ERROR(
       read(sh.index_at_end ? shard_size - index_size : 0, index_bytes.size(), index_bytes.data()));
-  ElementFormat u64{8, 8, Bytes(8, '\0')};
+  ElementFormat u64{8, 8, Bytes(8, '\0'), std::nullopt};
   auto index = DecodeChunk(sh.index_codecs, u64, IndexShape(grid), std::move(index_bytes));
   if (!index.ok()) return std::move(index).status().WithContext("shard index");
   const uint64_t offset = LoadU64LE(index->data());

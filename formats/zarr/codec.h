@@ -67,6 +67,9 @@ struct ElementFormat {
   size_t size = 1;
   size_t swap_unit = 1;  // bytes reversed for big-endian input (complex: size / 2)
   Bytes fill;            // one element, little-endian
+  // int4 / uint4 / int2 / uint2: decoded bytes are normalized as TensorStore
+  // holds them (lib/dtype/narrow_int.h).
+  std::optional<DType> narrow_int;
 };
 
 // Applies the permutation to a decoded shape: the shape the array->bytes

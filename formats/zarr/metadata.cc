@@ -6,6 +6,7 @@
 
 #include "formats/zarr/chunk_layout.h"
 #include "lib/base/json.h"
+#include "lib/dtype/narrow_int.h"
 
 namespace ockpt::zarr {
 
@@ -58,6 +59,10 @@ ElementFormat ElementFormatOf(const ZarrMetadata& md) {
   f.size = info.size;
   f.swap_unit = info.kind == DTypeKind::kComplex ? info.size / 2 : info.size;
   f.fill = md.fill_value;
+  if (NarrowIntBits(md.dtype) != 0) {
+    f.narrow_int = md.dtype;
+    NormalizeNarrowInts(md.dtype, f.fill.data(), f.fill.size());
+  }
   return f;
 }
 

@@ -15,6 +15,7 @@
 #include "lib/base/thread_pool.h"
 #include "lib/checkpoint/write_behind.h"
 #include "lib/compression/stream_decoder.h"
+#include "lib/dtype/narrow_int.h"
 
 namespace ockpt::zarr {
 
@@ -26,12 +27,13 @@ class StreamingChunkReader final : public ChunkReader {
   // stored byte order (swapped when swap_unit > 1).
   StreamingChunkReader(std::unique_ptr<ValueReader> value, std::unique_ptr<StreamDecoder> decoder,
                        uint64_t chunk_bytes, size_t element_size, size_t swap_unit,
-                       std::string where)
+                       std::optional<DType> narrow_int, std::string where)
       : value_(std::move(value)),
         decoder_(std::move(decoder)),
         size_(chunk_bytes),
         element_size_(element_size),
         swap_unit_(swap_unit),
+        narrow_int_(narrow_int),
         where_(std::move(where)) {}
   // A missing chunk: the fill element repeated.
   StreamingChunkReader(Bytes fill, uint64_t chunk_bytes, std::string where)
@@ -58,6 +60,7 @@ class StreamingChunkReader final : public ChunkReader {
       return Fail(
           DataLossError("chunk decodes to {} bytes, its shape needs {}", position_ + *got, size_));
     SwapBytes(dst, n, swap_unit_);
+    if (narrow_int_) NormalizeNarrowInts(*narrow_int_, dst, n);
     position_ += n;
     return CheckEnd();
   }
@@ -105,6 +108,7 @@ class StreamingChunkReader final : public ChunkReader {
   uint64_t size_;
   size_t element_size_;
   size_t swap_unit_ = 1;
+  std::optional<DType> narrow_int_;
   Bytes fill_;
   std::string where_;
   uint64_t position_ = 0;
@@ -275,7 +279,8 @@ class ZarrArray::Impl {
     size_t swap = stream_big_endian_ ? element_.swap_unit : 1;
     return std::unique_ptr<ChunkReader>(
         new StreamingChunkReader(std::move(stored.value), std::move(decoder), chunk_bytes_,
-                                 element_.size, swap, std::move(stored.where)));
+                                 element_.size, swap, element_.narrow_int,
+                                 std::move(stored.where)));
   }
 
   Result<std::unique_ptr<ChunkReader>> OpenChunkReader(const Shape& index,

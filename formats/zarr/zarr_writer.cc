@@ -3,6 +3,7 @@
 #include "formats/zarr/zarr_writer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,7 @@
 #include "lib/base/thread_pool.h"
 #include "lib/compression/compression.h"
 #include "lib/compression/stream_decoder.h"
+#include "lib/dtype/narrow_int.h"
 
 namespace ockpt::zarr {
 namespace {
@@ -41,6 +43,9 @@ SortedJson ZeroFillValue(DType dtype) {
     case DTypeKind::kUInt:
       return 0;
     case DTypeKind::kFloat:
+      // The value of the all-zero bits: 0.0, except float8_e8m0fnu, which
+      // has no zero (its zero bits are 2^-127, which TensorStore writes).
+      if (dtype == DType::kFloat8E8M0FNU) return std::ldexp(1.0, -127);
       return 0.0;
     case DTypeKind::kComplex:
       return SortedJson::array({0.0, 0.0});
@@ -166,6 +171,7 @@ Result<Bytes> GatherChunk(const WriteSpec& spec, const Shape& chunk_index, const
         }
         return Status::Ok();
       }));
+  NormalizeNarrowInts(spec.dtype, chunk.data(), chunk.size());  // int4: as TensorStore stores it
   return chunk;
 }
 
@@ -346,6 +352,7 @@ Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const 
       }
     }
     if (from_src < n) std::memset(input.data() + from_src, 0, n - from_src);
+    NormalizeNarrowInts(spec.dtype, input.data(), n);
     return Status::Ok();
   };
 

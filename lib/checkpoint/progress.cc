@@ -32,6 +32,7 @@ class ProgressSource final : public CheckpointSource {
   }
   const std::vector<LeafRecord>& leaves() const override { return inner_->leaves(); }
   const Json& custom_metadata() const override { return inner_->custom_metadata(); }
+  Json format_metadata() const override { return inner_->format_metadata(); }
   Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const override {
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ArraySource> a, inner_->OpenArray(i));
     return std::unique_ptr<ArraySource>(new ProgressArraySource(std::move(a), sink_));

@@ -8,7 +8,10 @@
 #define OCKPT_LIB_CHECKPOINT_SINK_H_
 
 #include <functional>
+#include <string>
+#include <string_view>
 
+#include "lib/base/context.h"
 #include "lib/checkpoint/array_io.h"
 #include "lib/checkpoint/tree.h"
 
@@ -41,9 +44,30 @@ class CheckpointSink {
   }
   // A leaf without array data: a string (string_value) or an empty node.
   virtual Status WriteLeaf(const LeafRecord& leaf) = 0;
+  // Optional: the source's format_metadata() (CheckpointSource), before
+  // Finish. Returns false when the sink cannot keep it (the caller names
+  // what is lost in a warning).
+  virtual bool KeepFormatMetadata(const Json& format_metadata) { return false; }
   // Called once after the last leaf.
   virtual Status Finish(const Json& custom_metadata) = 0;
 };
+
+// The one rule for carrying a source's format_metadata into a sink: nothing
+// when there is none; left out with a warning when only part of the tree is
+// written (`partial`: it describes the whole tree) or the sink cannot keep it.
+inline void CarryFormatMetadata(const Json& format_metadata, CheckpointSink& sink, bool partial,
+                                std::string_view what, const Context& ctx) {
+  if (format_metadata.is_null() || (format_metadata.is_object() && format_metadata.empty())) return;
+  std::string names;
+  if (format_metadata.is_object()) {
+    for (const auto& [k, v] : format_metadata.items()) names += (names.empty() ? "" : ", ") + k;
+  }
+  if (partial) {
+    ctx.Warn(std::string(what) + ": " + names + " left out: it describes the whole tree, not a selection");
+  } else if (!sink.KeepFormatMetadata(format_metadata)) {
+    ctx.Warn(std::string(what) + ": " + names + " left out: this output format has no place for it");
+  }
+}
 
 }  // namespace ockpt
 

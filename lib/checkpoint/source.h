@@ -22,6 +22,11 @@ class CheckpointSource {
   virtual const std::vector<LeafRecord>& leaves() const = 0;
   // The tree's custom metadata (null when none).
   virtual const Json& custom_metadata() const = 0;
+  // What the source's own format records beyond the tree and its custom
+  // metadata, for a sink of the same format to write back (Orbax: the
+  // checkpoint's custom metadata, _METADATA members ockpt does not model);
+  // an object, or null when none. Carried opaquely through `_tree.json`.
+  virtual Json format_metadata() const { return nullptr; }
   // Random access to leaf i's values (C order, little-endian elements).
   // REQUIRES: leaves()[i].HasArrayData().
   virtual Result<std::unique_ptr<ArraySource>> OpenArray(size_t i) const = 0;

@@ -73,6 +73,9 @@ class DeviceSink final : public CheckpointSink {
   Status WriteLeaf(const LeafRecord& leaf) override {
     return inner_ ? inner_->WriteLeaf(leaf) : Status::Ok();
   }
+  bool KeepFormatMetadata(const Json& format_metadata) override {
+    return inner_ && inner_->KeepFormatMetadata(format_metadata);
+  }
   Status Finish(const Json& custom_metadata) override {
     return inner_ ? inner_->Finish(custom_metadata) : Status::Ok();
   }
@@ -125,6 +128,7 @@ class DeviceStagedSource final : public CheckpointSource {
       : inner_(std::move(inner)), dev_(dev), verify_(verify), stats_(stats ? stats : &own_stats_) {}
   const std::vector<LeafRecord>& leaves() const override { return inner_->leaves(); }
   const Json& custom_metadata() const override { return inner_->custom_metadata(); }
+  Json format_metadata() const override { return inner_->format_metadata(); }
   std::string Describe() const override { return inner_->Describe(); }
   std::vector<std::string> warnings() const override { return inner_->warnings(); }
 

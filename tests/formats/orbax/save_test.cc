@@ -37,6 +37,20 @@ TEST_CASE("Orbax's chunk shape choice") {
   CHECK(ChooseChunkShape({}, 4, 1) == Shape{});
 }
 
+TEST_CASE("Orbax's chunk shape choice splits sharded dimensions first") {
+  // write_shape [8, 1024] of global [64, 1024]: dimension 0 is sharded, so it
+  // goes first (8 -> 4 -> 2 -> 1) although dimension 1 is larger.
+  CHECK(ChooseChunkShape({8, 1024}, 4, 4 * 1024, {64, 1024}) == Shape{1, 1024});
+  CHECK(ChooseChunkShape({8, 1024}, 4, 8 * 1024, {64, 1024}) == Shape{2, 1024});
+  // Not sharded: the largest dimension first.
+  CHECK(ChooseChunkShape({8, 1024}, 4, 8 * 1024, {8, 1024}) == Shape{8, 256});
+  // Once the sharded dimension is down to 1, every dimension counts.
+  CHECK(ChooseChunkShape({2, 64}, 1, 16, {4, 64}) == Shape{1, 16});
+  // The largest sharded dimension first, first on ties; a reduced dimension
+  // counts as sharded: [4, 6, 6] of [8, 12, 6] -> [4, 3, 6] -> [2, 3, 6].
+  CHECK(ChooseChunkShape({4, 6, 6}, 1, 36, {8, 12, 6}) == Shape{2, 3, 6});
+}
+
 TEST_CASE("_METADATA entry keys are Python tuple reprs") {
   CHECK(TreeMetadataKey({{"a", KeyType::kDict}}) == "('a',)");
   CHECK(TreeMetadataKey({{"b", KeyType::kDict}, {"c", KeyType::kDict}}) == "('b', 'c')");
