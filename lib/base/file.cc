@@ -30,6 +30,14 @@ remote::PathStat RemoteStat(const std::string& path) {
 }
 }  // namespace
 
+Status MissingPathError(const std::string& path, Status absent) {
+  if (IsRemotePath(path)) {
+    Status s = CheckExists(path);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+  }
+  return absent;
+}
+
 Status CheckExists(const std::string& path) {
   if (IsRemotePath(path)) {
     OCKPT_ASSIGN_OR_RETURN(remote::PathStat s, remote::Stat(path));

@@ -32,6 +32,9 @@ bool PathExists(const std::string& path);
 // kOk when path exists, kNotFound when not; for a URL also the store's
 // failure (server gone: kIoError), which PathExists cannot tell apart.
 Status CheckExists(const std::string& path);
+// For a path found absent: `absent` (the caller's own message), unless the
+// path is a URL whose store failed; then that failure (exit 6, not 3).
+Status MissingPathError(const std::string& path, Status absent);
 bool IsDirectory(const std::string& path);
 bool IsRegularFile(const std::string& path);
 // "a FIFO", "a socket", ... for a st_mode that is not a regular file.

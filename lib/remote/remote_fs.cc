@@ -77,7 +77,7 @@ Result<std::vector<DirEntry>> ProbeDir(const Target& t) {
   static const char* kFiles[] = {"_CHECKPOINT_METADATA", "_METADATA", "_sharding", "_strings.json",
                                  "manifest.ocdbt", "commit_success.txt", "checkpoint", "metadata",
                                  "data.json", ".zarray", "zarr.json", ".zattrs", "_tree.json",
-                                 "_CHECKPOINT_METADATA.json", "_ROOT_METADATA", "metrics"};
+                                 "_CHECKPOINT_METADATA.json", "_ROOT_METADATA", "metrics", "process_0"};
   static const char* kItemFiles[] = {"_METADATA", "manifest.ocdbt", "_CHECKPOINT_METADATA", "metadata",
                                      "commit_success.txt", "checkpoint", "process_0", "_ROOT_METADATA"};
   std::vector<std::string> files(std::begin(kFiles), std::end(kFiles));
@@ -179,6 +179,21 @@ Result<PathStat> Stat(const std::string& url) {
     auto it = c.stats.find(t.id);
     if (it != c.stats.end()) return it->second;
     if (t.store->can_list() && c.listings.count(parent_id)) return PathStat{};  // listed parent, not in it
+  }
+  if (t.store->can_list() && !parent_key.empty()) {
+    // One delimited listing of the parent answers this and every sibling
+    // (the locator asks about many names in one directory; the OCDBT reader
+    // opens many data files of one d/).
+    Target parent{t.store, parent_key, parent_id};
+    OCKPT_ASSIGN_OR_RETURN(std::vector<DirEntry> siblings, ListDirOf(parent));
+    std::string name = t.key.substr(parent_key.size() + 1);
+    PathStat s;
+    for (const DirEntry& e : siblings) {
+      if (e.name == name) s = PathStat{true, e.is_dir, e.size, e.mtime_ns};
+    }
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.stats[t.id] = s;
+    return s;
   }
   PathStat s;
   auto info = t.store->Head(t.key);
