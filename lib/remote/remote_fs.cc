@@ -80,9 +80,10 @@ Result<std::vector<DirEntry>> ProbeDir(const Target& t) {
                                  "_CHECKPOINT_METADATA.json", "_ROOT_METADATA", "metrics", "process_0"};
   static const char* kItemFiles[] = {"_METADATA", "manifest.ocdbt", "_CHECKPOINT_METADATA", "metadata",
                                      "commit_success.txt", "checkpoint", "process_0", "_ROOT_METADATA"};
-  std::vector<std::string> files(std::begin(kFiles), std::end(kFiles));
+  std::set<std::string> file_set(std::begin(kFiles), std::end(kFiles));
   std::string base = t.key.substr(t.key.rfind('/') == std::string::npos ? 0 : t.key.rfind('/') + 1);
-  if (!base.empty()) files.push_back(base);  // a JSON item's file named after its directory
+  if (!base.empty()) file_set.insert(base);  // a JSON item's file named after its directory
+  std::vector<std::string> files(file_set.begin(), file_set.end());
   std::vector<char> found(files.size(), 0);
   Parallel(files.size(), 16, [&](size_t i) {
     auto info = t.store->Head(Child(t.key, files[i]));
@@ -90,6 +91,7 @@ Result<std::vector<DirEntry>> ProbeDir(const Target& t) {
   });
   std::vector<DirEntry> out;
   std::set<std::string> dirs = {"d", "array_metadatas", "default", "metrics", "state", "metadata", "params", "opt_state"};
+  std::set<std::string> listed_items;  // named by item_handlers: Orbax wrote them, whatever their files
   for (size_t i = 0; i < files.size(); ++i) {
     if (!found[i]) continue;
     out.push_back(DirEntry{files[i], false, 0, 0});
@@ -98,7 +100,10 @@ Result<std::vector<DirEntry>> ProbeDir(const Target& t) {
       if (text.ok()) {
         auto j = nlohmann::json::parse(*text, nullptr, false);
         if (j.is_object() && j.contains("item_handlers") && j["item_handlers"].is_object()) {
-          for (const auto& [k, v] : j["item_handlers"].items()) dirs.insert(k);
+          for (const auto& [k, v] : j["item_handlers"].items()) {
+            dirs.insert(k);
+            if (v.is_string()) listed_items.insert(k);
+          }
         }
       }
     }
@@ -124,7 +129,7 @@ Result<std::vector<DirEntry>> ProbeDir(const Target& t) {
     }
   });
   for (size_t i = 0; i < dir_list.size(); ++i) {
-    if (!dir_found[i]) continue;
+    if (!dir_found[i] && !listed_items.count(dir_list[i])) continue;
     out.erase(std::remove_if(out.begin(), out.end(), [&](const DirEntry& e) { return e.name == dir_list[i]; }), out.end());
     out.push_back(DirEntry{dir_list[i], true, 0, 0});
   }
@@ -145,6 +150,16 @@ Result<std::vector<DirEntry>> ListDirOf(const Target& t) {
   } else {
     std::string prefix = t.key.empty() ? "" : t.key + "/";
     OCKPT_ASSIGN_OR_RETURN(std::vector<ListEntry> entries, t.store->List(prefix, /*delimited=*/true));
+    if (entries.empty()) {
+      // Nothing, or a store whose delimited listing misses prefixes that
+      // hold only deeper prefixes (s3rver does): one undelimited listing
+      // settles it, and costs one request when the directory is absent.
+      OCKPT_ASSIGN_OR_RETURN(entries, t.store->List(prefix, /*delimited=*/false));
+      for (ListEntry& e : entries) {
+        size_t slash = e.key.find('/', prefix.size());
+        if (slash != std::string::npos) e = ListEntry{e.key.substr(0, slash + 1), true, 0, 0};
+      }
+    }
     for (ListEntry& e : entries) {
       std::string name = e.key.substr(prefix.size());
       if (e.is_prefix && !name.empty() && name.back() == '/') name.pop_back();

@@ -63,6 +63,8 @@ def run(args, env=None, timeout=120):
 
 def same_tree(a, b):
     """Byte-equal files and the same file names."""
+    if not (os.path.isdir(a) and os.path.isdir(b)):
+        return False
     cmp = filecmp.dircmp(a, b)
     if cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files:
         return False
@@ -138,8 +140,9 @@ try:
         if lc == 0:
             check(same_tree(lo_dir, ro_dir), "restore %s: arrays differ from the local restore" % t)
             # diff between the remote and the local copy: identical
+            dl_, _, _ = run(["diff", lp, lp])
             dc, _, de = run(["diff", up, lp])
-            check(dc == 0, "diff %s (s3) vs local: exit %d (%s)" % (t, dc, de.strip()[:200]))
+            check(dc == dl_, "diff %s (s3) vs local: exit %d, local vs local %d (%s)" % (t, dc, dl_, de.strip()[:200]))
             # http(s): read-only, no listing
             if os.path.basename(t) not in ("",) and t not in roots:
                 hp = "%s/%s" % (http_srv.url, t)
