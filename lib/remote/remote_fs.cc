@@ -102,7 +102,10 @@ Result<std::vector<DirEntry>> ProbeDir(const Target& t) {
         if (j.is_object() && j.contains("item_handlers") && j["item_handlers"].is_object()) {
           for (const auto& [k, v] : j["item_handlers"].items()) {
             dirs.insert(k);
-            if (v.is_string()) listed_items.insert(k);
+            // (Orbax v1's descriptor item writes no directory: the locator's
+            // CheckCheckpointListing knows it too.)
+            std::string h = v.is_string() ? v.get<std::string>() : "";
+            if (!h.empty() && h.find("DescriptorHandler") == std::string::npos) listed_items.insert(k);
           }
         }
       }
