@@ -149,9 +149,11 @@ try:
             dc, _, de = run(["diff", up, lp])
             check(dc == dl_, "diff %s (s3) vs local: exit %d, local vs local %d (%s)" % (t, dc, dl_, de.strip()[:200]))
             # http(s): read-only, no listing
-            # (Over http an item directory named in _CHECKPOINT_METADATA cannot
-            # be told missing without a listing: deleted_checkpointable is left out.)
-            if not t.endswith("deleted_checkpointable") and t not in roots:
+            # Over http, without a listing, the items are those _CHECKPOINT_METADATA
+            # names: a checkpoint whose item_handlers were removed, or whose
+            # item directory was deleted, needs a listing and is left out.
+            needs_listing = t.endswith("deleted_checkpointable") or t.endswith("missing_item_handlers_metadata")
+            if not needs_listing and t not in roots:
                 hp = "%s/%s" % (http_srv.url, t)
                 hc, ho, he = run(["metadata", "--json", hp])
                 check(hc == 0 and json.loads(ho or "{}").get("items") == json.loads(run(["metadata", "--json", lp])[1]).get("items"),
