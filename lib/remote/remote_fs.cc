@@ -232,13 +232,9 @@ Result<PathStat> Stat(const std::string& url) {
 
 Result<std::vector<DirEntry>> ListDir(const std::string& url) {
   OCKPT_ASSIGN_OR_RETURN(Target t, Resolve(url));
-  OCKPT_ASSIGN_OR_RETURN(std::vector<DirEntry> out, ListDirOf(t));
-  if (out.empty() && t.store->can_list() && !t.key.empty()) {
-    OCKPT_ASSIGN_OR_RETURN(PathStat s, Stat(url));
-    if (!s.exists) return NotFoundError("{} does not exist", t.id);
-    if (!s.is_dir) return NotFoundError("{} is not a directory", t.id);
-  }
-  return out;
+  // An absent prefix lists as empty: on an object store a directory exists
+  // once an object is under it (save --step into a new root lists it first).
+  return ListDirOf(t);
 }
 
 Result<std::vector<DirEntry>> ListTree(const std::string& url) {
