@@ -169,6 +169,9 @@ class _Threading(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        pass  # resets are what the fault proxy is for; no tracebacks
+
 
 class RangeHttpServer:
     """Serves root read-only over http on 127.0.0.1 (GET with Range, HEAD);
