@@ -39,7 +39,7 @@ try:
         total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
     urls = "\n".join("%s/bucket/%s" % (server.endpoint, k) for k in keys)
     t0 = time.time()
-    subprocess.run("xargs -P 16 -n 1 curl -sf -o /dev/null --aws-sigv4 aws:amz:%s:s3 --user %s:%s"
+    subprocess.run("xargs -P 16 -n 1 curl -sf -o /dev/null -H x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 --aws-sigv4 aws:amz:%s:s3 --user %s:%s"
                    % (rs.REGION, rs.ACCESS_KEY, rs.SECRET_KEY), input=urls.encode(), shell=True, check=True)
     t_curl = time.time() - t0
     out = os.path.join(work, "out")
