@@ -141,7 +141,7 @@ class SingleNpySource final : public CheckpointSource {
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
                                                      const std::optional<std::string>& item,
                                                      int threads) {
-  if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
+  if (!PathExists(path)) return MissingPathError(path, NotFoundError("source {} does not exist", path));
   if (IsDirectory(path)) return orbax::OpenSource(path, item, threads);
   if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0) {
     if (item) return InvalidArgumentError("item {} asked for, but {} is a single .npy file", *item, path);
@@ -255,7 +255,7 @@ Result<std::string> ConvertTarget(const ConvertOptions& opt) {
 
 Status Convert(const ConvertOptions& opt, const Context& ctx) {
   if (opt.src.empty() || opt.dst.empty()) return InvalidArgumentError("convert needs SRC and DST");
-  if (!PathExists(opt.src)) return NotFoundError("source {} does not exist", opt.src);
+  if (!PathExists(opt.src)) return MissingPathError(opt.src, NotFoundError("source {} does not exist", opt.src));
   OCKPT_ASSIGN_OR_RETURN(std::string target, ConvertTarget(opt));
 
   if (target == "orbax") {

@@ -9,8 +9,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev zlib1g-dev
   libblosc-dev libisal-dev libssl-dev libmsgpack-cxx-dev libboost-dev
-  libhdf5-dev libzip-dev catch2
+  libhdf5-dev libzip-dev catch2 libcurl4-openssl-dev
   libopenmpi-dev openmpi-bin
+  nodejs npm
   python3 python3-numpy python3-h5py python3-zarr python3-msgpack
 )
 
@@ -24,6 +25,12 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The S3 server the remote-path tests start on 127.0.0.1 (tests/cli/remote_test.py),
+# into the git-ignored .deps/npm; the tests skip (77) without it.
+if command -v npm >/dev/null && [[ ! -e .deps/npm/node_modules/s3rver/bin/s3rver.js ]]; then
+  npm install --prefix .deps/npm --no-audit --no-fund s3rver@3.7.1 >&2 || echo "setup: npm install s3rver failed; remote tests will skip" >&2
 fi
 
 if [[ "${1:-}" == "--no-build" ]]; then exit 0; fi

@@ -158,7 +158,7 @@ class OcdbtKvStore::Impl {
 Status OcdbtKvStore::Impl::ReadManifest() {
   std::string path = JoinPath(dir, kManifestFileName);
   if (!IsRegularFile(path)) {
-    if (!PathExists(dir)) return NotFoundError("{} does not exist", dir);
+    OCKPT_RETURN_IF_ERROR(CheckExists(dir));
     return NotFoundError("not an OCDBT database: {} does not exist", path);
   }
   OCKPT_RETURN_IF_ERROR(CheckConfined(dir, kManifestFileName));

@@ -524,6 +524,12 @@ Status OcdbtWriter::Impl::WriteManifest(const Manifest& manifest) {
   const std::string final_path = JoinPath(dir_, kManifestFileName);
   OCKPT_ASSIGN_OR_RETURN(std::string hex, RandomHex16());
   const std::string temp_path = final_path + ".tmp-" + hex;
+  if (!HasAtomicRename(final_path)) {  // an object store: one PUT, nothing to link
+    if (PathExists(final_path)) {
+      return AlreadyExistsError("{} already exists; an OCDBT database is written only once", final_path);
+    }
+    return WriteFile(final_path, blob);
+  }
   if (Status s = WriteFile(temp_path, blob, options_.sync); !s.ok()) {
     ::unlink(temp_path.c_str());
     return s;

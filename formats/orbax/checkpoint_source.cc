@@ -40,7 +40,7 @@ class CheckpointItemSource final : public CheckpointSource {
 Result<std::unique_ptr<CheckpointSource>> OpenSource(const std::string& path,
                                                      const std::optional<std::string>& item,
                                                      int threads) {
-  if (!PathExists(path)) return NotFoundError("source {} does not exist", path);
+  if (!PathExists(path)) return MissingPathError(path, NotFoundError("source {} does not exist", path));
   if (!IsDirectory(path) && !LooksLikeMsgpackFile(path)) {
     return UnimplementedError("source {}: only .npy directories and checkpoints are supported so far", path);
   }

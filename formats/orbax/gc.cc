@@ -24,6 +24,12 @@ std::string P(std::string_view dir, std::string_view name) { return JoinPath(dir
 // no step listing sees. Returns the new path.
 Result<std::string> MoveOut(const std::string& root, const std::string& name, const std::optional<std::string>& trash) {
   std::string from = P(root, name);
+  if (!HasAtomicRename(root)) {
+    // Object stores: no rename. RemoveAll deletes the step's markers first,
+    // so an interrupted deletion leaves a step that no longer looks committed.
+    if (trash) return UnimplementedError("--trash needs a rename; {} is on an object store", root);
+    return from;
+  }
   if (trash) {
     std::string to = P(*trash, name);
     for (int i = 1; PathExists(to); ++i) to = P(*trash, fmt::format("{}.{}", name, i));

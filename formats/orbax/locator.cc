@@ -2,9 +2,7 @@
 
 #include "formats/orbax/locator.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -25,23 +23,8 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 // dir's regular files and subdirectories (symlinks followed), sorted.
 Status TopListing(const std::string& dir, std::vector<std::string>* files,
                   std::vector<std::string>* dirs) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return StatusFromErrno(errno, "opendir", dir);
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    unsigned char type = e->d_type;
-    if (type == DT_UNKNOWN || type == DT_LNK) {
-      struct stat st;
-      if (::stat(P(dir, n).c_str(), &st) != 0) continue;
-      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
-    }
-    if (type == DT_DIR) dirs->push_back(std::move(n));
-    if (type == DT_REG) files->push_back(std::move(n));
-  }
-  ::closedir(d);
-  std::sort(files->begin(), files->end());
-  std::sort(dirs->begin(), dirs->end());
+  OCKPT_ASSIGN_OR_RETURN(std::vector<DirEntryInfo> entries, ListDirectoryEntries(dir));
+  for (DirEntryInfo& e : entries) (e.is_dir ? dirs : files)->push_back(std::move(e.name));
   return Status::Ok();
 }
 
@@ -160,6 +143,12 @@ CheckpointState CheckCheckpointListing(const std::string& dir,
                                        const std::vector<std::string>& files,
                                        const std::vector<std::string>& dirs) {
   CheckpointState s;
+  // On an object store (no atomic rename) a step is committed only by its
+  // commit_success.txt, written last, as Orbax's CommitFile mode decides.
+  if (!HasAtomicRename(dir) && !Has(files, kCommitSuccessFile)) {
+    s.status = StepStatus::kIncomplete;
+    s.problem = fmt::format("no {} (on an object store the marker commits a step)", kCommitSuccessFile);
+  }
   bool direct_item = IsItemListing(dir, files, dirs);
   bool has_md = Has(files, kCheckpointMetadataFile);
   if (has_md) {
@@ -398,7 +387,7 @@ Status ChooseStep(const std::string& root, std::optional<int64_t> step, Location
 }  // namespace
 
 Result<LocationKind> Classify(const std::string& path) {
-  if (!PathExists(path)) return NotFoundError("{} does not exist", path);
+  OCKPT_RETURN_IF_ERROR(CheckExists(path));
   std::string stripped = path;
   while (stripped.size() > 1 && stripped.back() == '/') stripped.pop_back();
   if (!IsDirectory(path)) {

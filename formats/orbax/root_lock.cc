@@ -29,6 +29,9 @@ RootLock::~RootLock() {
 }
 
 Result<RootLock> LockRoot(const std::string& root, bool wait) {
+  // Object stores have no locks: writers there rely on Orbax's rules (one
+  // writer per root; a step commits by its marker). An unlocked RootLock.
+  if (IsRemotePath(root)) return RootLock(-1, root);
   if (!IsDirectory(root)) return NotFoundError("{} does not exist or is not a directory", root);
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return StatusFromErrno(errno, "open directory to lock", root);

@@ -466,7 +466,7 @@ format::CheckpointMetadataFile CheckpointMetadata(const Json& item_handlers, int
 // absolute path.
 Status WriteCommitSuccess(const std::string& dir, const std::string& final_path) {
   std::string abs = final_path;
-  if (abs.empty() || abs[0] != '/') {
+  if (!IsRemotePath(abs) && (abs.empty() || abs[0] != '/')) {
     char cwd[4096];
     std::string_view rel = final_path;
     while (rel.substr(0, 2) == "./") rel.remove_prefix(2);

@@ -85,6 +85,22 @@ Status WalkFd(int fd, const std::string& path, int depth, WalkResult* out) {
 }
 
 Result<WalkResult> Walk(const std::string& path) {
+  if (IsRemotePath(path)) {  // one recursive listing of the prefix
+    OCKPT_ASSIGN_OR_RETURN(std::vector<DirEntryInfo> files, ListFilesRecursive(path));
+    if (files.empty()) return NotFoundError("{} does not exist", path);
+    WalkResult r;
+    for (const DirEntryInfo& f : files) {
+      r.bytes += f.size;
+      r.newest_mtime_ns = std::max(r.newest_mtime_ns, f.mtime_ns);
+      size_t slash = f.name.find('/');
+      if (slash == std::string::npos) {
+        r.top_files.push_back(f.name);
+      } else if (r.top_dirs.empty() || r.top_dirs.back() != f.name.substr(0, slash)) {
+        r.top_dirs.push_back(f.name.substr(0, slash));
+      }
+    }
+    return r;
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return StatusFromErrno(errno, "open directory", path);
   struct stat st;
@@ -104,8 +120,13 @@ Result<WalkResult> Walk(const std::string& path) {
 // Fills everything but name/step of one step directory.
 void DescribeStep(const std::string& root, StepInfo* s) {
   std::string dir = P(root, s->name);
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) s->mtime_ns = StatMtimeNs(st);
+  struct stat st = {};
+  if (IsRemotePath(dir)) {
+    if (auto t = ModTimeNs(dir); t.ok()) s->mtime_ns = *t;
+    if (auto n = FileSize(dir); n.ok()) st.st_size = static_cast<off_t>(*n);
+  } else if (::stat(dir.c_str(), &st) == 0) {
+    s->mtime_ns = StatMtimeNs(st);
+  }
   if (IsRegularFile(dir)) {  // a flax checkpoint_<step> file
     s->bytes = static_cast<uint64_t>(st.st_size);
     CheckpointState state = CheckCheckpointDir(dir);

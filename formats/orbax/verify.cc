@@ -340,6 +340,13 @@ void CheckChunkKeys(const PyTreeItem& item, const std::string& label, VerifyRepo
 
 std::vector<std::string> AllFiles(const std::string& dir) {
   std::vector<std::string> out;
+  if (IsRemotePath(dir)) {
+    auto files = ListFilesRecursive(dir);
+    if (files.ok()) {
+      for (DirEntryInfo& f : *files) out.push_back(std::move(f.name));
+    }
+    return out;
+  }
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
@@ -363,7 +370,7 @@ std::string SumsFileFor(const std::string& dir) {
 Result<VerifyReport> Verify(const VerifyOptions& opt, const Context& ctx) {
   VerifyReport r;
   r.path = opt.path;
-  if (!PathExists(opt.path)) return NotFoundError("{} does not exist", opt.path);
+  if (!PathExists(opt.path)) return MissingPathError(opt.path, NotFoundError("{} does not exist", opt.path));
   auto ckpt = OpenCheckpoint(opt.path, opt.open);
   if (!ckpt.ok()) {
     auto kind = Classify(opt.path);

@@ -16,6 +16,13 @@ Result<StagedOutput> StagedOutput::Begin(const std::string& final_path,
   std::string out = final_path;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   if (out.empty()) return InvalidArgumentError("empty output path");
+  if (!HasAtomicRename(out)) {
+    // An object store has no rename: the output is written in place (as
+    // Orbax writes to GCS) and its writer's commit marker, written last,
+    // is what commits it; a failure deletes what was written.
+    if (PathExists(out)) return AlreadyExistsError("{} already exists; not overwritten", out);
+    return StagedOutput(out, out);
+  }
   OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(out)));
   std::string tmp = out + tmp_suffix;
   OCKPT_RETURN_IF_ERROR(RemoveAll(tmp));  // a leftover of an interrupted run
@@ -44,6 +51,10 @@ StagedOutput::~StagedOutput() {
 
 Status StagedOutput::Commit(const CommitOptions& options) {
   if (done_) return InternalError("{} committed twice", final_);
+  if (tmp_ == final_) {  // written in place (object store)
+    done_ = true;
+    return Status::Ok();
+  }
   if (PathExists(final_)) {
     auto names = ListDirectory(final_);
     bool empty_dir = IsDirectory(final_) && names.ok() && names->empty();

@@ -11,9 +11,47 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 
+#include "lib/remote/remote_fs.h"
+#include "lib/remote/object_store.h"
+
 namespace ockpt {
+
+bool IsRemotePath(std::string_view path) { return remote::IsUrl(path); }
+bool HasAtomicRename(std::string_view path) { return !IsRemotePath(path); }
+
+namespace {
+// A URL's stat; a failed store reads as absent (its next Status-returning
+// call reports the failure: the client fails fast once a server is gone).
+remote::PathStat RemoteStat(const std::string& path) {
+  auto s = remote::Stat(path);
+  return s.ok() ? *s : remote::PathStat{};
+}
+}  // namespace
+
+Status MissingPathError(const std::string& path, Status absent) {
+  if (IsRemotePath(path)) {
+    Status s = CheckExists(path);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+  }
+  return absent;
+}
+
+Status CheckExists(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(remote::PathStat s, remote::Stat(path));
+    if (!s.exists) return NotFoundError("{} does not exist", path);
+    return Status::Ok();
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return NotFoundError("{} does not exist", path);
+    return StatusFromErrno(errno, "stat", path);
+  }
+  return Status::Ok();
+}
 
 std::string JoinPath(std::string_view a, std::string_view b) {
   if (a.empty()) return std::string(b);
@@ -32,6 +70,12 @@ std::string Basename(std::string_view path) {
 }
 
 std::string Dirname(std::string_view path) {
+  if (IsRemotePath(path)) {  // never above scheme://bucket
+    size_t root = path.find("://") + 3;
+    size_t first = path.find('/', root);
+    while (path.size() > root && path.back() == '/') path.remove_suffix(1);
+    if (first == std::string_view::npos || path.size() <= first) return std::string(path);
+  }
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   size_t slash = path.rfind('/');
   if (slash == std::string_view::npos) return ".";
@@ -40,16 +84,22 @@ std::string Dirname(std::string_view path) {
 }
 
 bool PathExists(const std::string& path) {
+  if (IsRemotePath(path)) return RemoteStat(path).exists;
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
 }
 
 bool IsDirectory(const std::string& path) {
+  if (IsRemotePath(path)) return RemoteStat(path).is_dir;
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 bool IsRegularFile(const std::string& path) {
+  if (IsRemotePath(path)) {
+    remote::PathStat s = RemoteStat(path);
+    return s.exists && !s.is_dir;
+  }
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
@@ -65,6 +115,12 @@ const char* FileTypeName(unsigned mode) {
 }
 
 Status CheckRegularFile(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(remote::PathStat s, remote::Stat(path));
+    if (!s.exists) return NotFoundError("{} does not exist", path);
+    if (s.is_dir) return NotFoundError("{} is a directory, expected a file", path);
+    return Status();
+  }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
   if (S_ISDIR(st.st_mode)) return NotFoundError("{} is a directory, expected a file", path);
@@ -76,18 +132,28 @@ Status CheckRegularFile(const std::string& path) {
 }
 
 Result<uint64_t> FileSize(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_RETURN_IF_ERROR(CheckRegularFile(path));
+    return remote::Stat(path)->size;
+  }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
   return static_cast<uint64_t>(st.st_size);
 }
 
 Result<int64_t> ModTimeNs(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(remote::PathStat s, remote::Stat(path));
+    if (!s.exists) return NotFoundError("{} does not exist", path);
+    return s.mtime_ns;
+  }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return StatusFromErrno(errno, "stat", path);
   return int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
 }
 
 Result<Bytes> ReadFile(const std::string& path, uint64_t max_size) {
+  if (IsRemotePath(path)) return remote::ReadFile(path, max_size);
   OCKPT_ASSIGN_OR_RETURN(RandomAccessFile f, RandomAccessFile::Open(path));
   if (f.size() > max_size) {
     return DataLossError("{} is {} bytes, more than the {} allowed", path, f.size(), max_size);
@@ -101,6 +167,12 @@ Result<Bytes> ReadFileRange(const std::string& path, uint64_t offset, uint64_t l
 }
 
 Result<std::vector<std::string>> ListDirectory(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(std::vector<remote::DirEntry> entries, remote::ListDir(path));
+    std::vector<std::string> names;
+    for (auto& e : entries) names.push_back(std::move(e.name));
+    return names;
+  }
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) return StatusFromErrno(errno, "opendir", path);
   std::vector<std::string> names;
@@ -112,6 +184,63 @@ Result<std::vector<std::string>> ListDirectory(const std::string& path) {
   ::closedir(dir);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Result<std::vector<DirEntryInfo>> ListDirectoryEntries(const std::string& path) {
+  std::vector<DirEntryInfo> out;
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(std::vector<remote::DirEntry> entries, remote::ListDir(path));
+    for (auto& e : entries) out.push_back(DirEntryInfo{std::move(e.name), e.is_dir, e.size, e.mtime_ns});
+    return out;
+  }
+  DIR* d = ::opendir(path.c_str());
+  if (d == nullptr) return StatusFromErrno(errno, "opendir", path);
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    unsigned char type = e->d_type;
+    struct stat st;
+    bool have_stat = false;
+    if (type == DT_UNKNOWN || type == DT_LNK) {
+      if (::stat(JoinPath(path, n).c_str(), &st) != 0) continue;
+      have_stat = true;
+      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+    }
+    if (type != DT_DIR && type != DT_REG) continue;
+    DirEntryInfo info{std::move(n), type == DT_DIR, 0, 0};
+    if (have_stat) {
+      info.size = static_cast<uint64_t>(st.st_size);
+      info.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+    }
+    out.push_back(std::move(info));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(), [](const DirEntryInfo& a, const DirEntryInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+Result<std::vector<DirEntryInfo>> ListFilesRecursive(const std::string& path) {
+  std::vector<DirEntryInfo> out;
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(std::vector<remote::DirEntry> entries, remote::ListTree(path));
+    for (auto& e : entries) out.push_back(DirEntryInfo{std::move(e.name), false, e.size, e.mtime_ns});
+    return out;
+  }
+  std::vector<std::string> skipped;
+  OCKPT_RETURN_IF_ERROR(WalkTree(
+      path,
+      [&](const std::vector<std::string>& components, const std::string& file) -> Status {
+        struct stat st;
+        if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Status::Ok();
+        std::string rel;
+        for (const std::string& c : components) rel = rel.empty() ? c : rel + "/" + c;
+        out.push_back(DirEntryInfo{std::move(rel), false, static_cast<uint64_t>(st.st_size),
+                                   int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec});
+        return Status::Ok();
+      },
+      &skipped));
+  std::sort(out.begin(), out.end(), [](const DirEntryInfo& a, const DirEntryInfo& b) { return a.name < b.name; });
+  return out;
 }
 
 namespace {
@@ -206,7 +335,7 @@ void SetAllowExternalLinks(bool allow) { g_allow_external_links.store(allow); }
 bool AllowExternalLinks() { return g_allow_external_links.load(); }
 
 Status CheckConfined(const std::string& root, std::string_view rel) {
-  if (AllowExternalLinks()) return Status::Ok();
+  if (AllowExternalLinks() || IsRemotePath(root)) return Status::Ok();  // object stores have no links
   std::string path = root;
   bool link = false;
   size_t start = 0;
@@ -238,6 +367,7 @@ Result<Bytes> ReadFileConfined(const std::string& path, uint64_t max_size) {
 }
 
 Status MakeDirectories(const std::string& path) {
+  if (IsRemotePath(path)) return Status::Ok();  // prefixes exist once an object is under them
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) return IoError("cannot create directory {}: {}", path, ec.message());
@@ -245,6 +375,7 @@ Status MakeDirectories(const std::string& path) {
 }
 
 Status WriteFile(const std::string& path, ByteView data, bool sync) {
+  if (IsRemotePath(path)) return remote::WriteFile(path, data);
   OCKPT_ASSIGN_OR_RETURN(WritableFile f, WritableFile::Create(path));
   OCKPT_RETURN_IF_ERROR(f.Append(data));
   if (sync) OCKPT_RETURN_IF_ERROR(f.Sync());
@@ -252,6 +383,7 @@ Status WriteFile(const std::string& path, ByteView data, bool sync) {
 }
 
 Status SyncDirectory(const std::string& path) {
+  if (IsRemotePath(path)) return Status::Ok();  // an object is durable once its PUT returns
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return StatusFromErrno(errno, "open directory", path);
   int rc = ::fsync(fd);
@@ -262,6 +394,9 @@ Status SyncDirectory(const std::string& path) {
 }
 
 Status RenamePath(const std::string& from, const std::string& to) {
+  if (IsRemotePath(from) || IsRemotePath(to)) {
+    return UnimplementedError("cannot rename {} to {}: object stores have no rename", from, to);
+  }
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return StatusFromErrno(errno, "rename to " + to + " from", from);
   }
@@ -269,6 +404,7 @@ Status RenamePath(const std::string& from, const std::string& to) {
 }
 
 Status RemoveAll(const std::string& path) {
+  if (IsRemotePath(path)) return remote::RemoveAll(path);
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   if (ec) return IoError("cannot remove {}: {}", path, ec.message());
@@ -288,6 +424,7 @@ Status SyncPath(const std::string& path, bool dir) {
 }  // namespace
 
 Status SyncTree(const std::string& path) {
+  if (IsRemotePath(path)) return Status::Ok();
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
@@ -303,6 +440,12 @@ Status SyncTree(const std::string& path) {
 }
 
 Result<uint64_t> DiskUsage(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_ASSIGN_OR_RETURN(std::vector<DirEntryInfo> files, ListFilesRecursive(path));
+    uint64_t total = 0;
+    for (const auto& f : files) total += f.size;
+    return total;
+  }
   std::error_code ec;
   uint64_t total = 0;
   for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
@@ -317,6 +460,11 @@ Result<uint64_t> DiskUsage(const std::string& path) {
 // --- RandomAccessFile ---
 
 Result<RandomAccessFile> RandomAccessFile::Open(const std::string& path) {
+  if (IsRemotePath(path)) {
+    OCKPT_RETURN_IF_ERROR(CheckRegularFile(path));
+    OCKPT_ASSIGN_OR_RETURN(remote::PathStat s, remote::Stat(path));
+    return RandomAccessFile(-1, s.size, path, /*remote=*/true);
+  }
   // O_NONBLOCK: a FIFO (or a device) in place of a data file must not block
   // the open; anything but a regular file is refused below, and the flag is
   // cleared for the reads of a regular file.
@@ -347,7 +495,7 @@ Result<RandomAccessFile> RandomAccessFile::Open(const std::string& path) {
 }
 
 RandomAccessFile::RandomAccessFile(RandomAccessFile&& o) noexcept
-    : fd_(o.fd_), size_(o.size_), path_(std::move(o.path_)) {
+    : fd_(o.fd_), size_(o.size_), path_(std::move(o.path_)), remote_(o.remote_) {
   o.fd_ = -1;
 }
 
@@ -357,6 +505,7 @@ RandomAccessFile& RandomAccessFile::operator=(RandomAccessFile&& o) noexcept {
     fd_ = o.fd_;
     size_ = o.size_;
     path_ = std::move(o.path_);
+    remote_ = o.remote_;
     o.fd_ = -1;
   }
   return *this;
@@ -381,6 +530,7 @@ Status RandomAccessFile::ReadInto(uint64_t offset, size_t length, char* dst) con
     return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", path_, size_,
                          length, offset);
   }
+  if (remote_) return remote::ReadRange(path_, offset, length, dst);
   uint64_t done = 0;
   while (done < length) {
     ssize_t n = ::pread(fd_, dst + done, length - done, offset + done);
@@ -397,22 +547,35 @@ Status RandomAccessFile::ReadInto(uint64_t offset, size_t length, char* dst) con
 // --- WritableFile ---
 
 Result<WritableFile> WritableFile::Create(const std::string& path) {
+  if (IsRemotePath(path)) {
+    if (!remote::Writable(path)) return InvalidArgumentError("{}: http(s) URLs are read-only", path);
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string spool = std::string(tmpdir != nullptr && *tmpdir ? tmpdir : "/tmp") + "/ockpt-upload-XXXXXX";
+    int fd = ::mkstemp(spool.data());
+    if (fd < 0) return StatusFromErrno(errno, "create a spool file for", path);
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return WritableFile(fd, path, spool);
+  }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return StatusFromErrno(errno, "create", path);
   return WritableFile(fd, path);
 }
 
 WritableFile::WritableFile(WritableFile&& o) noexcept
-    : fd_(o.fd_), append_pos_(o.append_pos_), path_(std::move(o.path_)) {
+    : fd_(o.fd_), append_pos_(o.append_pos_), path_(std::move(o.path_)), spool_(std::move(o.spool_)) {
   o.fd_ = -1;
+  o.spool_.clear();
 }
 
 WritableFile& WritableFile::operator=(WritableFile&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
+    if (!spool_.empty()) ::unlink(spool_.c_str());
     append_pos_ = o.append_pos_;
     path_ = std::move(o.path_);
+    spool_ = std::move(o.spool_);
+    o.spool_.clear();
     o.fd_ = -1;
   }
   return *this;
@@ -420,6 +583,7 @@ WritableFile& WritableFile::operator=(WritableFile&& o) noexcept {
 
 WritableFile::~WritableFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (!spool_.empty()) ::unlink(spool_.c_str());  // never uploaded: no object
 }
 
 Status WritableFile::Append(ByteView data) {
@@ -478,6 +642,7 @@ Status WritableFile::Truncate(uint64_t size) {
 }
 
 Status WritableFile::StartWriteback(uint64_t offset, uint64_t length) {
+  if (!spool_.empty()) return Status::Ok();
   // A hint: failure (e.g. a file system without it) only loses the overlap.
   ::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
                     SYNC_FILE_RANGE_WRITE);
@@ -485,6 +650,7 @@ Status WritableFile::StartWriteback(uint64_t offset, uint64_t length) {
 }
 
 Status WritableFile::Sync() {
+  if (!spool_.empty()) return Status::Ok();  // the upload in Close() is the durable step
   if (::fsync(fd_) != 0) return StatusFromErrno(errno, "fsync", path_);
   return Status::Ok();
 }
@@ -494,6 +660,14 @@ Status WritableFile::Close() {
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) return StatusFromErrno(errno, "close", path_);
+  if (!spool_.empty()) {
+    struct stat st;
+    Status s = ::stat(spool_.c_str(), &st) == 0 ? remote::UploadFile(path_, spool_, static_cast<uint64_t>(st.st_size))
+                                                : StatusFromErrno(errno, "stat", spool_);
+    ::unlink(spool_.c_str());
+    spool_.clear();
+    return s;
+  }
   return Status::Ok();
 }
 

@@ -14,12 +14,27 @@
 
 namespace ockpt {
 
+// Remote paths (docs/remote.md): every function below also takes an
+// s3://, gs://, http:// or https:// URL and hands it to lib/remote
+// (objects are files, key prefixes directories). IsRemotePath is the one
+// test of what is a URL.
+bool IsRemotePath(std::string_view path);
+// False for object stores: there a step is committed by its
+// commit_success.txt marker (written last), not by a rename.
+bool HasAtomicRename(std::string_view path);
+
 // Joins path components with '/' (b absolute -> b; empty parts skipped).
 std::string JoinPath(std::string_view a, std::string_view b);
 std::string Basename(std::string_view path);
 std::string Dirname(std::string_view path);
 
 bool PathExists(const std::string& path);
+// kOk when path exists, kNotFound when not; for a URL also the store's
+// failure (server gone: kIoError), which PathExists cannot tell apart.
+Status CheckExists(const std::string& path);
+// For a path found absent: `absent` (the caller's own message), unless the
+// path is a URL whose store failed; then that failure (exit 6, not 3).
+Status MissingPathError(const std::string& path, Status absent);
 bool IsDirectory(const std::string& path);
 bool IsRegularFile(const std::string& path);
 // "a FIFO", "a socket", ... for a st_mode that is not a regular file.
@@ -41,6 +56,20 @@ Result<Bytes> ReadFileRange(const std::string& path, uint64_t offset, uint64_t l
 
 // Names in a directory (not . and ..), sorted bytewise.
 Result<std::vector<std::string>> ListDirectory(const std::string& path);
+
+// One level of a directory with types (symlinks followed; entries that are
+// neither files nor directories left out), sorted by name. For URLs the
+// sizes and times come with the listing.
+struct DirEntryInfo {
+  std::string name;
+  bool is_dir = false;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+Result<std::vector<DirEntryInfo>> ListDirectoryEntries(const std::string& path);
+// Every regular file below path, as a relative path with size and time,
+// sorted (symlinks followed, loops skipped).
+Result<std::vector<DirEntryInfo>> ListFilesRecursive(const std::string& path);
 
 // The one directory walk for sources (a .npy directory, ...): visits every
 // non-directory entry under `root` (after symlinks) with its path components
@@ -107,15 +136,17 @@ class RandomAccessFile {
   Status ReadInto(uint64_t offset, size_t length, char* dst) const;
 
  private:
-  RandomAccessFile(int fd, uint64_t size, std::string path)
-      : fd_(fd), size_(size), path_(std::move(path)) {}
+  RandomAccessFile(int fd, uint64_t size, std::string path, bool remote = false)
+      : fd_(fd), size_(size), path_(std::move(path)), remote_(remote) {}
   friend class WritableFile;  // CopyFrom
   int fd_ = -1;
   uint64_t size_ = 0;
   std::string path_;
+  bool remote_ = false;  // path_ is a URL: reads are ranged GETs
 };
 
-// A file opened for writing; WriteAt uses pwrite. Close() reports errors;
+// A file opened for writing; WriteAt uses pwrite. A URL is written to a
+// local spool file and uploaded by Close(). Close() reports errors;
 // the destructor closes silently.
 class WritableFile {
  public:
@@ -144,10 +175,14 @@ class WritableFile {
   Status Close();
 
  private:
-  WritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  WritableFile(int fd, std::string path, std::string spool = "")
+      : fd_(fd), path_(std::move(path)), spool_(std::move(spool)) {}
   int fd_ = -1;
   uint64_t append_pos_ = 0;
   std::string path_;
+  // For a URL: the local file the object is written to first; Close()
+  // uploads it (multipart when large) and removes it.
+  std::string spool_;
 };
 
 }  // namespace ockpt

@@ -114,6 +114,13 @@ Result<bool> FileKvStore::Contains(std::string_view key) const {
 
 Result<std::vector<KeyInfo>> FileKvStore::List(std::string_view prefix) const {
   std::vector<KeyInfo> out;
+  if (IsRemotePath(root_)) {
+    OCKPT_ASSIGN_OR_RETURN(std::vector<DirEntryInfo> files, ListFilesRecursive(root_));
+    for (DirEntryInfo& f : files) {
+      if (f.name.compare(0, prefix.size(), prefix) == 0) out.push_back({std::move(f.name), f.size});
+    }
+    return out;
+  }
   std::error_code ec;
   std::filesystem::path root(root_);
   for (auto it = std::filesystem::recursive_directory_iterator(root, ec);

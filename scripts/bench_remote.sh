@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Remote restore vs curl (issue 13): a checkpoint of SIZE_MB (default 1024)
+# in s3rver on 127.0.0.1, restored with `ockpt restore s3://...`, against
+# curl (SigV4) fetching the same objects, 16 at a time. Prints both times and
+# the ratio (curl time / ockpt time; >= 0.8 is the goal).
+#   scripts/bench_remote.sh [SIZE_MB] [OCKPT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${1:-1024}
+OCKPT=${2:-build/apps/ockpt/ockpt}
+PY=/usr/bin/python3
+[[ -x $OCKPT ]] || { echo "bench_remote: build $OCKPT first" >&2; exit 1; }
+[[ -e .deps/npm/node_modules/s3rver/bin/s3rver.js ]] || { echo "bench_remote: run scripts/setup.sh (s3rver)" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/ockpt-bench-remote-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+exec "$PY" - "$SIZE_MB" "$OCKPT" "$WORK" <<'PYEOF'
+import os, subprocess, sys, time
+sys.path.insert(0, "tests/cli")
+import numpy as np
+import remote_servers as rs
+size_mb, ockpt, work = int(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
+src = os.path.join(work, "src"); os.makedirs(src)
+n = 8
+per = size_mb * (1 << 20) // n // 4
+rng = np.random.default_rng(0)
+for i in range(n):
+    np.save(os.path.join(src, "w%d.npy" % i), rng.standard_normal(per, dtype=np.float32))
+ckpt = os.path.join(work, "ckpt")
+subprocess.run([ockpt, "--no-progress", "save", src, ckpt, "--compression", "none", "--chunk-bytes", str(64 << 20)], check=True)
+script, why = rs.s3rver_script(os.getcwd())
+server = rs.S3Server(script, work)
+try:
+    rs.upload_tree(server.endpoint, "bucket", ckpt, "ckpt")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=rs.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=rs.SECRET_KEY,
+               AWS_REGION=rs.REGION, AWS_ENDPOINT_URL=server.endpoint, HOME=work)
+    keys = rs.list_keys(server.endpoint, "bucket", "ckpt/")
+    total = 0
+    for dirpath, _, files in os.walk(ckpt):
+        total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+    urls = "\n".join("%s/bucket/%s" % (server.endpoint, k) for k in keys)
+    t0 = time.time()
+    subprocess.run("xargs -P 16 -n 1 curl -sf -o /dev/null -H x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 --aws-sigv4 aws:amz:%s:s3 --user %s:%s"
+                   % (rs.REGION, rs.ACCESS_KEY, rs.SECRET_KEY), input=urls.encode(), shell=True, check=True)
+    t_curl = time.time() - t0
+    out = os.path.join(work, "out")
+    t0 = time.time()
+    subprocess.run([ockpt, "--no-progress", "restore", "s3://bucket/ckpt", out], check=True, env=env)
+    t_ockpt = time.time() - t0
+    mb = total / (1 << 20)
+    print("objects: %d, %.0f MiB" % (len(keys), mb))
+    print("curl (16 parallel): %.2f s (%.0f MiB/s)" % (t_curl, mb / t_curl))
+    print("ockpt restore s3:// %.2f s (%.0f MiB/s)" % (t_ockpt, mb / t_ockpt))
+    print("ratio (curl time / ockpt time): %.2f" % (t_curl / t_ockpt))
+finally:
+    server.stop()
+PYEOF
