@@ -234,7 +234,8 @@ arrays = {
     "w": ("float32", rng.standard_normal((13, 10)).astype(np.float32)),  # uneven both ways
     "bf": ("bfloat16", rng.integers(0, 2**16, (9, 7), dtype=np.uint16)),  # raw bits
     "f8": ("float8_e4m3fn", rng.integers(0, 256, (10, 6), dtype=np.uint8)),
-    "i4": ("int4", rng.integers(0, 16, (8, 5), dtype=np.uint8)),
+    # int4 one per byte, sign-extended as TensorStore stores it (raw bits).
+    "i4": ("int4", rng.integers(-8, 8, (8, 5)).astype(np.int8).view(np.uint8)),
     "key": ("uint32", rng.integers(0, 2**32, (6, 2), dtype=np.uint32)),  # a PRNG key's data
     "i64": ("int64", np.arange(5 * 16, dtype=np.int64).reshape(5, 16)),
 }

@@ -99,7 +99,7 @@ def no_fs_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
 
 
-def cases(ockpt, golden, work):
+def cases(ockpt, golden, work, fixture=None):
     out = []
     w = lambda *p: os.path.join(work, *p)  # noqa: E731
 
@@ -201,6 +201,30 @@ def cases(ockpt, golden, work):
                     {0, 1}, json_stdout))
     out.append(Case("legacy msgpack key 0xB9: restore", ["restore", legacy, w("legacy_out")],
                     {0, 4}, no_tmp_left(w("legacy_out"))))
+
+    # OCDBT keys and data-file names that are not UTF-8 (issue 14, failure 2),
+    # written by tests/formats/ocdbt/ocdbt_write_fixture --rekey when the
+    # test has it: every output escapes them and stays one JSON document.
+    if fixture:
+        plain = w("ocdbt_b9_src")
+        save(ockpt, npy_dir(w("ocdbt_b9_npy")), plain)
+        for name, args in (("key", ["612f", "61b92f"]), ("key and data file", ["612f", "61b92f", "642fb9"])):
+            ck = w("ocdbt_b9_" + name.replace(" ", "_"))
+            shutil.copytree(plain, ck)
+            for sub in ("manifest.ocdbt", "d", "ocdbt.process_0"):
+                p = os.path.join(ck, sub)
+                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+            r = subprocess.run([fixture, "--rekey", plain, ck, *args], stderr=subprocess.PIPE)
+            if r.returncode != 0:
+                raise RuntimeError("ocdbt_write_fixture --rekey: %s" % r.stderr.decode(errors="replace"))
+            for cmd in (["verify", "--json", ck], ["ocdbt", "ls", "--json", ck],
+                        ["metadata", "--json", ck]):
+                out.append(Case("OCDBT %s 0xB9: %s" % (name, " ".join(cmd[:-1])), cmd, {0, 1, 4},
+                                json_stdout))
+            out.append(Case("OCDBT %s 0xB9: verify" % name, ["verify", ck], 1))
+            out.append(Case("OCDBT %s 0xB9: restore" % name, ["restore", ck, ck + ".out"], 4,
+                            no_tmp_left(ck + ".out")))
+            out.append(Case("OCDBT %s 0xB9: convert npz" % name, ["convert", ck, ck + ".npz"], 4))
 
     # 3. One exit code whatever the output: bad zarr metadata -> 4 everywhere.
     ck = w("badzarr")

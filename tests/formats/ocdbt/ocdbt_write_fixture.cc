@@ -3,6 +3,14 @@
 // and SHA-256 against values it computes itself from the same formula.
 //
 // usage: ocdbt_write_fixture OUT_DIR
+//        ocdbt_write_fixture --rekey SRC_DB DST_DB FROM_HEX TO_HEX [FILE_HEX]
+//
+// --rekey copies every key of the database SRC_DB into a new database
+// DST_DB, with the first occurrence of the bytes FROM in each key replaced
+// by TO (hex); with FILE, every value instead refers to offset 0 of the
+// data file FILE (hex; relative to DST_DB, not written). For hostile-input
+// cases whose keys or data-file names are not UTF-8
+// (tests/data/hostile/make_hostile.py).
 //
 //   OUT_DIR/item/ocdbt.process_0  Orbax options, 64 KiB data files (so the
 //                                 root's leaf tables name several files)
@@ -24,8 +32,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "formats/ocdbt/ocdbt_kvstore.h"
 #include "formats/ocdbt/ocdbt_writer.h"
 #include "lib/base/file.h"
 
@@ -79,7 +90,43 @@ Status Write(const std::string& dir, size_t n, const WriterOptions& options, uin
 
 }  // namespace
 
+std::string Unhex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+ockpt::Status Rekey(const std::string& src, const std::string& dst, const std::string& from,
+                    const std::string& to, const std::string& file) {
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ockpt::ocdbt::OcdbtKvStore> in,
+                         ockpt::ocdbt::OcdbtKvStore::Open(src));
+  OCKPT_ASSIGN_OR_RETURN(std::vector<ockpt::KeyInfo> keys, in->List(""));
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<ockpt::ocdbt::OcdbtWriter> out,
+                         ockpt::ocdbt::OcdbtWriter::Create(dst, {}));
+  for (const ockpt::KeyInfo& k : keys) {
+    OCKPT_ASSIGN_OR_RETURN(ockpt::Bytes value, in->Read(k.key));
+    std::string key = k.key;
+    if (size_t at = key.find(from); !from.empty() && at != std::string::npos) key.replace(at, from.size(), to);
+    if (!file.empty()) {
+      OCKPT_RETURN_IF_ERROR(out->PutReference(std::move(key), "", file, 0, value.size()));
+    } else {
+      OCKPT_RETURN_IF_ERROR(out->Put(std::move(key), value));
+    }
+  }
+  return out->Commit(kRootTime);
+}
+
 int main(int argc, char** argv) {
+  if ((argc == 6 || argc == 7) && std::string(argv[1]) == "--rekey") {
+    ockpt::Status s = Rekey(argv[2], argv[3], Unhex(argv[4]), Unhex(argv[5]), argc == 7 ? Unhex(argv[6]) : "");
+    if (!s.ok()) {
+      std::fprintf(stderr, "ocdbt_write_fixture: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return 0;
+  }
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
     return 2;

@@ -12,6 +12,7 @@
 #include "formats/orbax/restore.h"
 #include "formats/orbax/save.h"
 #include "formats/zarr/zarr_writer.h"
+#include "lib/dtype/narrow_int.h"
 #include "lib/staging/staging.h"
 #include "tests/lib/staging/staging_test_util.h"
 #include "tests/support/pattern.h"
@@ -24,16 +25,16 @@ using testing::Download;
 using testing::OpenTestDevice;
 using testing::Pattern;
 
-// Bytes that are valid values of d (bool: 0/1; sub-byte types: low bits).
+// Bytes that are valid values of d (bool: 0/1; sub-byte types: low bits,
+// narrow integers in TensorStore's padded form, lib/dtype/narrow_int.h).
 Bytes Values(DType d, size_t n, uint32_t seed) {
   Bytes b = Pattern(n, seed);
   std::string_view name = Name(d);
   for (char& c : b) {
     if (d == DType::kBool) c = static_cast<char>(c & 1);
-    if (name == "int4" || name == "uint4" || name == "float4_e2m1fn")
-      c = static_cast<char>(c & 0x0f);
-    if (name == "int2" || name == "uint2") c = static_cast<char>(c & 0x03);
+    if (name == "float4_e2m1fn") c = static_cast<char>(c & 0x0f);
   }
+  NormalizeNarrowInts(d, b.data(), b.size());
   return b;
 }
 
