@@ -3,10 +3,10 @@
 
 #include "formats/orbax/restored_composite.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "formats/orbax/locator.h"
 #include "lib/base/file.h"
@@ -24,8 +24,8 @@ std::optional<ItemKind> ParseItemKind(std::string_view name) {
 
 bool PlainItemName(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
-         name.find('\0') == std::string::npos && name != kRestoredCheckpointFile && name != "_tree.json" &&
-         !IsTmpName(name);
+         name.find('\0') == std::string::npos && name != kRestoredCheckpointFile &&
+         name != "_tree.json" && !IsTmpName(name);
 }
 
 }  // namespace
@@ -64,12 +64,14 @@ Result<RestoredCheckpoint> DecodeRestoredCheckpoint(ByteView text, const std::st
     }
     RestoredItem it;
     it.name = j["name"].get<std::string>();
-    if (!PlainItemName(it.name)) return DataLossError("{}: item name '{}' is not a plain file name", path, it.name);
-    if (!names.insert(it.name).second) return DataLossError("{}: item '{}' listed twice", path, it.name);
+    if (!PlainItemName(it.name))
+      return DataLossError("{}: item name '{}' is not a plain file name", path, it.name);
+    if (!names.insert(it.name).second)
+      return DataLossError("{}: item '{}' listed twice", path, it.name);
     std::optional<ItemKind> kind = ParseItemKind(j["kind"].get<std::string>());
     if (!kind) {
-      return DataLossError("{}: item '{}' has kind '{}' (pytree, json or opaque expected)", path, it.name,
-                           j["kind"].get<std::string>());
+      return DataLossError("{}: item '{}' has kind '{}' (pytree, json or opaque expected)", path,
+                           it.name, j["kind"].get<std::string>());
     }
     it.kind = *kind;
     it.handler = j.value("handler", Json());
