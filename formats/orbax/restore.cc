@@ -355,15 +355,29 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
         break;
       }
       case ItemKind::kOpaque:
-        if (opt.single_file || !IsDirectory(e->dir)) {
-          ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped{}", e->name, e->dir,
-                               opt.single_file ? " (a single-file output has no place for it)" : ""));
+        if (opt.single_file) {
+          ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped (a single-file "
+                               "output has no place for it)",
+                               e->name, e->dir));
+          break;
+        }
+        if (!IsDirectory(e->dir)) {
+          ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item, and its files cannot be "
+                               "listed (not a directory, or a URL without listings); skipped",
+                               e->name, e->dir));
           break;
         }
         // A custom handler's files, copied byte for byte (save copies them back).
         OCKPT_RETURN_IF_ERROR(CheckItemName(e->name));
         OCKPT_RETURN_IF_ERROR(CheckConfined(ckpt.dir, e->name));
-        OCKPT_RETURN_IF_ERROR(CopyItemFiles(e->dir, JoinPath(root, RestoredItemPath(e->name, e->kind)), ctx));
+        if (Status copied = CopyItemFiles(e->dir, JoinPath(root, RestoredItemPath(e->name, e->kind)), ctx);
+            !copied.ok()) {
+          if (copied.code() != StatusCode::kUnimplemented) return copied;
+          ctx.Warn(fmt::format("item '{}' is not an Orbax PyTree or JSON item, and its files cannot be "
+                               "copied: {}; skipped",
+                               e->name, copied.message()));
+          break;
+        }
         restored_items.items.push_back({e->name, e->kind, e->handler});
         ++restored;
         break;

@@ -11,6 +11,7 @@
 #include "formats/orbax/locator.h"
 #include "lib/base/file.h"
 #include "lib/base/json.h"
+#include "lib/kvstore/kvstore.h"
 
 namespace ockpt::orbax {
 namespace {
@@ -94,6 +95,17 @@ Result<std::optional<RestoredCheckpoint>> ReadRestoredCheckpoint(const std::stri
 
 namespace {
 
+// One file, in pieces of 4 MiB.
+Status CopyFileBytes(const std::string& from, uint64_t size, const std::string& to) {
+  OCKPT_ASSIGN_OR_RETURN(WritableFile out, WritableFile::Create(to));
+  constexpr uint64_t kPiece = uint64_t{4} << 20;
+  for (uint64_t pos = 0; pos < size; pos += kPiece) {
+    OCKPT_ASSIGN_OR_RETURN(Bytes piece, ReadFileRange(from, pos, std::min(kPiece, size - pos)));
+    OCKPT_RETURN_IF_ERROR(out.Append(piece));
+  }
+  return out.Close();
+}
+
 Status CopyItemFilesUnder(const std::string& root, const std::string& rel, const std::string& dest,
                           const Context& ctx) {
   std::string src = rel.empty() ? root : JoinPath(root, rel);
@@ -108,13 +120,7 @@ Status CopyItemFilesUnder(const std::string& root, const std::string& rel, const
       OCKPT_RETURN_IF_ERROR(CopyItemFilesUnder(root, child_rel, JoinPath(dest, name), ctx));
     } else if (IsRegularFile(from)) {
       OCKPT_ASSIGN_OR_RETURN(uint64_t size, FileSize(from));
-      OCKPT_ASSIGN_OR_RETURN(WritableFile out, WritableFile::Create(JoinPath(dest, name)));
-      constexpr uint64_t kPiece = uint64_t{4} << 20;
-      for (uint64_t pos = 0; pos < size; pos += kPiece) {
-        OCKPT_ASSIGN_OR_RETURN(Bytes piece, ReadFileRange(from, pos, std::min(kPiece, size - pos)));
-        OCKPT_RETURN_IF_ERROR(out.Append(piece));
-      }
-      OCKPT_RETURN_IF_ERROR(out.Close());
+      OCKPT_RETURN_IF_ERROR(CopyFileBytes(from, size, JoinPath(dest, name)));
     } else {
       ctx.Warn(fmt::format("{}: not a regular file or directory; not copied", from));
     }
@@ -125,6 +131,25 @@ Status CopyItemFilesUnder(const std::string& root, const std::string& rel, const
 }  // namespace
 
 Status CopyItemFiles(const std::string& root, const std::string& dest, const Context& ctx) {
+  if (IsRemotePath(root)) {
+    // Object stores list every object below a prefix and have no links or
+    // special files; http(s) sites cannot be listed (kUnimplemented), and
+    // nothing is written then.
+    auto files = ListFilesRecursive(root);
+    if (!files.ok()) {
+      return std::move(files).status().WithContext(
+          fmt::format("listing the files of item {}", root));
+    }
+    OCKPT_RETURN_IF_ERROR(MakeDirectories(dest));
+    for (const DirEntryInfo& f : *files) {
+      if (!IsSafeRelativeKey(f.name))
+        return DataLossError("{}: object '{}' cannot be copied as a file", root, f.name);
+      const std::string to = JoinPath(dest, f.name);
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(Dirname(to)));
+      OCKPT_RETURN_IF_ERROR(CopyFileBytes(JoinPath(root, f.name), f.size, to));
+    }
+    return Status::Ok();
+  }
   return CopyItemFilesUnder(root, "", dest, ctx);
 }
 

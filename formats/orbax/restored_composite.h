@@ -53,7 +53,8 @@ Result<std::optional<RestoredCheckpoint>> ReadRestoredCheckpoint(const std::stri
 // Copies the files of an opaque item (a custom handler's directory) at
 // `root` into `dest`, byte for byte, in pieces of 4 MiB. Only regular
 // files and directories inside `root` are copied (CheckConfined); anything
-// else is named in a warning.
+// else is named in a warning. An object-store URL is copied object by
+// object; an http(s) URL cannot be listed: kUnimplemented, nothing written.
 Status CopyItemFiles(const std::string& root, const std::string& dest, const Context& ctx);
 
 }  // namespace ockpt::orbax

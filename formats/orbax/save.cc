@@ -663,7 +663,8 @@ Result<std::string> OneTreePath(const SaveOptions& opt) {
   for (const RestoredItem& r : restored->items) {
     if (r.name != *opt.src_item) continue;
     if (r.kind != ItemKind::kPyTree) {
-      return InvalidArgumentError("item '{}' of {} is a {} item, not a PyTree", r.name, opt.src, ItemKindName(r.kind));
+      return InvalidArgumentError("item '{}' of {} is not a PyTree item (it is {})", r.name, opt.src,
+                                  ItemKindName(r.kind));
     }
     return JoinPath(opt.src, RestoredItemPath(r.name, r.kind));
   }
