@@ -112,8 +112,10 @@ inline void AddLayoutFlags(CLI::App* cmd, LayoutFlags& f, const LayoutFlagHelp& 
       ->transform(PositiveSize());
   cmd->add_option("--chunk-shape", f.chunk_shape, help.chunk_shape);
   cmd->add_option("--sharding", f.sharding,
-                  "none|cpu: what _sharding records for jax.Array leaves without a known sharding: "
-                  "cpu (default) SingleDeviceSharding cpu:0, none: no _sharding at all");
+                  "none|cpu: what _sharding records for jax.Array leaves without a known sharding. "
+                  "Default: SingleDeviceSharding cpu:0 and a warning naming them; cpu: the same "
+                  "without the warning; none: no _sharding at all (a warning names recorded "
+                  "shardings it leaves out)");
   cmd->add_flag("--no-zstd-checksum", f.no_zstd_checksum,
                 "zstd frames without their content checksum: TensorStore's bytes exactly, but "
                 "`ockpt verify` cannot then prove the chunks (see docs/cli.md, verify)");

@@ -33,6 +33,7 @@ inline constexpr char kAttrValueType[] = "ockpt_value_type";
 inline constexpr char kAttrDType[] = "ockpt_dtype";
 inline constexpr char kAttrWriteShape[] = "ockpt_write_shape";
 inline constexpr char kAttrSharding[] = "ockpt_sharding";
+inline constexpr char kAttrExtMetadata[] = "ockpt_ext_metadata";
 inline constexpr char kAttrCustomMetadata[] = "ockpt_custom_metadata";
 
 // True when the file starts with the HDF5 signature (at 0, 512, 1024, ...).

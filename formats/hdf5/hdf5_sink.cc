@@ -259,6 +259,10 @@ class Hdf5Sink final : public CheckpointSink {
       OCKPT_RETURN_IF_ERROR(
           h5::WriteStringAttribute(obj, kAttrSharding, PyJsonDumps(leaf.sharding)));
     }
+    if (!leaf.ext_metadata.is_null()) {
+      OCKPT_RETURN_IF_ERROR(
+          h5::WriteStringAttribute(obj, kAttrExtMetadata, PyJsonDumps(leaf.ext_metadata)));
+    }
     return Status::Ok();
   }
 

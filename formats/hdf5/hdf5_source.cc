@@ -333,6 +333,12 @@ class Hdf5Source final : public CheckpointSource {
     if (*sh) {
       OCKPT_ASSIGN_OR_RETURN(r.sharding, ParseJsonBounded(**sh, fmt::format("attribute {}", kAttrSharding)));
     }
+    auto ext = h5::ReadStringAttribute(ds, kAttrExtMetadata);
+    if (!ext.ok()) return ext.status();
+    if (*ext) {
+      OCKPT_ASSIGN_OR_RETURN(r.ext_metadata,
+                             ParseJsonBounded(**ext, fmt::format("attribute {}", kAttrExtMetadata)));
+    }
     stored_[ObjectPath(kp)] = Stored{file_dtype, filtered};
     leaves_.push_back(std::move(r));
     return Status::Ok();

@@ -10,6 +10,7 @@
 
 #include "formats/npy/npy_dir.h"
 #include "formats/orbax/layout.h"
+#include "formats/orbax/restored_composite.h"
 #include "formats/zarr/zarr_array.h"
 #include "lib/base/commit.h"
 #include "lib/base/file.h"
@@ -264,6 +265,21 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
   }
   bool single = ckpt.items.size() == 1 && (ckpt.items[0].name.empty() || opt.open.item);
   bool flat = single || default_only;  // items' leaves go to OUT itself
+  if (default_only) {
+    for (const ItemEntry& e : ckpt.items) {
+      if (e.name == kDefaultItem) continue;
+      ctx.Warn(fmt::format("{}: item '{}' left out: the step's only PyTree item, '{}', restores straight into "
+                           "the output (restore it with --item {})",
+                           ckpt.dir, e.name, kDefaultItem, e.name));
+    }
+  }
+  // A composite restored into .npy directories: what save needs to rebuild
+  // it (restored_composite.h), written last.
+  const bool record_items = !flat && !opt.single_file;
+  RestoredCheckpoint restored_items;
+  if (ckpt.checkpoint_metadata.is_object()) {
+    restored_items.custom_metadata = ckpt.checkpoint_metadata.value("custom_metadata", Json());
+  }
 
   std::vector<const ItemEntry*> items;
   for (const ItemEntry& e : ckpt.items) {
@@ -311,7 +327,11 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
             dir = JoinPath(root, e->name);
           }
           OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSink> sink, MakeSink(opt, dir));
+          const size_t selected_before = selected;
           OCKPT_RETURN_IF_ERROR(RestoreItem(*e->pytree, *sink, prefix, opt, shard, ctx, &selected));
+          // An item none of whose leaves is selected is not part of the
+          // rebuilt composite (save refuses empty trees).
+          if (selected > selected_before) restored_items.items.push_back({e->name, e->kind, e->handler});
           // The checkpoint's own metadata goes with the item only when the
           // item is all that is restored (OUT is then that checkpoint).
           CarryFormatMetadata(ItemFormatMetadata(flat ? &ckpt : nullptr, *e->pytree, opt, ctx), *sink,
@@ -326,20 +346,47 @@ Status RestoreInto(const Checkpoint& ckpt, const std::string& root, const Restor
           break;
         }
         OCKPT_RETURN_IF_ERROR(CheckItemName(e->name));
-        OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFile(e->json_file));
+        OCKPT_ASSIGN_OR_RETURN(Bytes text, ReadFileConfined(e->json_file));
         OCKPT_RETURN_IF_ERROR(MakeDirectories(root));
-        OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(root, e->name + ".json"), text));
+        OCKPT_RETURN_IF_ERROR(WriteFile(JoinPath(root, RestoredItemPath(e->name, e->kind)), text));
+        restored_items.items.push_back({e->name, e->kind, e->handler});
         ++selected;
         ++restored;
         break;
       }
       case ItemKind::kOpaque:
-        ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped", e->name,
-                             e->dir));
+        if (opt.single_file) {
+          ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item; skipped (a single-file "
+                               "output has no place for it)",
+                               e->name, e->dir));
+          break;
+        }
+        if (!IsDirectory(e->dir)) {
+          ctx.Warn(fmt::format("item '{}' ({}) is not an Orbax PyTree or JSON item, and its files cannot be "
+                               "listed (not a directory, or a URL without listings); skipped",
+                               e->name, e->dir));
+          break;
+        }
+        // A custom handler's files, copied byte for byte (save copies them back).
+        OCKPT_RETURN_IF_ERROR(CheckItemName(e->name));
+        OCKPT_RETURN_IF_ERROR(CheckConfined(ckpt.dir, e->name));
+        if (Status copied = CopyItemFiles(e->dir, JoinPath(root, RestoredItemPath(e->name, e->kind)), ctx);
+            !copied.ok()) {
+          if (copied.code() != StatusCode::kUnimplemented) return copied;
+          ctx.Warn(fmt::format("item '{}' is not an Orbax PyTree or JSON item, and its files cannot be "
+                               "copied: {}; skipped",
+                               e->name, copied.message()));
+          break;
+        }
+        restored_items.items.push_back({e->name, e->kind, e->handler});
+        ++restored;
         break;
     }
   }
   if (file_sink) OCKPT_RETURN_IF_ERROR(file_sink->Finish(custom));
+  if (record_items && !restored_items.items.empty()) {
+    OCKPT_RETURN_IF_ERROR(WriteRestoredCheckpoint(root, restored_items));
+  }
   if (restored == 0) {
     return NotFoundError("{} holds no PyTree or JSON item to restore; nothing restored", ckpt.dir);
   }

@@ -19,6 +19,8 @@
 #include "formats/orbax/format/sharding_file.h"
 #include "formats/orbax/format/tree_metadata_file.h"
 #include "formats/orbax/layout.h"
+#include "formats/orbax/restored_composite.h"
+#include "formats/orbax/side_json.h"
 #include "formats/ocdbt/ocdbt_writer.h"
 #include "formats/orbax/steps.h"
 #include "formats/orbax/tree_metadata.h"
@@ -136,6 +138,7 @@ struct ItemPlan {
   nlohmann::json strings = nlohmann::json::object();
   size_t unknown_shardings = 0;  // jax.Array leaves given SingleDeviceSharding cpu:0
   size_t dropped_shardings = 0;  // recorded shardings left out (--sharding none)
+  size_t piece_shardings = 0;    // whole-array shardings of sharded-restore pieces, left out
 };
 
 Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemPlan* plan) {
@@ -207,6 +210,13 @@ Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemP
       plan->arrays.push_back({spec, prefix, name, [&source, i] { return source.OpenArray(i); }});
       if (r.value_type == kJaxArray) {
         Json sh = r.sharding;
+        // A piece of a sharded restore is an array of its own: the recorded
+        // sharding lays out the whole array (global_shape) over a mesh, so
+        // Orbax would build an array of the wrong shape from it.
+        if (sh.is_object() && r.global_shape && *r.global_shape != shape) {
+          ++plan->piece_shardings;
+          sh = Json();
+        }
         if (layout.sharding == ArrayLayout::Sharding::kNone) {
           if (sh.is_object()) ++plan->dropped_shardings;
         } else {
@@ -266,6 +276,13 @@ Status PlanItem(const CheckpointSource& source, const ArrayLayout& layout, ItemP
 // The warnings planning leaves for the primary process to print.
 void WarnPlan(const CheckpointSource& source, const ItemPlan& plan, const ArrayLayout& layout,
               const Context& ctx) {
+  if (plan.piece_shardings > 0) {
+    ctx.Warn(fmt::format(
+        "{}: {} jax.Array {} of a sharded restore (shape differs from global_shape); {} recorded "
+        "sharding describes the whole array, not the piece, and is left out",
+        source.Describe(), plan.piece_shardings, plan.piece_shardings == 1 ? "leaf is a piece" : "leaves are pieces",
+        plan.piece_shardings == 1 ? "its" : "their"));
+  }
   if (plan.unknown_shardings > 0 && !layout.sharding) {
     ctx.Warn(fmt::format(
         "{}: {} jax.Array {} no recorded sharding; _sharding gives {} SingleDeviceSharding "
@@ -419,37 +436,6 @@ bool StandardHandlerTakes(const CheckpointSource& source) {
   return true;
 }
 
-// Copies the files of an opaque item (a custom handler's directory) as they
-// are. Only regular files and directories inside `root` are copied; anything
-// else is named in a warning.
-Status CopyItemFiles(const std::string& root, const std::string& rel, const std::string& dest,
-                     const Context& ctx) {
-  std::string src = rel.empty() ? root : JoinPath(root, rel);
-  OCKPT_RETURN_IF_ERROR(MakeDirectories(dest));
-  OCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(src));
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    std::string child_rel = rel.empty() ? name : JoinPath(rel, name);
-    std::string from = JoinPath(root, child_rel);
-    OCKPT_RETURN_IF_ERROR(CheckConfined(root, child_rel));
-    if (IsDirectory(from)) {
-      OCKPT_RETURN_IF_ERROR(CopyItemFiles(root, child_rel, JoinPath(dest, name), ctx));
-    } else if (IsRegularFile(from)) {
-      OCKPT_ASSIGN_OR_RETURN(uint64_t size, FileSize(from));
-      OCKPT_ASSIGN_OR_RETURN(WritableFile out, WritableFile::Create(JoinPath(dest, name)));
-      constexpr uint64_t kPiece = uint64_t{4} << 20;
-      for (uint64_t pos = 0; pos < size; pos += kPiece) {
-        OCKPT_ASSIGN_OR_RETURN(Bytes piece, ReadFileRange(from, pos, std::min(kPiece, size - pos)));
-        OCKPT_RETURN_IF_ERROR(out.Append(piece));
-      }
-      OCKPT_RETURN_IF_ERROR(out.Close());
-    } else {
-      ctx.Warn(fmt::format("{}: not a regular file or directory; not copied", from));
-    }
-  }
-  return Status::Ok();
-}
-
 format::CheckpointMetadataFile CheckpointMetadata(const Json& item_handlers, int64_t init_ns, int64_t commit_ns,
                                                   const Json& custom) {
   format::CheckpointMetadataFile f;
@@ -519,7 +505,7 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
     for (PlannedItem& it : items) {
       std::string dir = JoinPath(tmp, it.name);
       if (!it.copy_dir.empty()) {
-        OCKPT_RETURN_IF_ERROR(CopyItemFiles(it.copy_dir, "", dir, ctx));
+        OCKPT_RETURN_IF_ERROR(CopyItemFiles(it.copy_dir, dir, ctx));
         if (!it.handler.is_null()) handlers[it.name] = it.handler;
       } else if (it.is_json) {
         // CheckpointManager registers its metrics item with the file name
@@ -562,35 +548,11 @@ Status WriteCheckpointDir(const std::string& tmp, const std::string& final_path,
   return SyncTree(tmp);
 }
 
-// A source checkpoint whose items are carried as they are: a checkpoint or
-// manager step holding more than one PyTree item, or JSON / opaque items
-// beside its PyTree item (CompositeCheckpointHandler output, a manager step
-// with metrics). nullopt: the source is one tree (a .npy directory, an item,
-// a checkpoint of one PyTree item, or one item picked with src_item), opened
-// as before.
-Result<std::optional<Checkpoint>> OpenWholeSource(const SaveOptions& opt) {
-  if (opt.src_item || !IsDirectory(opt.src) || IsRegularFile(JoinPath(opt.src, "_tree.json"))) {
-    return std::optional<Checkpoint>();
-  }
-  OCKPT_ASSIGN_OR_RETURN(LocationKind kind, Classify(opt.src));
-  if (kind != LocationKind::kCheckpoint && kind != LocationKind::kRoot) return std::optional<Checkpoint>();
-  OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.src));
-  size_t pytrees = 0, others = 0;
-  for (const ItemEntry& e : ckpt.items) {
-    if (e.kind == ItemKind::kPyTree) {
-      ++pytrees;
-    } else {
-      ++others;
-    }
-  }
-  if (pytrees + others <= 1 || (pytrees == 1 && others == 0)) return std::optional<Checkpoint>();
-  return std::optional<Checkpoint>(std::move(ckpt));
-}
-
 // One planned item per item of the source checkpoint: PyTree items opened as
 // sources, JSON items with their values, every other item copied as it is
 // (with its handler typestr).
-Status PlanSourceItems(const Checkpoint& ckpt, const SourceOpener& open, std::vector<PlannedItem>* items, std::set<std::string>* seen) {
+Status PlanSourceItems(const Checkpoint& ckpt, const SourceOpener& open, std::vector<PlannedItem>* items,
+                       std::set<std::string>* seen) {
   for (const ItemEntry& e : ckpt.items) {
     if (e.name.empty()) return InternalError("{}: an unnamed item beside others", ckpt.dir);
     seen->insert(e.name);
@@ -617,6 +579,96 @@ Status PlanSourceItems(const Checkpoint& ckpt, const SourceOpener& open, std::ve
     items->push_back(std::move(it));
   }
   return Status::Ok();
+}
+
+// The same from the restore output of a composite (restored_composite.h):
+// PyTree items from their .npy directories (with _tree.json), JSON items
+// from OUT/<item>.json, opaque items copied from OUT/<item>/.
+Status PlanRestoredItems(const std::string& dir, const RestoredCheckpoint& restored, const SourceOpener& open,
+                         std::vector<PlannedItem>* items, std::set<std::string>* seen) {
+  if (restored.items.empty()) return NotFoundError("{}: {} lists no items", dir, kRestoredCheckpointFile);
+  for (const RestoredItem& r : restored.items) {
+    seen->insert(r.name);
+    PlannedItem it;
+    it.name = r.name;
+    const std::string rel = RestoredItemPath(r.name, r.kind);
+    const std::string path = JoinPath(dir, rel);
+    OCKPT_RETURN_IF_ERROR(CheckConfined(dir, rel));
+    bool present = r.kind == ItemKind::kJson ? IsRegularFile(path) : IsDirectory(path);
+    if (!present) {
+      return NotFoundError("{}: item '{}' is listed in {} but {} is missing", dir, r.name, kRestoredCheckpointFile,
+                           path);
+    }
+    switch (r.kind) {
+      case ItemKind::kPyTree: {
+        OCKPT_ASSIGN_OR_RETURN(it.source, open(path));
+        break;
+      }
+      case ItemKind::kJson: {
+        it.is_json = true;
+        OCKPT_ASSIGN_OR_RETURN(it.json, ReadSideJson(path));
+        break;
+      }
+      case ItemKind::kOpaque:
+        it.copy_dir = path;
+        it.handler = r.handler;
+        break;
+    }
+    items->push_back(std::move(it));
+  }
+  return Status::Ok();
+}
+
+// Plans the items of a source that is carried whole, as a composite:
+// * the restore output of a composite or step (OUT/_checkpoint.json);
+// * a checkpoint or manager step with named items (item_handlers a dict):
+//   several items, JSON or opaque items beside its PyTree item, or one
+//   PyTree item with a name of its own (the name is kept). A checkpoint of
+//   one unnamed item, or a step whose only item is `default` (a step saved
+//   from one tree), is one tree.
+// Returns false, planning nothing, when the source is one tree (a .npy
+// directory, an item, such a checkpoint, or one item picked with src_item).
+// *custom_metadata: the source's _CHECKPOINT_METADATA custom_metadata.
+Result<bool> PlanWholeSource(const SaveOptions& opt, const SourceOpener& open, std::vector<PlannedItem>* items,
+                             std::set<std::string>* seen, Json* custom_metadata) {
+  if (opt.src_item || !IsDirectory(opt.src)) return false;
+  OCKPT_ASSIGN_OR_RETURN(std::optional<RestoredCheckpoint> restored, ReadRestoredCheckpoint(opt.src));
+  if (restored) {
+    OCKPT_RETURN_IF_ERROR(PlanRestoredItems(opt.src, *restored, open, items, seen));
+    *custom_metadata = restored->custom_metadata;
+    return true;
+  }
+  if (IsRegularFile(JoinPath(opt.src, "_tree.json"))) return false;
+  OCKPT_ASSIGN_OR_RETURN(LocationKind kind, Classify(opt.src));
+  if (kind != LocationKind::kCheckpoint && kind != LocationKind::kRoot) return false;
+  OCKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, OpenCheckpoint(opt.src));
+  if (ckpt.items.empty()) return false;
+  if (ckpt.items.size() == 1 && ckpt.items[0].kind == ItemKind::kPyTree &&
+      (ckpt.items[0].name.empty() || ckpt.items[0].name == kDefaultItem)) {
+    return false;
+  }
+  OCKPT_RETURN_IF_ERROR(PlanSourceItems(ckpt, open, items, seen));
+  if (ckpt.checkpoint_metadata.is_object()) {
+    *custom_metadata = ckpt.checkpoint_metadata.value("custom_metadata", Json());
+  }
+  return true;
+}
+
+// The one tree to open for src: src itself, or with src_item and src the
+// restore output of a composite, that item's directory.
+Result<std::string> OneTreePath(const SaveOptions& opt) {
+  if (!opt.src_item || !IsDirectory(opt.src)) return opt.src;
+  OCKPT_ASSIGN_OR_RETURN(std::optional<RestoredCheckpoint> restored, ReadRestoredCheckpoint(opt.src));
+  if (!restored) return opt.src;
+  for (const RestoredItem& r : restored->items) {
+    if (r.name != *opt.src_item) continue;
+    if (r.kind != ItemKind::kPyTree) {
+      return InvalidArgumentError("item '{}' of {} is not a PyTree item (it is {})", r.name, opt.src,
+                                  ItemKindName(r.kind));
+    }
+    return JoinPath(opt.src, RestoredItemPath(r.name, r.kind));
+  }
+  return NotFoundError("{} has no item '{}'", opt.src, *opt.src_item);
 }
 
 }  // namespace
@@ -661,17 +713,15 @@ Status Save(const SaveOptions& opt, const Context& ctx) {
       return Status::Ok();
     };
     if (!opt.src.empty()) {
-      OCKPT_ASSIGN_OR_RETURN(std::optional<Checkpoint> whole, OpenWholeSource(opt));
-      if (whole) {
-        source_composite = true;
-        OCKPT_RETURN_IF_ERROR(PlanSourceItems(*whole, open, &items, &seen));
-        if (custom_metadata.is_null() && whole->checkpoint_metadata.is_object()) {
-          custom_metadata = whole->checkpoint_metadata.value("custom_metadata", Json());
-        }
+      Json source_custom;
+      OCKPT_ASSIGN_OR_RETURN(source_composite, PlanWholeSource(opt, open, &items, &seen, &source_custom));
+      if (source_composite) {
+        if (custom_metadata.is_null()) custom_metadata = std::move(source_custom);
       } else {
         PlannedItem it;
         it.name = std::string(opt.layout.v1 ? kV1PyTreeItem : kDefaultItem);
-        OCKPT_ASSIGN_OR_RETURN(it.source, open(opt.src));
+        OCKPT_ASSIGN_OR_RETURN(std::string path, OneTreePath(opt));
+        OCKPT_ASSIGN_OR_RETURN(it.source, open(path));
         if (custom_metadata.is_null()) {
           Json fm = it.source->format_metadata();
           if (fm.is_object()) custom_metadata = fm.value(std::string(kCheckpointCustomMetadataKey), Json());

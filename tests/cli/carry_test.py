@@ -244,5 +244,182 @@ if rc == 0:
     rc, out, err = run("metadata", v1p, "--json")
     check(rc == 0 and "pytree" in json.loads(out)["items"], f"ockpt reads its v1 output: {rc} {err}")
 
+# --- 5. a composite with every extra: save SRC DEST and restore -> save -----
+# Built with ockpt, then given what Orbax (and custom handlers) add: a PRNG
+# key's ext_metadata, a value_metadata_tree, item and checkpoint custom
+# metadata, a JSON item and an opaque item.
+KEY_EXT = {"random_key_impl": "threefry2x32"}
+NAMED = {"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": ["x"]}
+npy5 = os.path.join(tmp, "npy5")
+os.makedirs(npy5)
+np.save(os.path.join(npy5, "key.npy"), np.array([[1, 2], [3, 4]], dtype=np.uint32))
+np.save(os.path.join(npy5, "w.npy"), np.arange(6, dtype=np.float32))
+with open(os.path.join(npy5, "_tree.json"), "w") as f:
+    json.dump({"leaves": [
+        {"keypath": [{"key": "key", "type": "dict"}], "value_type": "jax.Array", "dtype": "uint32", "shape": [2, 2]},
+        {"keypath": [{"key": "w", "type": "dict"}], "value_type": "jax.Array", "dtype": "float32", "shape": [6],
+         "sharding": NAMED},
+    ], "custom_metadata": None}, f)
+cfg = os.path.join(tmp, "cfg.json")
+CFG = {"lr": 0.001, "layers": [1, 2], "name": "x"}
+with open(cfg, "w") as f:
+    json.dump(CFG, f)
+comp5 = os.path.join(tmp, "comp5")
+rc, out, err = run("save", comp5, "--item", "state=" + npy5, "--json-item", "cfg=" + cfg,
+                   "--custom-metadata", '{"run": "abc", "n": [1, 2]}')
+check(rc == 0, f"save the composite: exit {rc}: {err}")
+BAZ_FILES = {"foo.txt": b"opaque \x00\xff bytes", os.path.join("sub", "data.bin"): bytes(range(256)) * 3}
+BAZ_HANDLER = "my_project.handlers.BazHandler"
+ITEM_CUSTOM = {"item": "meta", "x": [1.5]}
+if rc == 0:
+    am_path = os.path.join(comp5, "state", "array_metadatas", "process_0")
+    doc = load(am_path)
+    for e in doc["array_metadatas"]:
+        if e["array_metadata"]["param_name"] == "key":
+            e["array_metadata"]["ext_metadata"] = KEY_EXT
+    with open(am_path, "w") as f:
+        json.dump(doc, f)
+    tm_path = os.path.join(comp5, "state", "_METADATA")
+    tm = load(tm_path)
+    tm["custom_metadata"] = ITEM_CUSTOM
+    tm["value_metadata_tree"] = VMT
+    with open(tm_path, "w") as f:
+        json.dump(tm, f)
+    for rel, data in BAZ_FILES.items():
+        os.makedirs(os.path.dirname(os.path.join(comp5, "baz", rel)), exist_ok=True)
+        with open(os.path.join(comp5, "baz", rel), "wb") as f:
+            f.write(data)
+    cm_path = os.path.join(comp5, "_CHECKPOINT_METADATA")
+    cm = load(cm_path)
+    cm["item_handlers"]["baz"] = BAZ_HANDLER
+    with open(cm_path, "w") as f:
+        json.dump(cm, f)
+
+
+def check_composite(dest, what):
+    """Every extra of comp5 is in dest."""
+    c = load(os.path.join(dest, "_CHECKPOINT_METADATA"))
+    check(sorted(c["item_handlers"]) == ["baz", "cfg", "state"], f"{what}: items {c['item_handlers']}")
+    check(c["item_handlers"].get("baz") == BAZ_HANDLER, f"{what}: opaque item's typestr")
+    check(c["custom_metadata"] == {"run": "abc", "n": [1, 2]}, f"{what}: checkpoint custom_metadata {c['custom_metadata']}")
+    for rel, data in BAZ_FILES.items():
+        p = os.path.join(dest, "baz", rel)
+        check(os.path.isfile(p) and open(p, "rb").read() == data, f"{what}: opaque baz/{rel} byte-identical")
+    check(load(os.path.join(dest, "cfg", "metadata")) == CFG, f"{what}: JSON item equal")
+    t = load(os.path.join(dest, "state", "_METADATA"))
+    check(t.get("custom_metadata") == ITEM_CUSTOM, f"{what}: item custom_metadata {t.get('custom_metadata')}")
+    check(t.get("value_metadata_tree") == VMT, f"{what}: value_metadata_tree")
+    am = {e["array_metadata"]["param_name"]: e["array_metadata"]["ext_metadata"]
+          for e in load(os.path.join(dest, "state", "array_metadatas", "process_0"))["array_metadatas"]}
+    check(am == {"key": KEY_EXT, "w": None}, f"{what}: ext_metadata {am}")
+    sh = load(os.path.join(dest, "state", "_sharding"))
+    check(json.loads(sh.get("dw==", "null")) == NAMED, f"{what}: sharding of w carried: {sh}")
+    same_arrays(os.path.join(comp5, "state"), os.path.join(dest, "state"), f"{what}: arrays")
+
+
+direct5 = os.path.join(tmp, "direct5")
+rc, out, err = run("save", comp5, direct5)
+if check(rc == 0, f"save composite SRC DEST: exit {rc}: {err}"):
+    check_composite(direct5, "save SRC DEST")
+out5 = os.path.join(tmp, "out5")
+rc, out, err = run("restore", comp5, out5)
+if check(rc == 0, f"restore the composite: exit {rc}: {err}"):
+    check("skipped" not in err, f"no item skipped: {err}")
+    ck = load(os.path.join(out5, "_checkpoint.json"))
+    check([(i["name"], i["kind"]) for i in ck["items"]] == [("baz", "opaque"), ("cfg", "json"), ("state", "pytree")],
+          f"_checkpoint.json lists the items: {ck}")
+    check(ck["custom_metadata"] == {"run": "abc", "n": [1, 2]}, f"_checkpoint.json custom_metadata: {ck}")
+    check(load(os.path.join(out5, "cfg.json")) == CFG, "restore writes the JSON item as OUT/cfg.json")
+    for rel, data in BAZ_FILES.items():
+        check(open(os.path.join(out5, "baz", rel), "rb").read() == data, f"restore copies baz/{rel}")
+    check(os.path.isfile(os.path.join(out5, "state", "_tree.json")), "PyTree item in OUT/state/")
+    back5 = os.path.join(tmp, "back5")
+    rc, out, err = run("save", out5, back5)
+    if check(rc == 0, f"save the restore output: exit {rc}: {err}"):
+        check_composite(back5, "restore -> save")
+        # The same files as save SRC DEST, byte for byte (timestamps aside).
+        if os.path.isdir(direct5):
+            for rel in ("state/_METADATA", "state/_sharding", "state/array_metadatas/process_0", "cfg/metadata"):
+                check(open(os.path.join(back5, rel), "rb").read() == open(os.path.join(direct5, rel), "rb").read(),
+                      f"restore -> save: {rel} byte-identical to save SRC DEST's")
+            a, b = load(os.path.join(back5, "_CHECKPOINT_METADATA")), load(os.path.join(direct5, "_CHECKPOINT_METADATA"))
+            for t in TIMES:
+                a.pop(t), b.pop(t)
+            check(a == b, f"restore -> save: _CHECKPOINT_METADATA as save SRC DEST's: {a} vs {b}")
+    # convert takes the same route.
+    conv5 = os.path.join(tmp, "conv5")
+    rc, out, err = run("convert", out5, conv5, "--format", "orbax")
+    if check(rc == 0, f"convert the restore output: exit {rc}: {err}"):
+        check_composite(conv5, "restore -> convert")
+
+# (a) A composite with one PyTree item keeps the item's name.
+one = os.path.join(tmp, "one_item")
+rc, out, err = run("save", one, "--item", "state=" + npy5)
+if check(rc == 0, f"save a one-item composite: {rc} {err}"):
+    for what, args in (("save SRC DEST", ("save", one, os.path.join(tmp, "one_a"))),
+                       ("save --layout v1", ("save", one, os.path.join(tmp, "one_v1"), "--layout", "v1"))):
+        rc, out, err = run(*args)
+        if check(rc == 0, f"(a) {what}: {rc} {err}"):
+            h = load(os.path.join(args[2], "_CHECKPOINT_METADATA"))["item_handlers"]
+            check(isinstance(h, dict) and "state" in h and os.path.isfile(os.path.join(args[2], "state", "_METADATA")),
+                  f"(a) {what} keeps item 'state': {h}")
+    rc, out, err = run("save", one, os.path.join(tmp, "one_root"), "--step", "3")
+    check(rc == 0 and os.path.isdir(os.path.join(tmp, "one_root", "3", "state")),
+          f"(a) save --step keeps item 'state': {rc} {err}")
+    one_out = os.path.join(tmp, "one_out")
+    rc, out, err = run("restore", one, one_out)
+    if check(rc == 0 and os.path.isfile(os.path.join(one_out, "_checkpoint.json")), f"(a) restore: {rc} {err}"):
+        rc, out, err = run("save", one_out, os.path.join(tmp, "one_b"))
+        check(rc == 0 and isinstance(load(os.path.join(tmp, "one_b", "_CHECKPOINT_METADATA"))["item_handlers"], dict)
+              and os.path.isdir(os.path.join(tmp, "one_b", "state")), f"(a) restore -> save keeps 'state': {rc} {err}")
+# A step saved from one tree (item 'default') is still one tree.
+root5 = os.path.join(tmp, "root5")
+rc, out, err = run("save", npy5, root5, "--step", "1", "--metrics", '{"loss": 0.5}')
+check(rc == 0, f"save --step with metrics: {rc} {err}")
+rc, out, err = run("save", os.path.join(root5, "1"), os.path.join(tmp, "from_default"))
+check(rc == 0 and isinstance(load(os.path.join(tmp, "from_default", "_CHECKPOINT_METADATA"))["item_handlers"], dict)
+      and sorted(load(os.path.join(tmp, "from_default", "_CHECKPOINT_METADATA"))["item_handlers"]) == ["default", "metrics"],
+      f"a step of default + metrics keeps both items: {rc} {err}")
+root6 = os.path.join(tmp, "root6")
+rc, out, err = run("save", npy5, root6, "--step", "1")
+rc, out, err = run("save", os.path.join(root6, "1"), os.path.join(tmp, "from_default_only"))
+check(rc == 0 and isinstance(load(os.path.join(tmp, "from_default_only", "_CHECKPOINT_METADATA"))["item_handlers"], str),
+      f"a step whose only item is 'default' is saved as one tree: {rc} {err}")
+
+# (b) A step restored straight into OUT names the metrics item it leaves out.
+out_b = os.path.join(tmp, "out_b")
+rc, out, err = run("restore", root5, out_b)
+check(rc == 0 and "'metrics' left out" in err and os.path.isfile(os.path.join(out_b, "_tree.json"))
+      and not os.path.exists(os.path.join(out_b, "_checkpoint.json")),
+      f"(b) restore of default + metrics warns about metrics: {rc} {err}")
+
+# (c) A sharded restore's pieces: the whole array's sharding is left out, with a warning.
+sh5 = os.path.join(tmp, "sh5")
+rc, out, err = run("restore", comp5, sh5, "--mesh", "x=2", "--spec", "w=x", "--shard", "0")
+if check(rc == 0, f"(c) sharded restore: {rc} {err}"):
+    check(os.path.isfile(os.path.join(sh5, "_checkpoint.json")), "(c) a sharded restore of a composite lists its items")
+    shd = os.path.join(tmp, "sh5_saved")
+    rc, out, err = run("save", sh5, shd)
+    if check(rc == 0, f"(c) save of the pieces: {rc} {err}"):
+        check("sharded restore" in err and "left out" in err, f"(c) warning for the pieces' sharding: {err}")
+        sh = {k: json.loads(v) for k, v in load(os.path.join(shd, "state", "_sharding")).items()}
+        check(sh.get("dw==") != NAMED and sh.get("dw==", {}).get("sharding_type") == "SingleDeviceSharding",
+              f"(c) the piece w does not get the whole array's sharding: {sh}")
+        md = json.loads(run("metadata", shd, "--json")[1])
+        w = [l for l in md["items"]["state"]["leaves"] if l["name"] == "w"][0]
+        check(w["shape"] == [3], f"(c) the piece is saved as an array of its own: {w['shape']}")
+
+# (d) .h5 keeps ext_metadata (attribute ockpt_ext_metadata).
+h5 = os.path.join(tmp, "state.h5")
+rc, out, err = run("restore", comp5, h5, "--item", "state")
+if check(rc == 0, f"(d) restore to .h5: {rc} {err}"):
+    check("ext_metadata" not in err, f"(d) no ext_metadata warning: {err}")
+    h5d = os.path.join(tmp, "from_h5")
+    rc, out, err = run("save", h5, h5d)
+    if check(rc == 0, f"(d) save from .h5: {rc} {err}"):
+        am = {e["array_metadata"]["param_name"]: e["array_metadata"]["ext_metadata"]
+              for e in load(os.path.join(h5d, "array_metadatas", "process_0"))["array_metadatas"]}
+        check(am == {"key": KEY_EXT, "w": None}, f"(d) .h5 -> save keeps ext_metadata: {am}")
+
 shutil.rmtree(tmp, ignore_errors=True)
 check.exit()

@@ -1,4 +1,5 @@
 #include "formats/orbax/restore.h"
+#include "formats/orbax/restored_composite.h"
 
 #include <catch2/catch.hpp>
 
@@ -83,16 +84,34 @@ TEST_CASE("failed restore leaves nothing under OUT") {
   CHECK(names->empty());
 }
 
-TEST_CASE("composite restore: items in subfolders, JSON items as files") {
+TEST_CASE("composite restore: items in subfolders, JSON items as files, opaque items copied, _checkpoint.json") {
   testing::TempDir tmp;
   RestoreOptions opt;
-  opt.path = testing::Golden("orbax_managed/v1_managed/has_metrics/has_custom_metadata");
+  const std::string src = testing::Golden("orbax_managed/v1_managed/has_metrics/has_custom_metadata");
+  opt.path = src;
   opt.out = tmp / "out";
   REQUIRE(Restore(opt, {}).ok());
   CHECK(IsRegularFile(tmp / "out/state/a.npy"));
   CHECK(IsRegularFile(tmp / "out/metadata.json"));
   CHECK(IsRegularFile(tmp / "out/metrics.json"));
-  CHECK_FALSE(PathExists(tmp / "out/baz"));
+  // The custom handler's item, byte for byte.
+  auto ckpt = OpenCheckpoint(src);
+  REQUIRE(ckpt.ok());
+  auto copied = ReadFile(tmp / "out/baz/foo.txt");
+  auto original = ReadFile(JoinPath(ckpt->dir, "baz/foo.txt"));
+  REQUIRE(copied.ok());
+  REQUIRE(original.ok());
+  CHECK(*copied == *original);
+  // What save needs to rebuild the composite.
+  auto listed = ReadRestoredCheckpoint(tmp / "out");
+  REQUIRE(listed.ok());
+  REQUIRE(listed->has_value());
+  std::vector<std::string> names;
+  for (const RestoredItem& it : (*listed)->items) names.push_back(it.name);
+  CHECK(names == std::vector<std::string>{"baz", "metadata", "metrics", "state"});
+  CHECK((*listed)->items[0].kind == ItemKind::kOpaque);
+  CHECK((*listed)->items[0].handler == ckpt->items[0].handler);
+  CHECK((*listed)->custom_metadata == ckpt->checkpoint_metadata["custom_metadata"]);
 }
 
 }  // namespace
