@@ -49,24 +49,29 @@ Result<Pkey> LoadRsaKey(const std::string& pem, const std::string& path) {
   Pkey key(PEM_read_bio_PrivateKey(bio, nullptr, no_passphrase, nullptr));
   BIO_free(bio);
   ERR_clear_error();
-  if (key == nullptr) return InvalidArgumentError("{}: private_key is not an unencrypted PEM private key", path);
+  if (key == nullptr) {
+    return InvalidArgumentError("{}: private_key is not an unencrypted PEM private key", path);
+  }
   if (EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA) {
     return InvalidArgumentError("{}: private_key is not an RSA key (RS256 needs one)", path);
   }
   return key;
 }
 
-Result<std::string> SignRs256(const std::string& pem, std::string_view data, const std::string& path) {
+Result<std::string> SignRs256(const std::string& pem, std::string_view data,
+                              const std::string& path) {
   OCKPT_ASSIGN_OR_RETURN(Pkey key, LoadRsaKey(pem, path));
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   size_t len = 0;
   const auto* in = reinterpret_cast<const unsigned char*>(data.data());
   std::string sig;
-  bool ok = ctx != nullptr && EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) == 1 &&
+  bool ok = ctx != nullptr &&
+            EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) == 1 &&
             EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) == 1;
   if (ok) {
     sig.resize(len);
-    ok = EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) == 1;
+    ok = EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
+                        data.size()) == 1;
     sig.resize(len);
   }
   ERR_clear_error();
@@ -75,11 +80,12 @@ Result<std::string> SignRs256(const std::string& pem, std::string_view data, con
 }
 
 // A string member, kInvalidArgument naming the file when absent or empty.
-Result<std::string> Member(const nlohmann::ordered_json& j, const char* name, const std::string& path,
-                           const std::string& type) {
+Result<std::string> Member(const nlohmann::ordered_json& j, const char* name,
+                           const std::string& path, const std::string& type) {
   auto it = j.find(name);
   if (it == j.end() || !it->is_string() || it->get<std::string>().empty()) {
-    return InvalidArgumentError("{}: a \"{}\" credentials file needs a \"{}\" string", path, type, name);
+    return InvalidArgumentError("{}: a \"{}\" credentials file needs a \"{}\" string", path, type,
+                                name);
   }
   return it->get<std::string>();
 }
@@ -93,7 +99,8 @@ std::string Optional(const nlohmann::ordered_json& j, const char* name) {
 
 Result<GoogleCredentials> ParseGoogleCredentials(ByteView text, const std::string& path) {
   // No parser detail in the message: it could quote the key.
-  auto parsed = ParseJsonBounded(text, path, JsonLimits{.max_depth = 16, .max_bytes = size_t{1} << 20});
+  auto parsed =
+      ParseJsonBounded(text, path, JsonLimits{.max_depth = 16, .max_bytes = size_t{1} << 20});
   if (!parsed.ok() || !parsed->is_object()) {
     return InvalidArgumentError("{}: not a Google credentials file (a JSON object)", path);
   }
@@ -112,8 +119,9 @@ Result<GoogleCredentials> ParseGoogleCredentials(ByteView text, const std::strin
     OCKPT_ASSIGN_OR_RETURN(c.refresh_token, Member(j, "refresh_token", path, c.type));
   } else {
     return InvalidArgumentError(
-        "{}: credentials of type \"{}\" are not supported (service_account and authorized_user are); "
-        "set GOOGLE_OAUTH_ACCESS_TOKEN=$(gcloud auth print-access-token) instead",
+        "{}: credentials of type \"{}\" are not supported (service_account and "
+        "authorized_user are); set GOOGLE_OAUTH_ACCESS_TOKEN=$(gcloud auth print-access-token) "
+        "instead",
         path, c.type);
   }
   c.token_uri = Env("OCKPT_GCS_TOKEN_URI");
@@ -125,14 +133,17 @@ Result<GoogleCredentials> ParseGoogleCredentials(ByteView text, const std::strin
 Result<GoogleCredentials> ReadGoogleCredentials(const std::string& path) {
   auto text = ReadFile(path, uint64_t{1} << 20);
   if (!text.ok()) {
-    return InvalidArgumentError("cannot read the Google credentials file {}: {}", path, text.status().message());
+    return InvalidArgumentError("cannot read the Google credentials file {}: {}", path,
+                                text.status().message());
   }
   return ParseGoogleCredentials(*text, path);
 }
 
-Result<std::string> ServiceAccountJwt(const GoogleCredentials& creds, int64_t now, std::string_view scope) {
+Result<std::string> ServiceAccountJwt(const GoogleCredentials& creds, int64_t now,
+                                      std::string_view scope) {
   if (creds.type != "service_account") {
-    return InvalidArgumentError("{}: a JWT needs a service_account file, not {}", creds.path, creds.type);
+    return InvalidArgumentError("{}: a JWT needs a service_account file, not {}", creds.path,
+                                creds.type);
   }
   nlohmann::ordered_json header = {{"alg", "RS256"}, {"typ", "JWT"}};
   if (!creds.private_key_id.empty()) header["kid"] = creds.private_key_id;
@@ -159,16 +170,19 @@ Result<std::string> TokenRequestBody(const GoogleCredentials& creds, int64_t now
 
 Result<AccessToken> FetchAccessToken(const GoogleCredentials& creds, const HttpClient& client) {
   OCKPT_ASSIGN_OR_RETURN(std::string body, TokenRequestBody(creds, UnixNow()));
-  HttpRequest req{.method = "POST",
-                  .url = creds.token_uri,
-                  .headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"},
-                  .body = body,
-                  .max_body = uint64_t{1} << 20};
+  HttpRequest req{
+      .method = "POST",
+      .url = creds.token_uri,
+      .headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"},
+      .body = body,
+      .max_body = uint64_t{1} << 20};
   // 4xx answers carry OAuth's {"error", "error_description"}: read them here.
   auto resp = client.Send(req, {400, 401, 403, 404, 405});
-  const std::string what = fmt::format("{}: cannot get an access token from {}", creds.path, creds.token_uri);
+  const std::string what =
+      fmt::format("{}: cannot get an access token from {}", creds.path, creds.token_uri);
   if (!resp.ok()) return IoError("{}: {}", what, resp.status().message());
-  auto j = ParseJsonBounded(resp->body, creds.token_uri, JsonLimits{.max_depth = 16, .max_bytes = size_t{1} << 20});
+  auto j = ParseJsonBounded(resp->body, creds.token_uri,
+                            JsonLimits{.max_depth = 16, .max_bytes = size_t{1} << 20});
   if (resp->status < 200 || resp->status >= 300) {
     std::string error, description;
     if (j.ok() && j->is_object()) {

@@ -20,7 +20,8 @@
 
 namespace ockpt::remote {
 
-inline constexpr std::string_view kGcsScope = "https://www.googleapis.com/auth/devstorage.read_write";
+inline constexpr std::string_view kGcsScope =
+    "https://www.googleapis.com/auth/devstorage.read_write";
 inline constexpr std::string_view kGoogleTokenUri = "https://oauth2.googleapis.com/token";
 
 // A credentials file, parsed.

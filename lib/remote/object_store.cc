@@ -334,6 +334,16 @@ Result<std::shared_ptr<const ObjectStore>> MakeStore(const std::string& scheme, 
   ObjectStore::Options o;
   o.scheme = scheme;
   o.http = HttpConfig::FromEnv();
+  // Objects above OCKPT_REMOTE_MULTIPART_MB go up in parts of half that size.
+  if (std::string mb = Env("OCKPT_REMOTE_MULTIPART_MB"); !mb.empty()) {
+    char* end = nullptr;
+    double v = std::strtod(mb.c_str(), &end);
+    if (end == mb.c_str() || *end != '\0' || !(v > 0) || v > 1e6) {
+      return InvalidArgumentError("OCKPT_REMOTE_MULTIPART_MB={} is not a size in MiB", mb);
+    }
+    o.multipart_threshold = std::max<uint64_t>(2, static_cast<uint64_t>(v * (1 << 20)));
+    o.part_size = o.multipart_threshold / 2;
+  }
   if (scheme == "http" || scheme == "https") {
     o.kind = ObjectStore::Kind::kHttp;
     o.base_url = scheme + "://" + authority;

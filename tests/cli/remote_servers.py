@@ -235,7 +235,7 @@ class FaultProxy:
     """Forwards to upstream_port, failing a fraction `rate` of requests with
     one of: reset (close without answer), 500, 503 + Retry-After, slow (a
     delay, then the real answer), truncated (the real headers, half the body).
-    Counts requests by method."""
+    Counts requests by method and records each one (`requests`)."""
 
     FAULTS = ("reset", "500", "503", "slow", "truncate")
 
@@ -252,6 +252,7 @@ class FaultProxy:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts = {}
+        self.requests = []  # "METHOD /path [Range]", in order
         self.injected = {}
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -263,6 +264,8 @@ class FaultProxy:
             def _pick(self):
                 with proxy.lock:
                     proxy.counts[self.command] = proxy.counts.get(self.command, 0) + 1
+                    proxy.requests.append("%s %s%s" % (self.command, self.path,
+                                                       " " + self.headers["Range"] if "Range" in self.headers else ""))
                     if proxy.rng.random() < proxy.rate:
                         f = proxy.rng.choice(proxy.faults)
                         proxy.injected[f] = proxy.injected.get(f, 0) + 1
@@ -344,6 +347,7 @@ class FaultProxy:
     def reset_counts(self):
         with self.lock:
             self.counts = {}
+            self.requests = []
             self.injected = {}
             self.unauthorized = 0
 

@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <string>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "lib/base/base64.h"
@@ -42,8 +42,10 @@ struct Key {
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out(1);
   for (char c : s) {
-    if (c == sep) out.emplace_back();
-    else out.back().push_back(c);
+    if (c == sep)
+      out.emplace_back();
+    else
+      out.back().push_back(c);
   }
   return out;
 }
@@ -84,7 +86,8 @@ TEST_CASE("a service account's JWT carries the claims and an RS256 signature") {
   ::unsetenv("OCKPT_GCS_TOKEN_URI");
   Key key;
   REQUIRE(key.pkey != nullptr);
-  auto creds = ParseGoogleCredentials(ServiceAccountFile(key.Pem(), "https://oauth2.example/token"), "sa.json");
+  auto creds = ParseGoogleCredentials(ServiceAccountFile(key.Pem(), "https://oauth2.example/token"),
+                                      "sa.json");
   REQUIRE(creds.ok());
   CHECK(creds->token_uri == "https://oauth2.example/token");
   auto jwt = ServiceAccountJwt(*creds, 1700000000);
@@ -111,8 +114,9 @@ TEST_CASE("a service account's JWT carries the claims and an RS256 signature") {
   auto verify = [&](const std::string& signed_text) {
     std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
     REQUIRE(EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.pkey) == 1);
-    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                            reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size()) == 1;
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
+                            sig.size(), reinterpret_cast<const unsigned char*>(signed_text.data()),
+                            signed_text.size()) == 1;
   };
   CHECK(verify(parts[0] + "." + parts[1]));
   CHECK_FALSE(verify(parts[0] + "." + parts[1] + "x"));
@@ -126,7 +130,8 @@ TEST_CASE("token requests: the jwt-bearer grant and the refresh_token grant") {
   CHECK(sa->token_uri == "https://oauth2.googleapis.com/token");  // Google's when the file has none
   auto body = TokenRequestBody(*sa, 1700000000);
   REQUIRE(body.ok());
-  CHECK(body->rfind("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=", 0) == 0);
+  CHECK(body->rfind("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=",
+                    0) == 0);
   CHECK(Split(body->substr(body->find("assertion=") + 10), '.').size() == 3);
 
   ::setenv("OCKPT_GCS_TOKEN_URI", "http://127.0.0.1:1/t", 1);
@@ -138,7 +143,9 @@ TEST_CASE("token requests: the jwt-bearer grant and the refresh_token grant") {
   CHECK(user->token_uri == "http://127.0.0.1:1/t");  // the override
   auto ub = TokenRequestBody(*user, 0);
   REQUIRE(ub.ok());
-  CHECK(*ub == "grant_type=refresh_token&client_id=id.apps&client_secret=s%2Bcret&refresh_token=1%2F%2Fr%2Ft");
+  CHECK(*ub ==
+        "grant_type=refresh_token&client_id=id.apps&client_secret=s%2Bcret&refresh_token=1%2F%2Fr%"
+        "2Ft");
 }
 
 TEST_CASE("a bad credentials file is kInvalidArgument naming the file, quoting no secret") {
@@ -149,13 +156,15 @@ TEST_CASE("a bad credentials file is kInvalidArgument naming the file, quoting n
     CHECK(r.status().message().find("/keys/k.json") != std::string::npos);
     return r.status().message();
   };
-  CHECK(bad(R"({"type": "service_account", "private_key": "SECRETKEYTEXT)").find("SECRETKEYTEXT") == std::string::npos);
+  CHECK(bad(R"({"type": "service_account", "private_key": "SECRETKEYTEXT)").find("SECRETKEYTEXT") ==
+        std::string::npos);
   CHECK(bad("[1, 2]").find("JSON object") != std::string::npos);
-  CHECK(bad(R"({"type": "service_account", "client_email": "a@b"})").find("private_key") != std::string::npos);
+  CHECK(bad(R"({"type": "service_account", "client_email": "a@b"})").find("private_key") !=
+        std::string::npos);
   CHECK(bad(R"({"type": "service_account", "client_email": "a@b", "private_key": "SECRETKEYTEXT"})")
             .find("SECRETKEYTEXT") == std::string::npos);
-  CHECK(bad(R"({"type": "authorized_user", "client_id": "a", "client_secret": "b"})").find("refresh_token") !=
-        std::string::npos);
+  CHECK(bad(R"({"type": "authorized_user", "client_id": "a", "client_secret": "b"})")
+            .find("refresh_token") != std::string::npos);
   CHECK(bad(R"({"type": "external_account"})").find("external_account") != std::string::npos);
 }
 
@@ -191,8 +200,9 @@ TEST_CASE("the lookup order: token, GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC
   // gcloud's ADC file under $CLOUDSDK_CONFIG: read, and its token endpoint
   // (nothing listens on port 9) fails as an I/O error naming the file.
   TempDir gcloud;
-  std::string adc = gcloud.Write("application_default_credentials.json",
-                                 R"({"type": "authorized_user", "client_id": "a", "client_secret": "b",
+  std::string adc =
+      gcloud.Write("application_default_credentials.json",
+                   R"({"type": "authorized_user", "client_id": "a", "client_secret": "b",
                                      "refresh_token": "r", "token_uri": "http://127.0.0.1:9/token"})");
   ::setenv("CLOUDSDK_CONFIG", gcloud.path.c_str(), 1);
   HttpAuth d;
