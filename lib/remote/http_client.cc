@@ -3,6 +3,7 @@
 #include "lib/remote/http_client.h"
 
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <chrono>
@@ -183,6 +184,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& req, std::vector<long> 
   thread_local std::mt19937_64 rng(std::random_device{}());
   std::string last_error;
   const std::string what = req.method + " " + req.url;
+  bool renewed = false;
   for (int attempt = 0;; ++attempt) {
     HttpResponse resp;
     Transfer t{&req, &resp};
@@ -218,11 +220,14 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& req, std::vector<long> 
       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
       curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
       if (req.method == "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-      headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+      bool typed = std::any_of(req.headers.begin(), req.headers.end(), [](const std::string& hd) {
+        return hd.size() >= 13 && strncasecmp(hd.c_str(), "content-type:", 13) == 0;
+      });
+      if (!typed) headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
     } else if (req.method != "GET") {
       curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
-    std::string token_header, sha_header;
+    std::string token_header, sha_header, bearer;
     if (req.auth != nullptr) {
       if (!req.auth->sigv4.empty()) {
         curl_easy_setopt(h, CURLOPT_AWS_SIGV4, req.auth->sigv4.c_str());
@@ -233,6 +238,16 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& req, std::vector<long> 
           token_header = "x-amz-security-token: " + req.auth->session_token;
           headers = curl_slist_append(headers, token_header.c_str());
         }
+      } else if (req.auth->token_source != nullptr) {
+        Result<std::string> token = req.auth->token_source->Token();
+        if (!token.ok()) {
+          curl_slist_free_all(headers);
+          ReturnHandle(h);
+          return token.status();
+        }
+        bearer = *std::move(token);
+        token_header = "Authorization: Bearer " + bearer;
+        headers = curl_slist_append(headers, token_header.c_str());
       } else if (!req.auth->bearer.empty()) {
         token_header = "Authorization: Bearer " + req.auth->bearer;
         headers = curl_slist_append(headers, token_header.c_str());
@@ -268,6 +283,13 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& req, std::vector<long> 
       last_error = fmt::format("HTTP {}{}{}", resp.status, code.empty() ? "" : " " + code,
                                message.empty() ? "" : ": " + message);
       if (resp.status == 404) return NotFoundError("{}: {}", what, last_error);
+      // An expired or revoked token: renew it once and try again at once.
+      if (resp.status == 401 && !bearer.empty() && !renewed) {
+        renewed = true;
+        req.auth->token_source->Invalidate(bearer);
+        --attempt;
+        continue;
+      }
       if (!Retryable(resp.status)) return IoError("{}: {}", what, last_error);
       if (std::string ra = resp.Header("retry-after"); !ra.empty()) {
         retry_after_s = std::strtod(ra.c_str(), nullptr);

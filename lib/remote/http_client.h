@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,17 +34,35 @@ struct HttpConfig {
   static HttpConfig FromEnv();
 };
 
+// A bearer token that expires (OAuth2 from a credentials file,
+// lib/remote/gcs_credentials.h): asked for before every attempt, so it can
+// renew itself shortly before it expires.
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+  // The token to send now (fetched anew when the last one is about to expire).
+  virtual Result<std::string> Token() const = 0;
+  // The server refused `stale` (HTTP 401): the next Token() fetches a new one
+  // (unless another request already did).
+  virtual void Invalidate(const std::string& stale) const = 0;
+};
+
 struct HttpAuth {
   // SigV4 (S3, GCS HMAC): "aws:amz:<region>:s3" and "<key id>:<secret>".
   std::string sigv4;
   std::string userpwd;
   std::string session_token;  // x-amz-security-token
-  std::string bearer;         // Authorization: Bearer
+  std::string bearer;         // Authorization: Bearer (a fixed token)
+  // Authorization: Bearer from a source that renews it; a 401 answer makes
+  // Send fetch a new token and try once more (not counted as a retry).
+  std::shared_ptr<const TokenSource> token_source;
 };
 
 struct HttpRequest {
   std::string method = "GET";  // GET HEAD PUT POST DELETE
   std::string url;
+  // Extra headers ("Name: value"); a Content-Type here replaces the
+  // default application/octet-stream of a PUT or POST.
   std::vector<std::string> headers;
   // Ranged GET: bytes [offset, offset + length).
   std::optional<std::pair<uint64_t, uint64_t>> range;

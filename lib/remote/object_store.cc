@@ -1,5 +1,6 @@
 // S3 / GCS XML / http(s) objects over HttpClient, and the URL resolver with
-// the AWS CLI's and Google's ways of finding credentials and endpoints.
+// the AWS CLI's ways of finding credentials and endpoints (Google's are in
+// gcs_credentials).
 
 #include "lib/remote/object_store.h"
 
@@ -14,6 +15,8 @@
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include "lib/remote/gcs_credentials.h"
 
 // Designated initializers name only the fields a request needs.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -331,6 +334,16 @@ Result<std::shared_ptr<const ObjectStore>> MakeStore(const std::string& scheme, 
   ObjectStore::Options o;
   o.scheme = scheme;
   o.http = HttpConfig::FromEnv();
+  // Objects above OCKPT_REMOTE_MULTIPART_MB go up in parts of half that size.
+  if (std::string mb = Env("OCKPT_REMOTE_MULTIPART_MB"); !mb.empty()) {
+    char* end = nullptr;
+    double v = std::strtod(mb.c_str(), &end);
+    if (end == mb.c_str() || *end != '\0' || !(v > 0) || v > 1e6) {
+      return InvalidArgumentError("OCKPT_REMOTE_MULTIPART_MB={} is not a size in MiB", mb);
+    }
+    o.multipart_threshold = std::max<uint64_t>(2, static_cast<uint64_t>(v * (1 << 20)));
+    o.part_size = o.multipart_threshold / 2;
+  }
   if (scheme == "http" || scheme == "https") {
     o.kind = ObjectStore::Kind::kHttp;
     o.base_url = scheme + "://" + authority;
@@ -377,13 +390,8 @@ Result<std::shared_ptr<const ObjectStore>> MakeStore(const std::string& scheme, 
       return InvalidArgumentError("gs://{}: OCKPT_GCS_HMAC is set but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not", authority);
     }
   } else {
-    o.auth.bearer = Env("GOOGLE_OAUTH_ACCESS_TOKEN");
-    if (o.auth.bearer.empty() && !Env("GOOGLE_APPLICATION_CREDENTIALS").empty()) {
-      return UnimplementedError(
-          "gs://{}: reading GOOGLE_APPLICATION_CREDENTIALS is not supported yet; set GOOGLE_OAUTH_ACCESS_TOKEN "
-          "(gcloud auth print-access-token) or HMAC keys (OCKPT_GCS_HMAC=true)",
-          authority);
-    }
+    // A token, a credentials file, or nothing (public buckets).
+    OCKPT_RETURN_IF_ERROR(FindGcsCredentials(o.http, &o.auth));
   }
   if (gcs) {
     o.base_url = endpoint + "/" + authority;

@@ -41,6 +41,7 @@ class ObjectStore {
     std::string base_url;     // objects are base_url + "/" + encoded key
     HttpAuth auth;
     HttpConfig http;
+    // OCKPT_REMOTE_MULTIPART_MB sets the threshold; parts are half of it.
     uint64_t multipart_threshold = uint64_t{64} << 20;
     uint64_t part_size = uint64_t{32} << 20;
   };

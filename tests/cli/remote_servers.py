@@ -9,12 +9,14 @@ import hashlib
 import hmac
 import http.client
 import http.server
+import json
 import os
 import random
 import shutil
 import socket
 import socketserver
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -233,17 +235,24 @@ class FaultProxy:
     """Forwards to upstream_port, failing a fraction `rate` of requests with
     one of: reset (close without answer), 500, 503 + Retry-After, slow (a
     delay, then the real answer), truncated (the real headers, half the body).
-    Counts requests by method."""
+    Counts requests by method and records each one (`requests`)."""
 
     FAULTS = ("reset", "500", "503", "slow", "truncate")
 
-    def __init__(self, upstream_port, rate=0.0, seed=1, faults=FAULTS):
+    def __init__(self, upstream_port, rate=0.0, seed=1, faults=FAULTS, bearer_check=None):
+        """bearer_check: a function of the Authorization header returning
+        whether to serve the request (else 401); the header is not forwarded
+        (s3rver serves unsigned requests), so the proxy plays a gs:// endpoint
+        that wants a bearer token."""
         proxy = self
         self.rate = rate
+        self.bearer_check = bearer_check
+        self.unauthorized = 0
         self.faults = faults
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts = {}
+        self.requests = []  # "METHOD /path [Range]", in order
         self.injected = {}
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -255,6 +264,8 @@ class FaultProxy:
             def _pick(self):
                 with proxy.lock:
                     proxy.counts[self.command] = proxy.counts.get(self.command, 0) + 1
+                    proxy.requests.append("%s %s%s" % (self.command, self.path,
+                                                       " " + self.headers["Range"] if "Range" in self.headers else ""))
                     if proxy.rng.random() < proxy.rate:
                         f = proxy.rng.choice(proxy.faults)
                         proxy.injected[f] = proxy.injected.get(f, 0) + 1
@@ -282,10 +293,22 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(msg)
                     return
+                if proxy.bearer_check is not None and not proxy.bearer_check(self.headers.get("Authorization", "")):
+                    with proxy.lock:
+                        proxy.unauthorized += 1
+                    msg = b"<Error><Code>AuthenticationRequired</Code><Message>bearer token refused</Message></Error>"
+                    self.send_response(401)
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(msg)
+                    return
                 if fault == "slow":
                     time.sleep(0.3)
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items()}
+                if proxy.bearer_check is not None:
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
                 conn.request(self.command, self.path, body=body if body or self.command in ("PUT", "POST") else None,
                              headers=headers)
                 r = conn.getresponse()
@@ -324,7 +347,139 @@ class FaultProxy:
     def reset_counts(self):
         with self.lock:
             self.counts = {}
+            self.requests = []
             self.injected = {}
+            self.unauthorized = 0
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- an OAuth2 token endpoint (Google's two grants) ---
+
+def _b64url_decode(part):
+    import base64
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+class TokenServer:
+    """POST /token on 127.0.0.1, as Google's token endpoint answers the two
+    grants ockpt sends: jwt-bearer (a service account's RS256 JWT, whose
+    signature is checked with `openssl dgst -sha256 -verify` against
+    public_key_pem and whose claims are checked) and refresh_token (the
+    authorized_user's client_id, client_secret and refresh_token). Issues
+    tokens "tok-1", "tok-2", ...; check_bearer (for FaultProxy) accepts an
+    issued token, each for at most `uses` requests when set. Records each
+    grant (or why it was refused) in `grants`."""
+
+    SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
+
+    def __init__(self, workdir, public_key_pem, client_email, user, lifetime=3600):
+        server = self
+        self.workdir = workdir
+        self.public_key_pem = public_key_pem
+        self.client_email = client_email
+        self.user = user  # (client_id, client_secret, refresh_token)
+        self.lifetime = lifetime
+        self.uses = None
+        self.lock = threading.Lock()
+        self.grants = []
+        self.issued = {}  # token -> requests served with it
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
+                form = {k: v[0] for k, v in form.items()}
+                ctype = self.headers.get("Content-Type", "")
+                why = None
+                if self.path != "/token":
+                    why = "path %s" % self.path
+                elif ctype != "application/x-www-form-urlencoded":
+                    why = "content type %r" % ctype
+                else:
+                    why = server._check_grant(form)
+                with server.lock:
+                    server.grants.append((form.get("grant_type"), why))
+                    if why is None:
+                        token = "tok-%d" % (len(server.issued) + 1)
+                        server.issued[token] = 0
+                if why is None:
+                    body = json.dumps({"access_token": token, "expires_in": server.lifetime,
+                                       "token_type": "Bearer"}).encode()
+                    self.send_response(200)
+                else:
+                    body = json.dumps({"error": "invalid_grant", "error_description": why}).encode()
+                    self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = _Threading(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d/token" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _verify_rs256(self, signing_input, signature):
+        d = tempfile.mkdtemp(dir=self.workdir)
+        try:
+            paths = [os.path.join(d, n) for n in ("key.pem", "data", "sig")]
+            for path, data in zip(paths, (self.public_key_pem.encode(), signing_input, signature)):
+                with open(path, "wb") as f:
+                    f.write(data)
+            p = subprocess.run(["openssl", "dgst", "-sha256", "-verify", paths[0], "-signature", paths[2], paths[1]],
+                               capture_output=True)
+            return p.returncode == 0
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _check_grant(self, form):
+        """None when the grant is good, else why not."""
+        grant = form.get("grant_type")
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            parts = form.get("assertion", "").split(".")
+            if len(parts) != 3:
+                return "the assertion is not a JWT"
+            try:
+                header = json.loads(_b64url_decode(parts[0]))
+                claims = json.loads(_b64url_decode(parts[1]))
+                signature = _b64url_decode(parts[2])
+            except ValueError:
+                return "the JWT does not decode"
+            if header.get("alg") != "RS256" or header.get("typ") != "JWT":
+                return "JWT header %r" % header
+            now = time.time()
+            expect = {"iss": self.client_email, "scope": self.SCOPE, "aud": self.url}
+            for k, v in expect.items():
+                if claims.get(k) != v:
+                    return "claim %s is %r, not %r" % (k, claims.get(k), v)
+            if abs(claims.get("iat", 0) - now) > 300 or claims.get("exp", 0) - claims.get("iat", 0) != 3600:
+                return "iat/exp %r/%r" % (claims.get("iat"), claims.get("exp"))
+            if not self._verify_rs256(("%s.%s" % (parts[0], parts[1])).encode(), signature):
+                return "the JWT signature does not verify"
+            return None
+        if grant == "refresh_token":
+            got = (form.get("client_id"), form.get("client_secret"), form.get("refresh_token"))
+            return None if got == tuple(self.user) else "unknown client or refresh token"
+        return "grant_type %r" % grant
+
+    def check_bearer(self, header):
+        if not header.startswith("Bearer "):
+            return False
+        token = header[len("Bearer "):]
+        with self.lock:
+            if token not in self.issued:
+                return False
+            self.issued[token] += 1
+            return self.uses is None or self.issued[token] <= self.uses
 
     def stop(self):
         self.httpd.shutdown()

@@ -3,7 +3,9 @@
 copied into an s3rver bucket and served over plain http give the same output
 and exit codes as the local copy (arrays bit-exact, --json equal apart from
 the path); save / save --step / gc on the bucket, read back with the local
-tools; a fault-injecting proxy failing 20% of requests still gives bit-exact
+tools; a data file above the multipart threshold goes up in parts; metadata
+of a 134-array checkpoint makes a bounded number of requests; a
+fault-injecting proxy failing 20% of requests still gives bit-exact
 restores; with the server gone every command fails with exit 6 within the
 configured timeout, in one line naming the URL; save --step killed at random
 moments never leaves a step that ls-steps calls committed without its
@@ -85,6 +87,39 @@ def same_arrays(a, b):
                     out[os.path.relpath(p, d)] = open(p, "rb").read()
         return out
     return os.path.isdir(a) and os.path.isdir(b) and npys(a) == npys(b) and len(npys(a)) > 0
+
+
+def model_arrays(src):
+    """A small transformer's parameters as restore writes them: nested
+    dicts of .npy files with a _tree.json naming jax.Array leaves. Returns
+    the leaf names."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    shapes = {"params/embed/embedding": (64, 16), "params/pos_embed": (32, 16)}
+    for layer in range(8):
+        b = "params/layers_%d" % layer
+        for m in ("query", "key", "value", "out"):
+            shapes["%s/attention/%s/kernel" % (b, m)] = (16, 16)
+            shapes["%s/attention/%s/bias" % (b, m)] = (16,)
+        shapes.update({b + "/mlp/wi/kernel": (16, 64), b + "/mlp/wi/bias": (64,),
+                       b + "/mlp/wo/kernel": (64, 16), b + "/mlp/wo/bias": (16,)})
+        for ln in ("ln_attn", "ln_mlp"):
+            shapes["%s/%s/scale" % (b, ln)] = (16,)
+            shapes["%s/%s/bias" % (b, ln)] = (16,)
+    shapes.update({"params/final_norm/scale": (16,), "params/final_norm/bias": (16,),
+                   "params/lm_head/kernel": (16, 64), "params/lm_head/bias": (64,)})
+    leaves = []
+    for name in sorted(shapes):
+        path = os.path.join(src, name + ".npy")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.save(path, rng.standard_normal(shapes[name]).astype(np.float32))
+        leaves.append({"keypath": [{"key": k, "type": "dict"} for k in name.split("/")],
+                       "name": name.replace("/", "."), "value_type": "jax.Array", "dtype": "float32",
+                       "shape": list(shapes[name]),
+                       "sharding": {"sharding_type": "SingleDeviceSharding", "device_str": "cpu:0"}})
+    with open(os.path.join(src, "_tree.json"), "w") as f:
+        json.dump({"leaves": leaves, "custom_metadata": None}, f)
+    return [l["name"] for l in leaves]
 
 
 def norm(text, local, url):
@@ -215,6 +250,34 @@ try:
     print("requests for metadata of %s: %s (total %d)" % (big, proxy.counts, total))
     check(0 < total <= 40, "metadata made %d requests" % total)
 
+    # A 134-array checkpoint (a small transformer's parameters: nested
+    # dicts, jax.Array leaves, as a training job saves them): metadata's
+    # requests do not grow with the array count (docs/remote.md).
+    model_src, model = os.path.join(work, "model-src"), os.path.join(work, "model")
+    model_leaves = model_arrays(model_src)
+    check(len(model_leaves) == 134, "the model has %d arrays" % len(model_leaves))
+    sc, _, se = run(["save", model_src, model])
+    check(sc == 0, "save of the 134-array model: exit %d (%s)" % (sc, se.strip()[:300]))
+    with open(os.path.join(model, "commit_success.txt"), "w") as f:
+        f.write("Checkpoint commit was successful")
+    rs.upload_tree(server.endpoint, BUCKET, model, "model")
+    for args in (["metadata"], ["metadata", "--json"]):
+        proxy.reset_counts()
+        rc, ro, re_ = run(args + ["s3://%s/model" % BUCKET])
+        reqs = list(proxy.requests)
+        lc, lo, _ = run(args + [model])
+        print("requests for %s of the 134-array checkpoint: %s (total %d):\n  %s" % (
+            " ".join(args), proxy.counts, len(reqs), "\n  ".join(reqs)))
+        check(rc == 0 and norm(ro, model, "s3://%s/model" % BUCKET) == norm(lo, model, "s3://%s/model" % BUCKET),
+              "%s of the 134-array checkpoint equals the local run: exit %d (%s)" % (" ".join(args), rc, re_.strip()[:200]))
+        check(0 < len(reqs) <= 16, "%s of 134 arrays made %d requests (at most 16)" % (" ".join(args), len(reqs)))
+        check(len(set(reqs)) == len(reqs), "%s fetched nothing twice" % " ".join(args))
+    proxy.reset_counts()
+    rc, _, re_ = run(["restore", "s3://%s/model" % BUCKET, os.path.join(work, "model-back")])
+    print("requests for restore of the 134-array checkpoint: %s" % proxy.counts)
+    check(rc == 0 and same_arrays(model_src, os.path.join(work, "model-back")),
+          "restore of the 134-array checkpoint: exit %d (%s)" % (rc, re_.strip()[:200]))
+
     # --- save to the bucket, read back remotely and with the local tools ---
     src = os.path.join(work, "src")
     run(["restore", os.path.join(local, "orbax_managed/v0_managed/has_metrics/has_custom_metadata/0/state"), src])
@@ -234,6 +297,32 @@ try:
     vc, _, ve = run(["verify", dl])
     check(vc == 0, "the downloaded s3 checkpoint verifies locally: exit %d (%s)" % (vc, ve.strip()[:200]))
     check(os.path.exists(os.path.join(dl, "commit_success.txt")), "save wrote commit_success.txt")
+
+    # --- a data file above the multipart threshold goes up in parts ---
+    big_src = os.path.join(work, "big-src")
+    os.makedirs(big_src)
+    import numpy as np
+    np.save(os.path.join(big_src, "w.npy"), np.random.default_rng(1).standard_normal((3, 1 << 18)).astype(np.float32))
+    np.save(os.path.join(big_src, "b.npy"), np.arange(16, dtype=np.int32))
+    menv = dict(ENV, OCKPT_REMOTE_MULTIPART_MB="1")
+    proxy.reset_counts()
+    mdest = "s3://%s/multipart/ckpt" % BUCKET
+    sc, _, se = run(["save", big_src, mdest], env=menv)
+    reqs = list(proxy.requests)
+    parts = [r for r in reqs if r.startswith("PUT ") and "partNumber=" in r]
+    print("multipart save: %d requests, %d part uploads" % (len(reqs), len(parts)))
+    check(sc == 0, "save with OCKPT_REMOTE_MULTIPART_MB=1: exit %d (%s)" % (sc, se.strip()[:300]))
+    check(any(r.startswith("POST ") and "uploads=" in r for r in reqs) and len(parts) >= 3,
+          "the ~3 MiB data file went up as a multipart upload of 0.5 MiB parts (%d parts)" % len(parts))
+    mback = os.path.join(work, "multipart-back")
+    rc, _, re_ = run(["restore", mdest, mback])
+    check(rc == 0 and same_arrays(big_src, mback), "restore of the multipart save is bit-exact (%s)" % re_.strip()[:200])
+    mdl = os.path.join(work, "multipart-dl")
+    rs.download_tree(server.endpoint, BUCKET, "multipart/ckpt", mdl)
+    vc, _, ve = run(["verify", mdl])
+    check(vc == 0, "the downloaded multipart save verifies locally: exit %d (%s)" % (vc, ve.strip()[:200]))
+    bc, _, be = run(["metadata", mdest], env=dict(ENV, OCKPT_REMOTE_MULTIPART_MB="lots"))
+    check(bc == 2 and "OCKPT_REMOTE_MULTIPART_MB" in be, "a bad OCKPT_REMOTE_MULTIPART_MB: exit %d (%s)" % (bc, be.strip()[:200]))
 
     # --- save --step, ls-steps and gc on a remote manager root ---
     root = "s3://%s/root" % BUCKET

@@ -38,11 +38,13 @@ TEST_CASE("StoreForUrl normalises keys and names objects") {
   CHECK(r->key == "a/b");
   CHECK(r->store->Url(r->key) == "s3://bkt/a/b");
   CHECK_FALSE(StoreForUrl("s3://bkt/a/../b").ok());
-  auto h = StoreForUrl("http://127.0.0.1:9/x/y");
+  // Port 7, not 9: stores are cached per site, and the "server gone" case
+  // below needs its own with its short timeout.
+  auto h = StoreForUrl("http://127.0.0.1:7/x/y");
   REQUIRE(h.ok());
   CHECK(h->key == "x/y");
   CHECK_FALSE(h->store->can_list());
-  CHECK(h->store->Url("x/y") == "http://127.0.0.1:9/x/y");
+  CHECK(h->store->Url("x/y") == "http://127.0.0.1:7/x/y");
 }
 
 TEST_CASE("Dirname and JoinPath keep a URL's bucket") {
