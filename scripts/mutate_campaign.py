@@ -79,11 +79,15 @@ def find_targets(roots):
 
 
 def files_under(path):
-    if os.path.isfile(path):
-        return [path]
+    """The regular files at or under path (not links, FIFOs or directories
+    that earlier mutations left: writing into a FIFO would block)."""
+    def regular(p):
+        return stat.S_ISREG(os.lstat(p).st_mode)
+    if not os.path.isdir(path) or os.path.islink(path):
+        return [path] if os.path.lexists(path) and regular(path) else []
     out = []
     for dirpath, _, files in os.walk(path):
-        out.extend(os.path.join(dirpath, f) for f in files)
+        out.extend(p for p in (os.path.join(dirpath, f) for f in files) if regular(p))
     return sorted(out)
 
 

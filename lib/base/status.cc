@@ -17,6 +17,8 @@ Status StatusFromErrno(int err, std::string_view what, std::string_view path) {
     case EEXIST:
     case ENOTEMPTY:
       return Status(StatusCode::kAlreadyExists, std::move(msg));
+    case ELOOP:  // a symbolic-link loop is in the data given (damaged input, exit 4)
+      return Status(StatusCode::kDataLoss, std::move(msg));
     default:
       return Status(StatusCode::kIoError, std::move(msg));
   }
