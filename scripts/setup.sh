@@ -11,7 +11,6 @@ PACKAGES=(
   libblosc-dev libisal-dev libssl-dev libmsgpack-cxx-dev libboost-dev
   libhdf5-dev libzip-dev catch2 libcurl4-openssl-dev
   libopenmpi-dev openmpi-bin
-  nodejs npm
   python3 python3-numpy python3-h5py python3-zarr python3-msgpack
 )
 
@@ -25,6 +24,18 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Node.js and npm for the S3 server of the remote-path tests and neuroglancer's
+# reader: optional, and only from Debian when no node/npm is there already (a
+# NodeSource nodejs bundles npm, and Debian's npm package conflicts with it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  echo "setup: installing nodejs npm (optional)" >&2
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      --no-install-recommends nodejs npm >&2; } ||
+    echo "setup: nodejs/npm not installed; the remote tests will skip" >&2
 fi
 
 # The S3 server the remote-path tests start on 127.0.0.1 (tests/cli/remote_test.py),
