@@ -72,6 +72,10 @@ Status OpenCheckpointDir(const std::string& dir, const OpenOptions& options, Che
     return Status::Ok();
   }
   std::string md_path = P(dir, kCheckpointMetadataFile);
+  // A directory (or anything else) in its place is damage, not an item.
+  if (PathExists(md_path) && !IsRegularFile(md_path)) {
+    return DataLossError("{} is not a regular file", md_path);
+  }
   if (IsRegularFile(md_path)) {
     auto j = ReadSideJson(md_path, uint64_t{1} << 30);
     if (j.ok()) {
