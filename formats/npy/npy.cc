@@ -4,6 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
+#include "lib/base/utf8.h"
+
 namespace ockpt::npy {
 
 Bytes EncodeNpyHeader(const NpyHeader& h) {
@@ -78,8 +82,19 @@ Result<NpyHeader> DecodeNpyHeader(ByteView data, size_t* data_offset) {
     OCKPT_ASSIGN_OR_RETURN(std::string key, ParseQuoted(s, &i));
     OCKPT_RETURN_IF_ERROR(Expect(s, &i, ':'));
     SkipSpace(s, &i);
+    if ((key == "descr" && have_descr) || (key == "fortran_order" && have_order) ||
+        (key == "shape" && have_shape)) {
+      return DataLossError("npy header: '{}' given twice", key);
+    }
     if (key == "descr") {
       OCKPT_ASSIGN_OR_RETURN(h.descr, ParseQuoted(s, &i));
+      // A simple dtype's str ('<f4', '|b1', '<M8[ns]', ...); structured
+      // dtypes are lists, not strings, and are not supported.
+      for (char c : h.descr) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("<>|=[]_").find(c) == std::string_view::npos) {
+          return DataLossError("npy header: descr '{}' is not a simple dtype", EscapeBytes(h.descr));
+        }
+      }
       have_descr = true;
     } else if (key == "fortran_order") {
       if (s.substr(i, 4) == "True") {

@@ -32,6 +32,31 @@ TEST_CASE("npy header corruption") {
   CHECK_FALSE(DecodeNpyHeader(bad, &off).ok());
 }
 
+// Headers that parse must mean one thing (found by fuzz_npy_header: a
+// repeated 'shape' appended its dimensions, a quoted descr with quotes in
+// it did not survive re-encoding).
+TEST_CASE("npy header: repeated keys and descr that is not a simple dtype") {
+  auto header = [](std::string dict) {
+    Bytes b("\x93NUMPY\x01\x00", 8);
+    b.push_back(static_cast<char>(dict.size() & 0xff));
+    b.push_back(static_cast<char>(dict.size() >> 8));
+    return b + dict;
+  };
+  size_t off;
+  CHECK(DecodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"), &off).ok());
+  auto twice = DecodeNpyHeader(
+      header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape': (3,), }"), &off);
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.status().code() == StatusCode::kDataLoss);
+  CHECK(twice.status().message().find("twice") != std::string::npos);
+  CHECK_FALSE(DecodeNpyHeader(header("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (), }"), &off).ok());
+  auto quoted = DecodeNpyHeader(
+      header("{'descr':\"'>i8'\", 'fortran_order': False, 'shape': (), }"), &off);
+  REQUIRE_FALSE(quoted.ok());
+  CHECK(quoted.status().code() == StatusCode::kDataLoss);
+  CHECK(DecodeNpyHeader(header("{'descr': '<M8[ns]', 'fortran_order': False, 'shape': (), }"), &off).ok());
+}
+
 TEST_CASE("NpyFileWriter writes pieces at offsets") {
   testing::TempDir dir;
   std::string path = dir / "a.npy";
