@@ -14,8 +14,48 @@ B. ockpt writes, Orbax reads: from the .npy directory ockpt restored in A
    manager root with two steps (the second zarr v3 with metrics), through
    --device; Orbax restores each and the values are compared.
 
-Prints one PASS/FAIL line per case, then 'N passed, N failed'; exit 0 when
-all passed, 1 otherwise, 77 when orbax.checkpoint cannot be imported.
+C. ockpt writes, every Orbax entry point reads (issue 12). Trees built in
+   Python on jax's CPU device, written as a .npy source with _tree.json
+   (write_source: raw bits for bfloat16 / float8 / float4 / int4 / int2, PRNG
+   keys as key data + ext_metadata random_key_impl, strings with "value"):
+   base (make_tree), dtypes (every dtype ockpt writes that this jax and
+   ml_dtypes have; the rest are named in a note), prng (typed threefry keys;
+   Orbax must give typed keys back: jax.dtypes.issubdtype(x.dtype,
+   jax.dtypes.prng_key)), strings (PyTreeCheckpointHandler only).
+   C1-C12: each tree saved by ockpt as zarr2, --zarr3 and --layout v1, read
+   with StandardCheckpointer.restore (with a target and without),
+   PyTreeCheckpointer.restore, v1 load_pytree (with and without an abstract
+   tree), load_checkpointables, pytree_metadata and metadata (v1 on a v0 item
+   with checkpointable_name=None; v0 on a v1 item's directory). A call that
+   fails on ockpt's checkpoint is run on the same tree written by Orbax
+   itself; if it fails there too it is an Orbax limit and only a note.
+   C13: a composite (PyTree + JSON item + an opaque custom-handler item that
+   ockpt carries) through CompositeCheckpointHandler (StandardRestore and
+   PyTreeRestore + JsonRestore), Checkpointer.metadata (the opaque item must
+   be listed in item_handlers; Orbax cannot restore it without its handler)
+   and v1 load_checkpointables. C14: a --layout v1 composite through v1
+   load_checkpointables (with and without abstract) and v1 metadata.
+   C15: a manager root with --step/--metrics steps (zarr2, zarr3, every
+   dtype) through CheckpointManager all_steps, metrics, metadata(step).metrics,
+   restore(StandardRestore) and best_step.
+D. Orbax and ockpt write the same tree (D1-D13: StandardCheckpointer,
+   PyTreeCheckpointHandler(use_zarr3=True), StandardCheckpointHandler(
+   use_ocdbt=False), v1 save_pytree and save_checkpointables,
+   CompositeCheckpointHandler, CheckpointManager with metrics; the base,
+   dtypes, prng and strings trees), ockpt with the matching flags plus
+   --sharding cpu --no-zstd-checksum. Every JSON file (_CHECKPOINT_METADATA
+   minus its timestamps, _METADATA, _sharding, array_metadatas/process_0, JSON
+   items, metrics, _strings.json, ...) and every .zarray / zarr.json (inside
+   OCDBT read with `ockpt ocdbt ls --json` and `ockpt ocdbt cat`) is compared
+   field by field; each differing field, file or key present on one side
+   only is a problem. Chunk bytes that differ and JSON equal in value but not
+   in bytes are notes.
+
+Prints one PASS/FAIL/SKIP line per case (problems and notes indented below
+it), then 'N passed, N failed, N skipped'; exit 0 when none failed, 1
+otherwise, 77 when jax or orbax.checkpoint cannot be imported. A case that
+raises is a FAIL of that case only; a case needing an API this
+orbax-checkpoint lacks (no v1 API) is a SKIP with the reason.
 """
 
 import argparse
@@ -358,8 +398,11 @@ def metadata_problems(md, tree, what):
         if isinstance(leaf, str):
             continue
         shape = tuple(getattr(m, "shape", ()) or ())
-        if shape != tuple(np.shape(leaf)):
-            problems.append(f"{what}: {'.'.join(path)}: metadata shape {shape}, expected {tuple(np.shape(leaf))}")
+        want_shapes = [tuple(np.shape(leaf))]
+        if is_key(leaf):  # a typed key's metadata may give the key data's shape
+            want_shapes.append(tuple(jax.random.key_data(leaf).shape))
+        if shape not in want_shapes:
+            problems.append(f"{what}: {'.'.join(path)}: metadata shape {shape}, expected {want_shapes[0]}")
         dt = getattr(m, "dtype", None)
         want = leaf.dtype if is_key(leaf) else np.asarray(leaf).dtype
         if dt is not None and not is_key(leaf) and np.dtype(dt) != want:
@@ -389,13 +432,20 @@ def try_restores(r, attempts, tree, path, reference=None):
     itself: then it is an Orbax limit, not ockpt's, and becomes a note."""
     problems = []
     ref = {}
+    worked = 0
 
     def reference_fails(fn, check):
         if reference is None:
             return None
-        try:
-            if "path" not in ref:
+        if "path" not in ref:
+            try:
                 ref["path"] = reference()
+            except Exception as e:  # noqa: BLE001
+                ref["path"] = None
+                r.note(f"Orbax could not write the same tree for comparison: {type(e).__name__}: {str(e)[:300]}")
+        if ref["path"] is None:
+            return None
+        try:
             out = fn(ref["path"])
         except Exception as e:  # noqa: BLE001
             return f"{type(e).__name__}: {str(e)[:300]}"
@@ -416,7 +466,11 @@ def try_restores(r, attempts, tree, path, reference=None):
             if why:
                 r.note(f"{name} fails on Orbax's own checkpoint too ({why}); on ockpt's: {bad[0][:300]}")
                 continue
+        else:
+            worked += 1
         problems += bad
+    if attempts and not worked and not problems:
+        problems.append("no Orbax entry point read this checkpoint, nor Orbax's own (see the notes)")
     return problems
 
 
@@ -603,7 +657,7 @@ class Differ:
                 a.pop(t, None), b.pop(t, None)
         before = len(problems)
         json_diff(a, b, where, problems)
-        if len(problems) == before and a_bytes != b_bytes:
+        if len(problems) == before and a_bytes != b_bytes and os.path.basename(where) != "_CHECKPOINT_METADATA":
             self.r.note(f"{where}: equal as JSON, bytes differ (formatting or member order)")
 
     def diff(self, orbax_dir, ockpt_dir, expected=()):
@@ -701,7 +755,11 @@ def new_cases(r, args):
 
     def orbax_handler(make_handler, save_args):
         def fn(tree, path):
-            ck = ocp.Checkpointer(make_handler())
+            try:
+                handler = make_handler()
+            except TypeError as e:  # an option this orbax-checkpoint lacks
+                raise Skip(f"this orbax-checkpoint cannot make the handler: {e}")
+            ck = ocp.Checkpointer(handler)
             ck.save(path, args=save_args(tree))
             ck.close()
         return fn
@@ -713,6 +771,11 @@ def new_cases(r, args):
     pytree_zarr3 = orbax_handler(lambda: ocp.PyTreeCheckpointHandler(use_zarr3=True), lambda t: ocp.args.PyTreeSave(t))
     std_no_ocdbt = orbax_handler(lambda: ocp.StandardCheckpointHandler(use_ocdbt=False),
                                  lambda t: ocp.args.StandardSave(t))
+
+    def orbax_composite(tree, path):
+        ck = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+        ck.save(path, args=ocp.args.Composite(state=ocp.args.PyTreeSave(tree), meta=ocp.args.JsonSave(meta)))
+        ck.close()
 
     # ---- C. ockpt writes each layout; StandardCheckpointer, PyTreeCheckpointer,
     # CheckpointManager and the v1 API read it ----
@@ -786,16 +849,23 @@ def new_cases(r, args):
             except Exception as e:  # noqa: BLE001
                 problems.append(f"Checkpointer.metadata: {type(e).__name__}: {str(e)[:600]}")
         finally:
-            ck.close()
-        try:
-            got = v1_fn("load_checkpointables")(path, {"state": None, "meta": None})
-            problems += tree_problems(got["state"], tree, "v1.load_checkpointables(v0 composite)")
-            if got["meta"] != meta:
-                problems.append(f"v1.load_checkpointables JSON item: {got['meta']}")
-        except Skip as e:
-            r.note(str(e))
-        except Exception as e:  # noqa: BLE001
-            problems.append(f"v1.load_checkpointables(v0 composite): {type(e).__name__}: {str(e)[:600]}")
+            try:
+                ck.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+        def check_both(got, t, what):
+            bad = tree_problems(got["state"], t, what)
+            return bad + ([] if got.get("meta") == meta else [f"{what}: JSON item {got.get('meta')}"])
+
+        def reference():
+            ref = r.p("C_comp_orbax")
+            shutil.rmtree(ref, ignore_errors=True)
+            orbax_composite(tree, ref)
+            return ref
+        problems += try_restores(r, [("v1.load_checkpointables(v0 composite, {state, meta})",
+                                      lambda p: v1_fn("load_checkpointables")(p, {"state": None, "meta": None}),
+                                      check_both)], tree, path, reference)
         return problems
 
     def c_composite_v1():
@@ -828,20 +898,25 @@ def new_cases(r, args):
 
     def c_manager():
         tree, src = source("base", base_tree)
-        _, dsrc = source("dtypes", dtype_tree)
-        dtree = trees["dtypes"][0]
         root = r.p("C_root")
         shutil.rmtree(root, ignore_errors=True)
         r.run("save", src, root, "--step", "1", "--metrics", '{"loss": 0.75}')
         r.run("save", src, root, "--step", "2", "--zarr3", "--metrics", '{"loss": 0.5}')
-        r.run("save", dsrc, root, "--step", "3", "--metrics", '{"loss": 0.625}')
+        steps = [(1, 0.75, tree), (2, 0.5, tree)]
+        try:
+            dtree, dsrc = source("dtypes", dtype_tree)
+            r.run("save", dsrc, root, "--step", "3", "--metrics", '{"loss": 0.625}')
+            steps.append((3, 0.625, dtree))
+        except Exception as e:  # noqa: BLE001
+            r.note(f"no step 3 (every dtype): {type(e).__name__}: {str(e)[:300]}")
         problems = []
         opts = ocp.CheckpointManagerOptions(best_fn=lambda m: m["loss"], best_mode="min",
                                             enable_async_checkpointing=False)
         with ocp.CheckpointManager(root, options=opts) as mngr:
-            if list(mngr.all_steps()) != [1, 2, 3] or mngr.latest_step() != 3:
-                problems.append(f"steps {list(mngr.all_steps())}, latest {mngr.latest_step()}")
-            for step, loss, t in ((1, 0.75, tree), (2, 0.5, tree), (3, 0.625, dtree)):
+            want = [s for s, _, _ in steps]
+            if list(mngr.all_steps()) != want or mngr.latest_step() != want[-1]:
+                problems.append(f"steps {list(mngr.all_steps())}, latest {mngr.latest_step()}, expected {want}")
+            for step, loss, t in steps:
                 try:
                     m = mngr.metrics(step)
                     if m != {"loss": loss}:
@@ -874,11 +949,6 @@ def new_cases(r, args):
     # zarr.json compared field by field (timestamps aside) ----
     def orbax_v1_composite(tree, path):
         v1_fn("save_checkpointables")(path, {"state": tree, "meta": meta})
-
-    def orbax_composite(tree, path):
-        ck = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
-        ck.save(path, args=ocp.args.Composite(state=ocp.args.PyTreeSave(tree), meta=ocp.args.JsonSave(meta)))
-        ck.close()
 
     def orbax_manager(tree, root):
         opts = ocp.CheckpointManagerOptions(best_fn=lambda m: m["loss"], best_mode="min",
