@@ -71,6 +71,10 @@ import numpy as np
 try:
     import jax
     import jax.numpy as jnp
+except Exception as e:  # noqa: BLE001
+    print(f"orbax_interop: jax is not importable ({type(e).__name__}: {e}); skipped")
+    sys.exit(77)
+try:
     import orbax.checkpoint as ocp
 except Exception as e:  # noqa: BLE001
     print(f"orbax_interop: orbax.checkpoint is not importable ({type(e).__name__}: {e}); skipped")
@@ -432,7 +436,7 @@ def try_restores(r, attempts, tree, path, reference=None):
     itself: then it is an Orbax limit, not ockpt's, and becomes a note."""
     problems = []
     ref = {}
-    worked = 0
+    worked = ran = 0
 
     def reference_fails(fn, check):
         if reference is None:
@@ -461,6 +465,7 @@ def try_restores(r, attempts, tree, path, reference=None):
             continue
         except Exception as e:  # noqa: BLE001
             bad = [f"{name}: {type(e).__name__}: {str(e)[:600]}"]
+        ran += 1
         if bad:
             why = reference_fails(fn, check)
             if why:
@@ -469,7 +474,7 @@ def try_restores(r, attempts, tree, path, reference=None):
         else:
             worked += 1
         problems += bad
-    if attempts and not worked and not problems:
+    if ran and not worked and not problems:
         problems.append("no Orbax entry point read this checkpoint, nor Orbax's own (see the notes)")
     return problems
 
