@@ -25,7 +25,8 @@ C. ockpt writes, every Orbax entry point reads (issue 12). Trees built in
    C1-C12: each tree saved by ockpt as zarr2, --zarr3 and --layout v1, read
    with StandardCheckpointer.restore (with a target and without),
    PyTreeCheckpointer.restore, v1 load_pytree (with and without an abstract
-   tree), load_checkpointables, pytree_metadata and metadata (v1 on a v0 item
+   tree), load_checkpointables, pytree_metadata, metadata and
+   checkpointables_metadata (v1 on a v0 item
    with checkpointable_name=None; v0 on a v1 item's directory). A call that
    fails on ockpt's checkpoint is run on the same tree written by Orbax
    itself; if it fails there too it is an Orbax limit and only a note.
@@ -507,6 +508,19 @@ def item_restores(tree, strings=False):
     return attempts
 
 
+def v1_tree_metadata(path, name):
+    """v1 `metadata` for the checkpointable `name`: recent releases take
+    checkpointable_name and return that PyTree's metadata; a release whose
+    `metadata` takes only the path returns every checkpointable's."""
+    fn = v1_fn("metadata")
+    try:
+        return fn(path, checkpointable_name=name)
+    except TypeError:
+        md = fn(path)
+        got = getattr(md, "metadata", md)
+        return got[name] if isinstance(got, dict) and name in got else md
+
+
 def v1_restores(tree, name="pytree", strings=False):
     """The v1 entry points for a v1 checkpoint holding the tree as `name`, and
     v0's pointed at its item directory."""
@@ -514,8 +528,9 @@ def v1_restores(tree, name="pytree", strings=False):
         ("v1.load_pytree(path)", lambda p: v1_fn("load_pytree", "load")(p, checkpointable_name=name), None),
         ("v1.load_checkpointables(path)", lambda p: v1_fn("load_checkpointables")(p)[name], None),
         ("v1.pytree_metadata(path)", lambda p: v1_fn("pytree_metadata")(p, checkpointable_name=name), metadata_problems),
-        ("v1.metadata(path)", lambda p: v1_fn("metadata", "checkpointables_metadata")(p).metadata[name],
-         metadata_problems),
+        ("v1.metadata(path, checkpointable_name)", lambda p: v1_tree_metadata(p, name), metadata_problems),
+        ("v1.checkpointables_metadata(path)",
+         lambda p: v1_fn("checkpointables_metadata")(p).metadata[name], metadata_problems),
     ]
     if not strings:
         attempts += [
@@ -898,7 +913,7 @@ def new_cases(r, args):
             except Exception as e:  # noqa: BLE001
                 problems.append(f"v1.load_checkpointables ({how}): {type(e).__name__}: {str(e)[:600]}")
         try:
-            md = v1_fn("metadata", "checkpointables_metadata")(path).metadata
+            md = v1_fn("checkpointables_metadata", "metadata")(path).metadata
             if not {"meta", "state"} <= set(md):
                 problems.append(f"v1 metadata lists {sorted(md)}, without meta and state")
             elif set(md) != {"meta", "state"}:
