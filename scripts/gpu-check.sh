@@ -16,8 +16,10 @@
 #      compares the results (cmp, ockpt diff);
 #   5. where `python3 -c "import orbax.checkpoint"` works, runs
 #      scripts/orbax_interop.py: checkpoints written by real Orbax are read by
-#      ockpt, and checkpoints ockpt writes (zarr2, zarr3, no OCDBT, composite,
-#      manager steps) are restored by real Orbax, values compared.
+#      ockpt, and checkpoints ockpt writes (zarr2, zarr3, v1, no OCDBT,
+#      composite, manager steps; every dtype, PRNG keys, strings) are restored
+#      by real Orbax's v0 and v1 APIs, values compared; Orbax and ockpt write
+#      the same trees and every JSON file and zarr metadata is diffed.
 # Without a GPU (or with --cpu-only) the same steps run on the host staging
 # backend (--device host), the GPU test binary is not built, and the exit
 # status is 0 when everything that can run here passed.
@@ -44,7 +46,7 @@ while [[ $# -gt 0 ]]; do
     --gib) gib=$2; shift ;;
     --out) out=$2; shift ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -248,7 +250,7 @@ else
   if [[ $rc -eq 0 ]]; then record "orbax interop" PASS "$(tail -1 "$out/orbax-interop.log")"
   elif [[ $rc -eq 77 ]]; then record "orbax interop" SKIP "$(head -1 "$out/orbax-interop.log")"
   else record "orbax interop" FAIL "$(tail -1 "$out/orbax-interop.log"); see orbax-interop.log"; fi
-  grep -E '^(PASS|FAIL)' "$out/orbax-interop.log" | sed 's/^/    /' | tee -a "$summary"
+  grep -E '^(PASS|FAIL|SKIP)' "$out/orbax-interop.log" | sed 's/^/    /' | tee -a "$summary"
 fi
 
 {
