@@ -39,6 +39,8 @@ rm -rf "$SEEDS"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+# Leaks made and lost inside libhdf5 on malformed files (tests/fuzz/lsan.supp).
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp}"
 # FUZZ_PARALLEL=N runs N harnesses at once (default 1).
 PARALLEL="${FUZZ_PARALLEL:-1}"
 run_one() {
