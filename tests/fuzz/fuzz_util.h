@@ -86,6 +86,21 @@ inline bool ScratchNameOk(const std::string& name, size_t max_len) {
   return true;
 }
 
+// One record of a multi-file fuzz input: [u8 name length][name][u32 LE
+// size][bytes] (a short last record keeps the bytes that are there). False
+// when no whole header is left.
+inline bool NextFileRecord(ByteReader& reader, std::string* name, Bytes* bytes) {
+  auto name_len = reader.ReadU8("name length");
+  if (!name_len.ok() || reader.remaining() < *name_len) return false;
+  name->assign(reader.rest().substr(0, *name_len));
+  (void)reader.ReadBytes(*name_len, "name");
+  auto len = reader.ReadU32LE("size");
+  if (!len.ok()) return false;
+  bytes->assign(reader.rest().substr(0, *len));
+  (void)reader.ReadBytes(bytes->size(), "bytes");
+  return true;
+}
+
 }  // namespace ockpt::fuzz
 
 #endif  // OCKPT_TESTS_FUZZ_FUZZ_UTIL_H_

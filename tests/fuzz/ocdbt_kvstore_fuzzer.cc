@@ -28,14 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   ByteReader reader(ByteView(reinterpret_cast<const char*>(data), size));
   for (int i = 0; i < 8 && !reader.empty(); ++i) {
-    auto name_len = reader.ReadU8("name length");
-    if (!name_len.ok() || reader.remaining() < *name_len) break;
-    std::string name(reader.rest().substr(0, *name_len));
-    (void)reader.ReadBytes(*name_len, "name");
-    auto len = reader.ReadU32LE("size");
-    if (!len.ok()) break;
-    Bytes bytes(reader.rest().substr(0, *len));
-    (void)reader.ReadBytes(bytes.size(), "bytes");
+    std::string name;
+    Bytes bytes;
+    if (!fuzz::NextFileRecord(reader, &name, &bytes)) break;
     fuzz::RepairEnvelopes(&bytes);
     if (i == 0) {
       name = "manifest.ocdbt";

@@ -37,14 +37,9 @@ bool UnpackTree(const uint8_t* data, size_t size, const fs::path& root) {
   ByteReader reader(ByteView(reinterpret_cast<const char*>(data), size));
   bool any = false;
   for (int i = 0; i < 64 && !reader.empty(); ++i) {
-    auto name_len = reader.ReadU8("name length");
-    if (!name_len.ok() || reader.remaining() < *name_len) break;
-    std::string name(reader.rest().substr(0, *name_len));
-    (void)reader.ReadBytes(*name_len, "name");
-    auto len = reader.ReadU32LE("size");
-    if (!len.ok()) break;
-    Bytes bytes(reader.rest().substr(0, *len));
-    (void)reader.ReadBytes(bytes.size(), "bytes");
+    std::string name;
+    Bytes bytes;
+    if (!fuzz::NextFileRecord(reader, &name, &bytes)) break;
     if (!fuzz::ScratchNameOk(name, 200)) continue;
     fuzz::RepairEnvelopes(&bytes);
     std::error_code ec;
