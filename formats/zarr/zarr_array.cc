@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "formats/zarr/chunk_layout.h"
@@ -41,6 +42,41 @@ Status CopyRemoteRanges(const RandomAccessFile& src, uint64_t src_offset, uint64
         });
       },
       [&](size_t i, Bytes piece) { return out.WriteAt(dst + i * kPiece, piece); });
+}
+
+// n uncompressed bytes at src_offset of a local file into out at dst, with
+// pread + pwrite of `piece` bytes (what beats copy_file_range when the
+// offsets are not page-aligned alike, docs/perf.md). With threads > 1 (out
+// concurrent()) the range is cut into that many parts copied side by side,
+// so that one large chunk keeps every core busy; each part holds one piece.
+Status CopyLocalRange(const RandomAccessFile& src, uint64_t src_offset, uint64_t n, ArrayWriter& out,
+                      uint64_t dst, size_t piece, int threads) {
+  const uint64_t pieces = (n + piece - 1) / piece;
+  const size_t parts = static_cast<size_t>(std::max<uint64_t>(
+      1, std::min<uint64_t>(static_cast<uint64_t>(std::max(threads, 1)), pieces)));
+  const uint64_t per_part = (pieces + parts - 1) / parts * piece;
+  auto copy_part = [&](size_t p) -> Result<bool> {
+    const uint64_t begin = std::min<uint64_t>(n, p * per_part);
+    const uint64_t end = std::min<uint64_t>(n, begin + per_part);
+    std::unique_ptr<char[]> buffer(new char[std::min<uint64_t>(piece, end - begin) + 1]);
+    for (uint64_t pos = begin; pos < end;) {
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(piece, end - pos));
+      OCKPT_RETURN_IF_ERROR(src.ReadInto(src_offset + pos, len, buffer.get()));
+      OCKPT_RETURN_IF_ERROR(out.WriteAt(dst + pos, ByteView(buffer.get(), len)));
+      pos += len;
+    }
+    return true;
+  };
+  if (parts == 1) return copy_part(0).status();
+  PipelineOptions options;
+  options.threads = static_cast<int>(parts);
+  options.max_tasks_in_flight = parts;
+  return RunOrderedPipeline<bool>(
+      parts, options,
+      [&](size_t p) -> Result<PipelineWork<bool>> {
+        return PipelineWork<bool>([&copy_part, p]() { return copy_part(p); });
+      },
+      [](size_t, bool) { return Status::Ok(); });
 }
 
 class StreamingChunkReader final : public ChunkReader {
@@ -346,6 +382,12 @@ class ZarrArray::Impl {
         if (IsRemotePath(file->path())) {
           return CopyRemoteRanges(*file, base + stored.begin, valid, out, dst).WithContext(stored.where);
         }
+        // A chunk read alone (Orbax's one chunk per array) is copied on
+        // every thread allowed; chunks read side by side on one each.
+        const size_t piece = std::max<size_t>(options.stream_piece_bytes, 1) * 4;
+        const int threads = out.concurrent() ? ResolveThreads(options.threads) : 1;
+        return CopyLocalRange(*file, base + stored.begin, valid, out, dst, piece, threads)
+            .WithContext(stored.where);
       }
     }
     // The writer thread calls out.WriteAt, which only a concurrent() writer

@@ -165,7 +165,9 @@ class WritableFile {
   // Copies n bytes at src_offset of src to offset of this file inside the
   // kernel (copy_file_range: no copy through user memory; a reflink where
   // the file system shares extents). kUnimplemented, with nothing written,
-  // when the kernel or file systems cannot (the caller copies itself);
+  // when the kernel or file systems cannot, or when the two offsets differ
+  // within a page, where the kernel's copy is slower than the caller's
+  // (the caller copies itself);
   // other failures as WriteAt's, and a source that ends early is kDataLoss.
   Status CopyFrom(uint64_t offset, const RandomAccessFile& src, uint64_t src_offset, uint64_t n);
   // Starts writing bytes [offset, offset + length) to the device without

@@ -338,8 +338,12 @@ TEST_CASE("uncompressed chunks in files are copied file to file") {
   REQUIRE(src.ok());
   auto out = WritableFile::Create(dir / "out");
   REQUIRE(out.ok());
-  REQUIRE(out->Truncate(100 + 5000).ok());
-  Status st = out->CopyFrom(100, *src, 1000, 5000);
+  // Offsets at different places within a page: left to the caller (the
+  // kernel's copy is slower there), nothing written.
+  CHECK(out->CopyFrom(100, *src, 1000, 5000).code() == StatusCode::kUnimplemented);
+  const uint64_t at = 4096 + 1000;  // 1000 within a page, as the source
+  REQUIRE(out->Truncate(at + 5000).ok());
+  Status st = out->CopyFrom(at, *src, 1000, 5000);
   if (st.code() == StatusCode::kUnimplemented) {
     WARN("copy_file_range not available here: " << st.message());
   } else {
@@ -347,12 +351,47 @@ TEST_CASE("uncompressed chunks in files are copied file to file") {
     REQUIRE(out->Close().ok());
     auto back = ReadFile(dir / "out");
     REQUIRE(back.ok());
-    CHECK(back->substr(100) == chunk.substr(1000, 5000));
+    CHECK(back->substr(0, at) == Bytes(at, '\0'));
+    CHECK(back->substr(at) == chunk.substr(1000, 5000));
     // Past the source's end: kDataLoss.
     auto again = WritableFile::Create(dir / "out2");
     REQUIRE(again.ok());
-    CHECK(again->CopyFrom(0, *src, chunk.size() - 10, 20).code() == StatusCode::kDataLoss);
+    CHECK(again->CopyFrom((chunk.size() - 10) % 4096, *src, chunk.size() - 10, 20).code() ==
+          StatusCode::kDataLoss);
   }
+}
+
+TEST_CASE("one uncompressed chunk read alone is copied in parts on every thread") {
+  ockpt::testing::TempDir dir;
+  REQUIRE(!dir.path().empty());
+  // 203 rows of 4000 bytes in one chunk of 256 rows (the edge padding is
+  // stored, not copied).
+  Bytes want = Values(size_t{203} * 4000, 11);
+  Bytes chunk = want + Bytes(size_t{53} * 4000, '\0');
+  REQUIRE(WriteFile(dir / ".zarray", V2Metadata("<i4", "null", "[203,1000]", "[256,1000]")).ok());
+  REQUIRE(WriteFile(dir / "0.0", chunk).ok());
+  FileKvStore files(dir.path());
+  auto a = ZarrArray::Open(&files, "");
+  REQUIRE(a.ok());
+  for (int threads : {1, 2, 3}) {
+    ReadOptions o = Streamed(threads);
+    o.stream_piece_bytes = 10000;  // 40,000-byte pieces: 21 of them
+    ConcurrentWriter w(want.size());
+    REQUIRE(a->Read(w, o).ok());
+    CHECK(w.Complete());
+    CHECK(w.data() == want);
+    CHECK(w.writes() == 21);
+    // With threads > 1 the parts go to workers (which of them takes which
+    // part is up to the scheduler).
+    CHECK(w.thread_count() <= static_cast<size_t>(threads));
+    CHECK(w.wrote_from(std::this_thread::get_id()) == (threads == 1));
+  }
+  // A data file shorter than the chunk: kDataLoss naming the chunk.
+  REQUIRE(WriteFile(dir / "0.0", chunk.substr(0, 500000)).ok());
+  ConcurrentWriter w(want.size());
+  Status st = a->Read(w, Streamed(2));
+  CHECK(st.code() == StatusCode::kDataLoss);
+  CHECK(st.message().find("0.0") != std::string::npos);
 }
 
 TEST_CASE("saves stream chunks above 16 MiB by default and read back exactly") {
