@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,10 @@ void StoreU64LE(void* p, uint64_t v);
 // transparent huge pages before the first touch, which turns hundreds of
 // thousands of page faults into a few hundred (madvise mode, Linux).
 Bytes ZeroedBytes(size_t size, size_t capacity = 0);
+
+// Takes the bytes of a range as they arrive, in order: `offset` is where
+// `data` starts within the range. An error stops the transfer.
+using ByteRangeSink = std::function<Status(uint64_t offset, ByteView data)>;
 
 // Lowercase hex of `data`.
 std::string HexString(ByteView data);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 
 #include "lib/remote/remote_fs.h"
 #include "lib/remote/object_store.h"
@@ -523,6 +524,23 @@ Result<Bytes> RandomAccessFile::Read(uint64_t offset, uint64_t length) const {
   Bytes out = ZeroedBytes(length);
   OCKPT_RETURN_IF_ERROR(ReadInto(offset, length, out.data()));
   return out;
+}
+
+Status RandomAccessFile::ReadTo(uint64_t offset, uint64_t length, const ByteRangeSink& sink) const {
+  if (offset > size_ || length > size_ - offset) {
+    return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", path_, size_,
+                         length, offset);
+  }
+  if (remote_) return remote::ReadRangeTo(path_, offset, length, sink);
+  const size_t piece = static_cast<size_t>(std::min<uint64_t>(length, uint64_t{1} << 20));
+  std::unique_ptr<char[]> buffer(new char[piece + 1]);
+  for (uint64_t done = 0; done < length;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(piece, length - done));
+    OCKPT_RETURN_IF_ERROR(ReadInto(offset + done, n, buffer.get()));
+    OCKPT_RETURN_IF_ERROR(sink(done, ByteView(buffer.get(), n)));
+    done += n;
+  }
+  return Status::Ok();
 }
 
 Status RandomAccessFile::ReadInto(uint64_t offset, size_t length, char* dst) const {

@@ -134,6 +134,10 @@ class RandomAccessFile {
   Result<Bytes> Read(uint64_t offset, uint64_t length) const;
   // The same into caller memory (no allocation, no zero fill).
   Status ReadInto(uint64_t offset, size_t length, char* dst) const;
+  // The same handed to `sink` in pieces as they arrive: for a URL one
+  // ranged GET written through (no buffer of the range's size); for a local
+  // file pieces of at most 1 MiB.
+  Status ReadTo(uint64_t offset, uint64_t length, const ByteRangeSink& sink) const;
 
  private:
   RandomAccessFile(int fd, uint64_t size, std::string path, bool remote = false)

@@ -70,6 +70,10 @@ struct HttpRequest {
   const HttpAuth* auth = nullptr;
   // Into caller memory (exactly range length bytes), else into response body.
   char* dst = nullptr;
+  // Or, for a ranged GET, handed to this sink as the bytes arrive (no
+  // buffer of the range's size): a retry after a partial body asks for the
+  // rest only, so the sink sees every byte once, in order.
+  const ByteRangeSink* sink = nullptr;
   uint64_t max_body = uint64_t{1} << 32;
 };
 

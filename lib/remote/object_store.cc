@@ -195,6 +195,18 @@ Status ObjectStore::GetRange(const std::string& key, uint64_t offset, size_t n, 
   return Status::Ok();
 }
 
+Status ObjectStore::GetRangeTo(const std::string& key, uint64_t offset, uint64_t n,
+                               const ByteRangeSink& sink) const {
+  HttpRequest req{.method = "GET", .url = ObjectUrl(key), .range = std::make_pair(offset, n),
+                  .auth = &options_.auth, .sink = &sink};
+  auto resp = client_.Send(req);
+  if (!resp.ok()) {
+    if (resp.status().code() == StatusCode::kNotFound) return NotFoundError("{} does not exist", Url(key));
+    return resp.status();
+  }
+  return Status::Ok();
+}
+
 Status ObjectStore::Put(const std::string& key, ByteView data) const {
   if (!can_write()) return InvalidArgumentError("{}: http(s) URLs are read-only", Url(key));
   HttpRequest req{.method = "PUT", .url = ObjectUrl(key), .body = data, .auth = &options_.auth};

@@ -55,6 +55,9 @@ class ObjectStore {
   Result<ObjectInfo> Head(const std::string& key) const;  // kNotFound when absent
   Result<Bytes> Get(const std::string& key, uint64_t max_size) const;
   Status GetRange(const std::string& key, uint64_t offset, size_t n, char* dst) const;
+  // The same range handed to `sink` as it arrives (no buffer of its size).
+  Status GetRangeTo(const std::string& key, uint64_t offset, uint64_t n,
+                    const ByteRangeSink& sink) const;
   Status Put(const std::string& key, ByteView data) const;
   // A local file as one object: one PUT, or a multipart upload (parts sent
   // concurrently) above the threshold.

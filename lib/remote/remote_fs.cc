@@ -299,6 +299,24 @@ Status ReadRange(const std::string& url, uint64_t offset, size_t n, char* dst) {
   return t.store->GetRange(t.key, offset, n, dst);
 }
 
+Status ReadRangeTo(const std::string& url, uint64_t offset, uint64_t n, const ByteRangeSink& sink) {
+  OCKPT_ASSIGN_OR_RETURN(Target t, Resolve(url));
+  Cache& c = TheCache();
+  {
+    std::unique_lock<std::mutex> lock(c.mu);
+    auto it = c.small.find(t.id);
+    if (it != c.small.end()) {
+      if (offset > it->second.size() || n > it->second.size() - offset) {
+        return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", t.id, it->second.size(), n, offset);
+      }
+      Bytes piece = it->second.substr(offset, n);
+      lock.unlock();
+      return sink(0, piece);
+    }
+  }
+  return t.store->GetRangeTo(t.key, offset, n, sink);
+}
+
 Status WriteFile(const std::string& url, ByteView data) {
   OCKPT_ASSIGN_OR_RETURN(Target t, Resolve(url));
   if (t.key.empty()) return InvalidArgumentError("{}: cannot write an object without a key", url);

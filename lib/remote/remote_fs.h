@@ -41,6 +41,8 @@ Result<std::vector<DirEntry>> ListTree(const std::string& url);
 
 Result<Bytes> ReadFile(const std::string& url, uint64_t max_size);
 Status ReadRange(const std::string& url, uint64_t offset, size_t n, char* dst);
+// The same range handed to `sink` as it arrives (ranged GET, no buffer).
+Status ReadRangeTo(const std::string& url, uint64_t offset, uint64_t n, const ByteRangeSink& sink);
 
 Status WriteFile(const std::string& url, ByteView data);
 // Uploads a local file (multipart when large) as the object url.
