@@ -345,13 +345,24 @@ class ZarrArray::Impl {
     }
     const ValueReader* raw = stored.value.get();
     const uint64_t begin = stored.begin;
+    // In a remote object: one streamed ranged GET for the chunk (a request
+    // per MiB block would wait on a round trip each).
+    StreamDecoder::StreamInput stream;
+    uint64_t base = 0;
+    if (const RandomAccessFile* file = raw->file(&base);
+        file != nullptr && IsRemotePath(file->path())) {
+      const uint64_t at = base + begin;
+      stream = [file, at](uint64_t off, uint64_t n, const ByteRangeSink& sink) {
+        return file->ReadTo(at + off, n, sink);
+      };
+    }
     OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<StreamDecoder> decoder,
                            StreamDecoder::Create(
                                *stream_codec_, stored.size,
                                [raw, begin](uint64_t off, size_t n, char* dst) {
                                  return raw->ReadAt(begin + off, n, dst);
                                },
-                               read_ahead));
+                               read_ahead, std::move(stream)));
     size_t swap = stream_big_endian_ ? element_.swap_unit : 1;
     return std::unique_ptr<ChunkReader>(
         new StreamingChunkReader(std::move(stored.value), std::move(decoder), chunk_bytes_,

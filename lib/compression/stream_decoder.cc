@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -20,19 +21,28 @@ constexpr size_t kInputBufferBytes = size_t{256} << 10;
 // their own.
 constexpr size_t kReadAheadBlockBytes = size_t{1} << 20;
 constexpr size_t kReadAheadBlocks = 3;
+// A streamed input (a remote object) fills a few more, so that the
+// transfer rarely waits for the decoder.
+constexpr size_t kStreamBlocks = 8;
 
 // Input pulled through a fixed buffer; with read_ahead, a thread reads the
 // next blocks while the codec works on the current one.
 class InputBuffer {
  public:
-  InputBuffer(uint64_t size, StreamDecoder::ReadInput read, bool read_ahead)
-      : size_(size), read_(std::move(read)) {
-    if (read_ahead && size_ > kInputBufferBytes) {
-      for (size_t i = 0; i < kReadAheadBlocks; ++i) {
+  InputBuffer(uint64_t size, StreamDecoder::ReadInput read, bool read_ahead,
+              StreamDecoder::StreamInput stream)
+      : size_(size), read_(std::move(read)), stream_(std::move(stream)) {
+    if ((read_ahead && size_ > kInputBufferBytes) || (stream_ && size_ > 0)) {
+      const size_t blocks = stream_ ? kStreamBlocks : kReadAheadBlocks;
+      for (size_t i = 0; i < blocks; ++i) {
         blocks_.push_back(ZeroedBytes(kReadAheadBlockBytes));
         free_.push_back(i);
       }
-      thread_ = std::thread([this] { ReadAhead(); });
+      if (stream_) {
+        thread_ = std::thread([this] { StreamAhead(); });
+      } else {
+        thread_ = std::thread([this] { ReadAhead(); });
+      }
     }
   }
   ~InputBuffer() {
@@ -80,6 +90,55 @@ class InputBuffer {
     offset_ += f.n;
     return ByteView(blocks_[f.block].data(), f.n);
   }
+  // One streamed read of the whole input, packed into the blocks as it
+  // arrives; waits (holding the transfer) while every block is full.
+  void StreamAhead() {
+    constexpr size_t kNone = ~size_t{0};
+    size_t block = kNone, fill = 0;
+    uint64_t next = 0;
+    auto hand_over = [this, &block, &fill] {  // mu_ held
+      filled_.push_back(Filled{block, fill, Status::Ok()});
+      block = kNone;
+      fill = 0;
+      cv_.notify_all();
+    };
+    Status st = stream_(0, size_, [&](uint64_t offset, ByteView data) -> Status {
+      if (offset != next) {
+        return InternalError("streamed input out of order: {} bytes at {}, {} expected",
+                             data.size(), offset, next);
+      }
+      next += data.size();
+      while (!data.empty()) {
+        if (block == kNone) {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [this] { return stop_ || !free_.empty(); });
+          if (stop_) return InternalError("input no longer needed");
+          block = free_.front();
+          free_.pop_front();
+        }
+        const size_t take = std::min(data.size(), kReadAheadBlockBytes - fill);
+        std::memcpy(blocks_[block].data() + fill, data.data(), take);
+        fill += take;
+        data.remove_prefix(take);
+        if (fill == kReadAheadBlockBytes) {
+          std::lock_guard lock(mu_);
+          hand_over();
+        }
+      }
+      return Status::Ok();
+    });
+    std::lock_guard lock(mu_);
+    if (st.ok() && next != size_) {
+      st = DataLossError("streamed input ended after {} of {} bytes", next, size_);
+    }
+    if (!st.ok()) {
+      filled_.push_back(Filled{0, 0, std::move(st)});
+      cv_.notify_all();
+      return;
+    }
+    if (block != kNone) hand_over();
+  }
+
   void ReadAhead() {
     uint64_t at = 0;
     std::unique_lock lock(mu_);
@@ -103,6 +162,7 @@ class InputBuffer {
   uint64_t size_;
   uint64_t offset_ = 0;  // bytes handed out
   StreamDecoder::ReadInput read_;
+  StreamDecoder::StreamInput stream_;
   Bytes buffer_;
   // Read-ahead.
   std::vector<Bytes> blocks_;
@@ -139,8 +199,8 @@ class PlainDecoder final : public StreamDecoder {
 
 class ZstdStreamDecoder final : public StreamDecoder {
  public:
-  ZstdStreamDecoder(uint64_t size, ReadInput read, bool read_ahead)
-      : input_(size, std::move(read), read_ahead), dctx_(ZSTD_createDCtx()) {}
+  ZstdStreamDecoder(uint64_t size, ReadInput read, bool read_ahead, StreamInput stream)
+      : input_(size, std::move(read), read_ahead, std::move(stream)), dctx_(ZSTD_createDCtx()) {}
   ~ZstdStreamDecoder() override { ZSTD_freeDCtx(dctx_); }
 
  private:
@@ -178,8 +238,8 @@ class ZstdStreamDecoder final : public StreamDecoder {
 
 class ZlibStreamDecoder final : public StreamDecoder {
  public:
-  ZlibStreamDecoder(uint64_t size, ReadInput read, bool gzip, bool read_ahead)
-      : input_(size, std::move(read), read_ahead), gzip_(gzip) {
+  ZlibStreamDecoder(uint64_t size, ReadInput read, bool gzip, bool read_ahead, StreamInput stream)
+      : input_(size, std::move(read), read_ahead, std::move(stream)), gzip_(gzip) {
     // 15 = zlib header; 15 + 32 = zlib or gzip header.
     ok_ = inflateInit2(&zs_, gzip ? 15 + 32 : 15) == Z_OK;
   }
@@ -250,17 +310,19 @@ Result<uint64_t> StreamDecoder::Skip(uint64_t n) {
 }
 
 Result<std::unique_ptr<StreamDecoder>> StreamDecoder::Create(Codec codec, uint64_t input_size,
-                                                             ReadInput read, bool read_ahead) {
+                                                             ReadInput read, bool read_ahead,
+                                                             StreamInput stream) {
   switch (codec) {
     case Codec::kNone:
       return std::unique_ptr<StreamDecoder>(new PlainDecoder(input_size, std::move(read)));
     case Codec::kZstd:
       return std::unique_ptr<StreamDecoder>(
-          new ZstdStreamDecoder(input_size, std::move(read), read_ahead));
+          new ZstdStreamDecoder(input_size, std::move(read), read_ahead, std::move(stream)));
     case Codec::kZlib:
     case Codec::kGzip:
       return std::unique_ptr<StreamDecoder>(
-          new ZlibStreamDecoder(input_size, std::move(read), codec == Codec::kGzip, read_ahead));
+          new ZlibStreamDecoder(input_size, std::move(read), codec == Codec::kGzip, read_ahead,
+                                std::move(stream)));
   }
   return InternalError("unknown stream codec");
 }

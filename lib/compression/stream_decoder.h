@@ -24,14 +24,22 @@ class StreamDecoder {
   enum class Codec { kNone, kZstd, kZlib, kGzip };
   // Copies input bytes [offset, offset + n) into dst.
   using ReadInput = std::function<Status(uint64_t offset, size_t n, char* dst)>;
+  // Hands input bytes [offset, offset + n) to the sink as they arrive (one
+  // ranged GET of a remote object, RandomAccessFile::ReadTo).
+  using StreamInput =
+      std::function<Status(uint64_t offset, uint64_t n, const ByteRangeSink& sink)>;
 
   // `input_size` bytes of input in `codec` (kNone: the bytes are the output).
   // With read_ahead (zstd, zlib, gzip), a thread of the decoder's own reads
   // the next MiB blocks of input (three at most) while it decodes, so that
   // reading and decoding one large frame overlap; `read` is then called
-  // from that thread, in increasing offsets.
+  // from that thread, in increasing offsets. With `stream` (a remote
+  // object, where every read is a request), that thread instead makes one
+  // streamed read of the whole input into the same blocks, whatever
+  // read_ahead says: one request, and no waiting on each block's round trip.
   static Result<std::unique_ptr<StreamDecoder>> Create(Codec codec, uint64_t input_size,
-                                                       ReadInput read, bool read_ahead = false);
+                                                       ReadInput read, bool read_ahead = false,
+                                                       StreamInput stream = nullptr);
   virtual ~StreamDecoder() = default;
 
   // Fills dst with the next decoded bytes: n of them, or fewer only when the

@@ -387,12 +387,16 @@ try:
     proxy.rate = 0.0
     sc, _, se = run(["save", plain_src, "s3://%s/plain/ckpt" % BUCKET, "--compression", "none"])
     check(sc == 0, "save of an uncompressed 40 MiB array to s3: exit %d (%s)" % (sc, se.strip()[:300]))
+    # The same as one zstd chunk: decoded from one streamed ranged GET.
+    sc, _, se = run(["save", plain_src, "s3://%s/zchunk/ckpt" % BUCKET])
+    check(sc == 0, "save of a 40 MiB zstd chunk to s3: exit %d (%s)" % (sc, se.strip()[:300]))
     proxy.rate = 0.2
     for i in range(4):
-        out = os.path.join(work, "faulty-plain%d" % i)
-        rc, _, re_ = run(["restore", "s3://%s/plain/ckpt" % BUCKET, out], env=env_for(proxy.endpoint, "60"))
-        check(rc == 0 and same_arrays(plain_src, out),
-              "restore of an uncompressed chunk through a 20%% faulty proxy: exit %d (%s)" % (rc, re_.strip()[:300]))
+        for name, what in (("plain", "an uncompressed chunk"), ("zchunk", "a 40 MiB zstd chunk")):
+            out = os.path.join(work, "faulty-%s%d" % (name, i))
+            rc, _, re_ = run(["restore", "s3://%s/%s/ckpt" % (BUCKET, name), out], env=env_for(proxy.endpoint, "60"))
+            check(rc == 0 and same_arrays(plain_src, out),
+                  "restore of %s through a 20%% faulty proxy: exit %d (%s)" % (what, rc, re_.strip()[:300]))
     print("faults injected:", proxy.injected)
     check(len(proxy.injected) >= 3, "the proxy injected several kinds of fault: %s" % proxy.injected)
     proxy.rate = 0.0

@@ -202,6 +202,92 @@ TEST_CASE("StreamDecoder with read-ahead: same bytes, errors of the reads and of
   }
 }
 
+TEST_CASE("StreamDecoder with streamed input: one read, any piece sizes, errors, early stop") {
+  const Bytes data = TestData(size_t{24} << 20);
+  for (auto codec : {StreamDecoder::Codec::kZstd, StreamDecoder::Codec::kZlib,
+                     StreamDecoder::Codec::kGzip}) {
+    const Bytes input = codec == StreamDecoder::Codec::kZstd
+                            ? *ZstdCompress(data, -5)
+                            : *ZlibCompress(data, 1, codec == StreamDecoder::Codec::kGzip);
+    REQUIRE(input.size() > (size_t{9} << 20));  // more than the 8 MiB of blocks
+    auto no_reads = [](uint64_t, size_t, char*) -> Status {
+      return InternalError("a block read where the input is streamed");
+    };
+    // Delivers [off, off + n) in pieces of 1 to ~300 KB, like a socket;
+    // `fail_at`: an error once that many bytes went out; `sent`: bytes out.
+    auto streamer = [&input](uint64_t fail_at, std::shared_ptr<std::atomic<uint64_t>> sent,
+                             std::shared_ptr<std::atomic<int>> calls) {
+      return [&input, fail_at, sent, calls](uint64_t off, uint64_t n,
+                                            const ByteRangeSink& sink) -> Status {
+        ++*calls;
+        uint32_t x = 7;
+        for (uint64_t at = 0; at < n;) {
+          if (off + at >= fail_at) return IoError("connection reset at {}", off + at);
+          x = x * 1103515245u + 12345u;
+          const uint64_t len = std::min<uint64_t>(n - at, 1 + (x >> 8) % 300000);
+          OCKPT_RETURN_IF_ERROR(sink(at, ByteView(input.data() + off + at, len)));
+          at += len;
+          *sent += len;
+        }
+        return Status::Ok();
+      };
+    };
+    auto drain = [](StreamDecoder& d, Bytes* out) -> Status {
+      Bytes buf(size_t{1} << 20, '\0');
+      while (true) {
+        OCKPT_ASSIGN_OR_RETURN(size_t n, d.Read(buf.data(), buf.size()));
+        if (n == 0) return Status::Ok();
+        out->append(buf.data(), n);
+      }
+    };
+    for (bool read_ahead : {false, true}) {
+      auto sent = std::make_shared<std::atomic<uint64_t>>(0);
+      auto calls = std::make_shared<std::atomic<int>>(0);
+      auto d = StreamDecoder::Create(codec, input.size(), no_reads, read_ahead,
+                                     streamer(~uint64_t{0}, sent, calls));
+      REQUIRE(d.ok());
+      Bytes out;
+      REQUIRE(drain(**d, &out).ok());
+      CHECK(out == data);
+      CHECK(calls->load() == 1);  // the whole input in one streamed read
+      CHECK(sent->load() == input.size());
+    }
+    {  // The stream fails half way: that failure.
+      auto sent = std::make_shared<std::atomic<uint64_t>>(0);
+      auto calls = std::make_shared<std::atomic<int>>(0);
+      auto d = StreamDecoder::Create(codec, input.size(), no_reads, false,
+                                     streamer(input.size() / 2, sent, calls));
+      REQUIRE(d.ok());
+      Bytes out;
+      Status st = drain(**d, &out);
+      CHECK(st.code() == StatusCode::kIoError);
+      CHECK(st.message().find("connection reset") != std::string::npos);
+    }
+    {  // The stream ends early without an error: kDataLoss.
+      auto d = StreamDecoder::Create(
+          codec, input.size(), no_reads, false,
+          [&input](uint64_t, uint64_t n, const ByteRangeSink& sink) {
+            return sink(0, ByteView(input.data(), n - 100));
+          });
+      REQUIRE(d.ok());
+      Bytes out;
+      CHECK(drain(**d, &out).code() == StatusCode::kDataLoss);
+    }
+    {  // Dropped after the first bytes: the transfer is stopped, not drained.
+      auto sent = std::make_shared<std::atomic<uint64_t>>(0);
+      auto calls = std::make_shared<std::atomic<int>>(0);
+      {
+        auto d = StreamDecoder::Create(codec, input.size(), no_reads, false,
+                                       streamer(~uint64_t{0}, sent, calls));
+        REQUIRE(d.ok());
+        Bytes buf(1000, '\0');
+        CHECK((*d)->Read(buf.data(), buf.size()).ok());
+      }
+      CHECK(sent->load() < input.size());
+    }
+  }
+}
+
 TEST_CASE("ZstdStreamEncoder: pieces make one frame with the content size; any worker count") {
   const Bytes data = TestData(5 * 1000 * 1000 + 3);
   Bytes frames[3];
