@@ -184,7 +184,12 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& req, std::vector<long> 
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(config_.timeout_s * 1000));
   // The bound on requests and on response bytes in flight.
-  const uint64_t want_bytes = std::min<uint64_t>(req.range ? req.range->second : 0, config_.max_inflight_bytes);
+  // (A sink holds its own few buffers, not the response: it counts nothing,
+  // so that two large frames streamed side by side do not wait on each other.)
+  const uint64_t want_bytes =
+      req.sink != nullptr
+          ? 0
+          : std::min<uint64_t>(req.range ? req.range->second : 0, config_.max_inflight_bytes);
   {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] {
@@ -302,6 +307,12 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& req, std::vector<long> 
       if (!t.sink_error.ok()) return std::move(t.sink_error);
       if (t.range_ignored) return IoError("{}: the server ignored the Range header (HTTP 200)", what);
       delivered += t.sunk;
+      // Every byte arrived (a connection dropped after the last one is no
+      // failure): done, whatever the transfer's end said.
+      if (delivered == req.range->second) {
+        resp.status = 206;
+        return resp;
+      }
     }
     if (rc != CURLE_OK) {
       last_error = t.overflow ? fmt::format("the response is larger than expected")
