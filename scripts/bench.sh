@@ -18,7 +18,8 @@
 #   uncompressed     `cat` (restore) and `cp` + fsync (save)
 # Saves end with an fsync of what they wrote for every tool (ockpt always
 # syncs); restores do not sync. The page cache is warm (the source is read
-# once before). Writes a markdown report and a PNG plot.
+# once before). Writes a markdown report and a PNG plot (the plot needs
+# python3-matplotlib: apt install python3-matplotlib).
 #
 #   scripts/bench.sh [--full] [--sizes 1024] [--chunks 4,64,256,one]
 #                    [--repeat N] [--ockpt PATH] [--work DIR]
