@@ -437,7 +437,7 @@ for ax, op in zip(axes[:2], ("save", "restore")):
 ax = axes[2]
 labels, vals = [], []
 for r in results:
-    if r["size"] == S and r["tool"].startswith("ockpt"):
+    if r["size"] == S and r["tool"].startswith("ockpt") and r["op"] != "ratio":
         labels.append(f"{r['op']}: {layout_name(r['layout'])} {r['tool'][6:]} ({r['threads']} thr)")
         vals.append(r["rss"])
 ax.barh(range(len(vals)), vals, color="C0")
