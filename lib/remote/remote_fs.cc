@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -282,38 +283,38 @@ Result<Bytes> ReadFile(const std::string& url, uint64_t max_size) {
   return data;
 }
 
+namespace {
+
+// Bytes [offset, offset + n) of an object held in the small-object cache,
+// copied out (such objects are at most kSmallObject bytes); nullopt when it
+// is not cached.
+Result<std::optional<Bytes>> CachedRange(const Target& t, uint64_t offset, uint64_t n) {
+  Cache& c = TheCache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.small.find(t.id);
+  if (it == c.small.end()) return std::optional<Bytes>();
+  if (offset > it->second.size() || n > it->second.size() - offset) {
+    return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", t.id, it->second.size(), n, offset);
+  }
+  return std::optional<Bytes>(it->second.substr(offset, n));
+}
+
+}  // namespace
+
 Status ReadRange(const std::string& url, uint64_t offset, size_t n, char* dst) {
   OCKPT_ASSIGN_OR_RETURN(Target t, Resolve(url));
-  Cache& c = TheCache();
-  {
-    std::lock_guard<std::mutex> lock(c.mu);
-    auto it = c.small.find(t.id);
-    if (it != c.small.end()) {
-      if (offset > it->second.size() || n > it->second.size() - offset) {
-        return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", t.id, it->second.size(), n, offset);
-      }
-      std::memcpy(dst, it->second.data() + offset, n);
-      return Status::Ok();
-    }
+  OCKPT_ASSIGN_OR_RETURN(std::optional<Bytes> cached, CachedRange(t, offset, n));
+  if (cached) {
+    std::memcpy(dst, cached->data(), n);
+    return Status::Ok();
   }
   return t.store->GetRange(t.key, offset, n, dst);
 }
 
 Status ReadRangeTo(const std::string& url, uint64_t offset, uint64_t n, const ByteRangeSink& sink) {
   OCKPT_ASSIGN_OR_RETURN(Target t, Resolve(url));
-  Cache& c = TheCache();
-  {
-    std::unique_lock<std::mutex> lock(c.mu);
-    auto it = c.small.find(t.id);
-    if (it != c.small.end()) {
-      if (offset > it->second.size() || n > it->second.size() - offset) {
-        return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", t.id, it->second.size(), n, offset);
-      }
-      Bytes piece = it->second.substr(offset, n);
-      lock.unlock();
-      return sink(0, piece);
-    }
-  }
+  OCKPT_ASSIGN_OR_RETURN(std::optional<Bytes> cached, CachedRange(t, offset, n));
+  if (cached) return sink(0, *cached);
   return t.store->GetRangeTo(t.key, offset, n, sink);
 }
 
