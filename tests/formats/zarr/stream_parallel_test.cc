@@ -386,6 +386,21 @@ TEST_CASE("one uncompressed chunk read alone is copied in parts on every thread"
     CHECK(w.thread_count() <= static_cast<size_t>(threads));
     CHECK(w.wrote_from(std::this_thread::get_id()) == (threads == 1));
   }
+  // RandomAccessFile::ReadTo (what remote objects stream through) on a
+  // local file: the range, in order, offsets from its start.
+  {
+    auto file = RandomAccessFile::Open(dir / "0.0");
+    REQUIRE(file.ok());
+    Bytes got;
+    REQUIRE(file->ReadTo(1000, 600000, [&got](uint64_t off, ByteView data) {
+                  if (off != got.size()) return InternalError("piece at {}", off);
+                  got.append(data);
+                  return Status::Ok();
+                }).ok());
+    CHECK(got == chunk.substr(1000, 600000));
+    CHECK(file->ReadTo(chunk.size() - 10, 20, [](uint64_t, ByteView) { return Status::Ok(); })
+              .code() == StatusCode::kDataLoss);
+  }
   // A data file shorter than the chunk: kDataLoss naming the chunk.
   REQUIRE(WriteFile(dir / "0.0", chunk.substr(0, 500000)).ok());
   ConcurrentWriter w(want.size());
