@@ -6,8 +6,15 @@
 // are in format/.
 //
 // Memory. Put keeps the key and, for inline values, the value; a larger
-// value goes straight to the current data file and only its (file, offset,
-// length) is kept. Commit sorts the keys and encodes one node at a time, so
+// value goes straight to an open data file and only its (file, offset,
+// length) is kept.
+//
+// Threads. PutStreamed may run on several threads at once: each value that
+// goes out of line takes an open data file for itself (the one given back
+// last, else a new one) and gives it back when it ends, so values written
+// one after the other share one file, as before, and values written side by
+// side go to files of their own. The bookkeeping (entries, the file list,
+// the sticky error) is under one mutex; appends are not. Commit sorts the keys and encodes one node at a time, so
 // at most one node's worth of decoded entries is held beyond the keys.
 //
 // Tree shape. The nodes are the ones TensorStore builds for a fresh tree
@@ -36,6 +43,7 @@
 #include <array>
 #include <cerrno>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -176,19 +184,33 @@ class OcdbtWriter::Impl {
     uint64_t offset = 0;
   };
 
-  Status CheckUsable() const;
+  // An open data file, appended to by whoever took it.
+  struct OpenFile {
+    WritableFile file;
+    uint32_t index = 0;            // into files_
+    uint64_t size = 0;
+    uint64_t writeback_from = 0;   // bytes before this were handed to writeback
+  };
+
+  Status CheckUsable();
   Status CheckKey(const std::string& key) const;
-  uint32_t FileIndex(const DataFileId& id);
-  Status StartDataFile();
-  Status FinishDataFile();
-  // With options_.sync: every kWritebackBytes appended, starts writing them
-  // to the device, so that the fsync at Commit overlaps with encoding
-  // instead of following it.
-  Status MaybeStartWriteback();
-  // Appends blob to the current data file, starting a new one when the
-  // blob would take it past the target size. Returns (file, offset).
+  // Records a sticky error and returns it.
+  Status Fail(Status status);
+  uint32_t FileIndex(const DataFileId& id);  // caller holds mu_
+  Result<std::unique_ptr<OpenFile>> StartDataFile();
+  Status FinishDataFile(std::unique_ptr<OpenFile> file);
+  // An open data file for a value of at most `bound` bytes: the one given
+  // back last, finished first (and a new one started) when the value would
+  // take it past the target size; a new one when none is open.
+  Result<std::unique_ptr<OpenFile>> TakeFile(uint64_t bound);
+  void GiveBack(std::unique_ptr<OpenFile> file);
+  // Appends to a taken file. With options_.sync, every kWritebackBytes
+  // appended start being written to the device, so that the fsync at
+  // Commit overlaps with encoding instead of following it.
+  Status AppendTo(OpenFile& file, ByteView piece);
+  // Appends blob to an open data file. Returns (file, offset).
   Result<std::pair<uint32_t, uint64_t>> AppendBlob(ByteView blob);
-  // The node blob in the current data file, as its parent's child.
+  // The node blob in an open data file, as its parent's child.
   Result<ChildNode> WriteNode(const BtreeNode& node, std::string first_key, uint32_t excluded,
                               BtreeStatistics statistics);
   // The data file table of a node referencing `files` (indices into files_),
@@ -203,21 +225,20 @@ class OcdbtWriter::Impl {
   std::string dir_;
   WriterOptions options_;
   Config config_;
+
+  std::mutex mu_;  // guards the members below
   std::vector<Entry> entries_;
   std::vector<DataFileId> files_;
   std::map<DataFileId, uint32_t> file_index_;
-
-  std::optional<WritableFile> current_;
-  uint32_t current_file_ = 0;
-  uint64_t current_size_ = 0;
-  uint64_t writeback_from_ = 0;  // current_'s bytes before this were handed to writeback
+  std::vector<std::unique_ptr<OpenFile>> idle_;  // open, not taken; the last given back last
   bool made_data_dir_ = false;
 
   bool committed_ = false;
   Status error_;  // sticky: after a failed write the data files are suspect
 };
 
-Status OcdbtWriter::Impl::CheckUsable() const {
+Status OcdbtWriter::Impl::CheckUsable() {
+  std::lock_guard<std::mutex> lock(mu_);
   if (!error_.ok()) return error_;
   if (committed_) {
     return FailedPreconditionError("OCDBT writer for {} has already committed", dir_);
@@ -233,56 +254,80 @@ Status OcdbtWriter::Impl::CheckKey(const std::string& key) const {
   return Status::Ok();
 }
 
+Status OcdbtWriter::Impl::Fail(Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_.ok()) error_ = status;
+  return status;
+}
+
 uint32_t OcdbtWriter::Impl::FileIndex(const DataFileId& id) {
   auto [it, inserted] = file_index_.emplace(id, static_cast<uint32_t>(files_.size()));
   if (inserted) files_.push_back(id);
   return it->second;
 }
 
-Status OcdbtWriter::Impl::StartDataFile() {
-  const std::string data_dir = JoinPath(dir_, kDataDir);
-  if (!made_data_dir_) {
-    OCKPT_RETURN_IF_ERROR(MakeDirectories(data_dir));
-    made_data_dir_ = true;
-  }
+Result<std::unique_ptr<OcdbtWriter::Impl::OpenFile>> OcdbtWriter::Impl::StartDataFile() {
   OCKPT_ASSIGN_OR_RETURN(std::string hex, RandomHex16());
   DataFileId id{"", fmt::format("{}/{}", kDataDir, hex)};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!made_data_dir_) {
+      OCKPT_RETURN_IF_ERROR(MakeDirectories(JoinPath(dir_, kDataDir)));
+      made_data_dir_ = true;
+    }
+  }
   OCKPT_ASSIGN_OR_RETURN(WritableFile file, WritableFile::Create(JoinPath(dir_, id.relative_path)));
-  current_.emplace(std::move(file));
-  current_file_ = FileIndex(id);
-  current_size_ = 0;
-  writeback_from_ = 0;
-  return Status::Ok();
+  auto open = std::make_unique<OpenFile>(OpenFile{std::move(file)});
+  std::lock_guard<std::mutex> lock(mu_);
+  open->index = FileIndex(id);
+  return open;
 }
 
-Status OcdbtWriter::Impl::MaybeStartWriteback() {
+Status OcdbtWriter::Impl::FinishDataFile(std::unique_ptr<OpenFile> file) {
+  if (options_.sync) OCKPT_RETURN_IF_ERROR(file->file.Sync());
+  return file->file.Close();
+}
+
+Result<std::unique_ptr<OcdbtWriter::Impl::OpenFile>> OcdbtWriter::Impl::TakeFile(uint64_t bound) {
+  std::unique_ptr<OpenFile> file;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      file = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (file && file->size > 0 &&
+      bound > options_.target_data_file_size - std::min(options_.target_data_file_size, file->size)) {
+    OCKPT_RETURN_IF_ERROR(FinishDataFile(std::move(file)));
+  }
+  if (!file) return StartDataFile();
+  return file;
+}
+
+void OcdbtWriter::Impl::GiveBack(std::unique_ptr<OpenFile> file) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(std::move(file));
+}
+
+Status OcdbtWriter::Impl::AppendTo(OpenFile& file, ByteView piece) {
   constexpr uint64_t kWritebackBytes = uint64_t{16} << 20;
-  if (!options_.sync || current_size_ - writeback_from_ < kWritebackBytes) return Status::Ok();
-  OCKPT_RETURN_IF_ERROR(current_->StartWriteback(writeback_from_, current_size_ - writeback_from_));
-  writeback_from_ = current_size_;
+  OCKPT_RETURN_IF_ERROR(file.file.Append(piece));
+  file.size += piece.size();
+  if (!options_.sync || file.size - file.writeback_from < kWritebackBytes) return Status::Ok();
+  OCKPT_RETURN_IF_ERROR(file.file.StartWriteback(file.writeback_from, file.size - file.writeback_from));
+  file.writeback_from = file.size;
   return Status::Ok();
-}
-
-Status OcdbtWriter::Impl::FinishDataFile() {
-  if (!current_) return Status::Ok();
-  WritableFile file = std::move(*current_);
-  current_.reset();
-  if (options_.sync) OCKPT_RETURN_IF_ERROR(file.Sync());
-  return file.Close();
 }
 
 Result<std::pair<uint32_t, uint64_t>> OcdbtWriter::Impl::AppendBlob(ByteView blob) {
-  if (current_ && current_size_ > 0 &&
-      blob.size() > options_.target_data_file_size -
-                        std::min(options_.target_data_file_size, current_size_)) {
-    OCKPT_RETURN_IF_ERROR(FinishDataFile());
-  }
-  if (!current_) OCKPT_RETURN_IF_ERROR(StartDataFile());
-  OCKPT_RETURN_IF_ERROR(current_->Append(blob));
-  uint64_t offset = current_size_;
-  current_size_ += blob.size();
-  OCKPT_RETURN_IF_ERROR(MaybeStartWriteback());
-  return std::make_pair(current_file_, offset);
+  OCKPT_ASSIGN_OR_RETURN(std::unique_ptr<OpenFile> file, TakeFile(blob.size()));
+  const uint64_t offset = file->size;
+  Status st = AppendTo(*file, blob);
+  const uint32_t index = file->index;
+  GiveBack(std::move(file));
+  if (!st.ok()) return st;
+  return std::make_pair(index, offset);
 }
 
 Status OcdbtWriter::Impl::Put(std::string key, ByteView value) {
@@ -296,14 +341,14 @@ Status OcdbtWriter::Impl::Put(std::string key, ByteView value) {
   } else {
     auto written = AppendBlob(value);
     if (!written.ok()) {
-      error_ = written.status().WithContext(
-          fmt::format("writing the value of key \"{}\"", EscapeKey(e.key)));
-      return error_;
+      return Fail(written.status().WithContext(
+          fmt::format("writing the value of key \"{}\"", EscapeKey(e.key))));
     }
     e.is_inline = false;
     e.file = written->first;
     e.offset = written->second;
   }
+  std::lock_guard<std::mutex> lock(mu_);
   entries_.push_back(std::move(e));
   return Status::Ok();
 }
@@ -317,38 +362,29 @@ Status OcdbtWriter::Impl::PutStreamed(
   e.key = std::move(key);
   // The first bytes stay here until the value outgrows the inline limit.
   Bytes head;
-  bool in_file = false;
-  auto to_file = [&](ByteView piece) -> Status {
-    OCKPT_RETURN_IF_ERROR(current_->Append(piece));
-    current_size_ += piece.size();
-    return MaybeStartWriteback();
-  };
+  std::unique_ptr<OpenFile> file;  // taken for this value once it is out of line
   auto append = [&](ByteView piece) -> Status {
     e.length += piece.size();
-    if (in_file) return to_file(piece);
+    if (file) return AppendTo(*file, piece);
     head.append(piece.data(), piece.size());
     if (head.size() <= options_.max_inline_value_bytes) return Status::Ok();
-    if (current_ && current_size_ > 0 &&
-        size_bound > options_.target_data_file_size -
-                         std::min(options_.target_data_file_size, current_size_)) {
-      OCKPT_RETURN_IF_ERROR(FinishDataFile());
-    }
-    if (!current_) OCKPT_RETURN_IF_ERROR(StartDataFile());
-    in_file = true;
+    OCKPT_ASSIGN_OR_RETURN(file, TakeFile(size_bound));
     e.is_inline = false;
-    e.file = current_file_;
-    e.offset = current_size_;
-    Status st = to_file(head);
+    e.file = file->index;
+    e.offset = file->size;
+    Status st = AppendTo(*file, head);
     Bytes().swap(head);
     return st;
   };
   Status st = produce(append);
+  const bool in_file = file != nullptr;
+  if (file) GiveBack(std::move(file));
   if (!st.ok()) {
     // Bytes of a value that will never be referenced are in the data file.
-    if (in_file) error_ = st;
-    return st;
+    return in_file ? Fail(st) : st;
   }
   if (!in_file) e.value = std::move(head);
+  std::lock_guard<std::mutex> lock(mu_);
   entries_.push_back(std::move(e));
   return Status::Ok();
 }
@@ -373,8 +409,9 @@ Status OcdbtWriter::Impl::PutReference(std::string key, std::string base_path,
   e.key = std::move(key);
   e.length = length;
   e.is_inline = false;
-  e.file = FileIndex(id);
   e.offset = offset;
+  std::lock_guard<std::mutex> lock(mu_);
+  e.file = FileIndex(id);
   entries_.push_back(std::move(e));
   return Status::Ok();
 }
@@ -600,7 +637,10 @@ Status OcdbtWriter::Impl::CommitImpl(uint64_t commit_time_ns) {
   }
   manifest.versions = {version};
 
-  OCKPT_RETURN_IF_ERROR(FinishDataFile());
+  // Every value has ended: no file is taken.
+  std::vector<std::unique_ptr<OpenFile>> open;
+  open.swap(idle_);
+  for (std::unique_ptr<OpenFile>& file : open) OCKPT_RETURN_IF_ERROR(FinishDataFile(std::move(file)));
   if (options_.sync && made_data_dir_) {
     OCKPT_RETURN_IF_ERROR(SyncDirectory(JoinPath(dir_, kDataDir)));
     OCKPT_RETURN_IF_ERROR(SyncDirectory(dir_));
@@ -610,11 +650,15 @@ Status OcdbtWriter::Impl::CommitImpl(uint64_t commit_time_ns) {
 
 Status OcdbtWriter::Impl::Commit(uint64_t commit_time_ns) {
   OCKPT_RETURN_IF_ERROR(CheckUsable());
-  committed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    committed_ = true;
+  }
   Status s = CommitImpl(commit_time_ns);
   if (!s.ok()) {
     // Leave nothing open; the data files written so far are orphans.
-    if (current_) current_.reset();
+    std::lock_guard<std::mutex> lock(mu_);
+    idle_.clear();
     error_ = s.WithContext(fmt::format("committing OCDBT database {}", dir_));
     return error_;
   }

@@ -13,8 +13,11 @@
 // The B+tree has the shape TensorStore gives a fresh tree (same node splits,
 // excluded key prefixes and subtree_common_prefix_length values); see
 // docs/format/ocdbt.md, "Writing". Memory holds the keys and inline values
-// only. Not thread-safe. A writer destroyed without Commit leaves its data
-// files behind and no manifest (the database does not exist).
+// only. Put, PutStreamed and PutReference may be called from several threads
+// at once (values written side by side go to data files of their own);
+// Commit after every other call has returned. A writer destroyed without
+// Commit leaves its data files behind and no manifest (the database does
+// not exist).
 
 #ifndef OCKPT_FORMATS_OCDBT_OCDBT_WRITER_H_
 #define OCKPT_FORMATS_OCDBT_OCDBT_WRITER_H_

@@ -348,6 +348,9 @@ Status WriteProcessPart(const std::string& dir, const ItemPlan& plan, const Arra
       return file.Close();
     };
   }
+  // Each streamed value goes to a data file of its own while it is
+  // written (OcdbtWriter), or is a file of its own.
+  sink.streams_side_by_side = true;
   zarr::WriteOptions write_options;
   write_options.threads = ctx.threads;
   write_options.part = rank;

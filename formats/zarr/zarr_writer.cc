@@ -319,8 +319,13 @@ uint64_t EncodedChunkBound(const WriteSpec& spec) {
   return spec.zarr_format == 3 ? bound + kShardIndexBytes : bound;
 }
 
+int StreamFrameWorkers(const WriteSpec& spec, bool side_by_side, int threads) {
+  return side_by_side && NumChunks(ChunkGridShape(spec)) >= kSideBySideChunks ? 0
+                                                                               : ResolveThreads(threads);
+}
+
 Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src,
-                         int threads, const ValueSink::Append& append) {
+                         int frame_workers, const ValueSink::Append& append) {
   OCKPT_RETURN_IF_ERROR(ValidateWriteSpec(spec));
   OCKPT_RETURN_IF_ERROR(CheckSource(spec, src));
   OCKPT_RETURN_IF_ERROR(CheckChunkIndex(spec, chunk_index));
@@ -371,8 +376,7 @@ Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const 
   } else {
     OCKPT_ASSIGN_OR_RETURN(
         std::unique_ptr<ZstdStreamEncoder> encoder,
-        ZstdStreamEncoder::Create(*spec.zstd_level, chunk_bytes, ResolveThreads(threads),
-                                  spec.zstd_checksum));
+        ZstdStreamEncoder::Create(*spec.zstd_level, chunk_bytes, frame_workers, spec.zstd_checksum));
     for (uint64_t pos = 0; pos < chunk_bytes;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(input.size(), chunk_bytes - pos));
       OCKPT_RETURN_IF_ERROR(gather(pos, n));
@@ -471,8 +475,10 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
   // from on the workers when it is concurrent(), else on the calling thread).
   size_t open_index = arrays.size();
   std::shared_ptr<ArraySource> open_source;
-  // The source of the streamed array being written (calling thread only).
-  std::unique_ptr<ArraySource> streamed_source;
+  // Per array: the source of a streamed array whose chunks are encoded on
+  // the calling thread, from the first of its chunks produced to the last
+  // one consumed.
+  std::vector<std::shared_ptr<ArraySource>> serial_sources(arrays.size());
   PipelineOptions pipeline;
   pipeline.threads = options.threads;
   pipeline.max_bytes_in_flight = options.max_bytes_in_flight;
@@ -482,16 +488,15 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
     return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[a].spec), 1);  // chunk + encoding
   };
   pipeline.task_bytes = [&, task_bytes = pipeline.task_bytes](size_t j) { return task_bytes(run.first + j); };
+  auto chunk_context = [](const ArrayToWrite& array, const std::string& key) {
+    return fmt::format("writing leaf '{}': writing zarr chunk '{}'", array.name, key);
+  };
   return RunOrderedPipeline<Bytes>(
       run.end - run.first, pipeline,
       [&](size_t j) -> Result<PipelineWork<Bytes>> {
         const size_t i = run.first + j;
         const size_t a = array_of(i);
         const ArrayToWrite& array = arrays[a];
-        if (streamed[a]) {
-          // Encoded while it is consumed, on the calling thread.
-          return PipelineWork<Bytes>([] { return Result<Bytes>(Bytes()); });
-        }
         if (a != open_index) {
           open_source.reset();
           auto src = array.open();
@@ -506,6 +511,27 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
         if (i == last_of(a)) {
           open_source.reset();  // its last chunk (the work may still hold it)
           open_index = arrays.size();
+        }
+        if (streamed[a]) {
+          const bool side_by_side = sink.streams_side_by_side && source->concurrent();
+          if (StreamFrameWorkers(array.spec, side_by_side, options.threads) == 0) {
+            // Encoded and handed to the sink by the worker, a frame on one
+            // core, beside the other workers' chunks.
+            return PipelineWork<Bytes>([&sink, &array, &chunk_context, index,
+                                        source = std::move(source)]() -> Result<Bytes> {
+              const std::string key = ChunkKeyFor(array.spec, array.prefix, index);
+              Status st = sink.put_streamed(key, EncodedChunkBound(array.spec),
+                                            [&](const ValueSink::Append& append) {
+                                              return StreamEncodeChunk(array.spec, index, *source,
+                                                                       0, append);
+                                            });
+              if (!st.ok()) return std::move(st).WithContext(chunk_context(array, key));
+              return Bytes();
+            });
+          }
+          // Encoded while it is consumed, on the calling thread.
+          serial_sources[a] = std::move(source);
+          return PipelineWork<Bytes>([] { return Result<Bytes>(Bytes()); });
         }
         if (source->concurrent()) {
           return PipelineWork<Bytes>([&array, index, source = std::move(source)]() -> Result<Bytes> {
@@ -529,28 +555,24 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
         if (!split && options.write_metadata && i == starts[a]) {
           OCKPT_RETURN_IF_ERROR(put(MetadataKey(array.spec, array.prefix), EncodeMetadata(array.spec)));
         }
+        if (streamed[a] && !serial_sources[a]) return Status::Ok();  // its worker wrote it
         const Shape index = GridIndex(grids[a], i - starts[a]);
         const std::string key = ChunkKeyFor(array.spec, array.prefix, index);
         Status st;
         if (streamed[a]) {
-          if (i == first_of(a)) {
-            auto src = array.open();
-            if (!src.ok()) return src.status().WithContext(fmt::format("writing leaf '{}'", array.name));
-            streamed_source = std::move(src).value();
-          }
+          const ArraySource& source = *serial_sources[a];
           st = sink.put_streamed(key, EncodedChunkBound(array.spec),
                                  [&](const ValueSink::Append& append) {
-                                   return StreamEncodeChunk(array.spec, index, *streamed_source,
-                                                            options.threads, append);
+                                   return StreamEncodeChunk(
+                                       array.spec, index, source,
+                                       StreamFrameWorkers(array.spec, false, options.threads),
+                                       append);
                                  });
-          if (i == last_of(a)) streamed_source.reset();
+          if (i == last_of(a)) serial_sources[a].reset();
         } else {
           st = put(key, encoded);
         }
-        if (!st.ok()) {
-          return std::move(st).WithContext(
-              fmt::format("writing leaf '{}': writing zarr chunk '{}'", array.name, key));
-        }
+        if (!st.ok()) return std::move(st).WithContext(chunk_context(array, key));
         return Status::Ok();
       });
 }

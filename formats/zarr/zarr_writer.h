@@ -77,11 +77,14 @@ struct WriteOptions {
   uint64_t max_bytes_in_flight = uint64_t{128} << 20;
   // With a ValueSink that takes streamed values: chunks larger than this
   // whose layout allows it (CanStreamEncode) are encoded from the source
-  // straight into the sink in pieces, on the calling thread (zstd's own
-  // workers compress one chunk on `threads` cores, so every core works on
-  // it while the calling thread reads the source and appends the frame),
-  // so that chunks of tens of MiB to several GiB (Orbax's default: one per
-  // array) are written with fixed memory and every core busy.
+  // straight into the sink in pieces, so that chunks of tens of MiB to
+  // several GiB (Orbax's default: one per array) are written with fixed
+  // memory and every core busy. An array of kSideBySideChunks chunks or more
+  // is encoded a chunk per worker, several at once, when the sink
+  // (streams_side_by_side) and the source (concurrent()) allow; an array of
+  // fewer chunks one chunk at a time on the calling thread, zstd's own
+  // workers compressing it on `threads` cores while the calling thread reads
+  // the source and appends the frame (StreamFrameWorkers).
   uint64_t stream_chunks_above = uint64_t{16} << 20;
   // Multi-process saves (WriteArrays only): this call writes part `part` of
   // `parts` of the chunks, ChunkPart's run of them; the other processes
@@ -115,6 +118,9 @@ struct ValueSink {
   std::function<Status(const std::string& key, uint64_t size_bound,
                        const std::function<Status(const Append& append)>& produce)>
       put_streamed;
+  // Whether put_streamed may run on several threads at once, beside put
+  // (each value then goes where no other one is being written).
+  bool streams_side_by_side = false;
 };
 
 // Whether the chunks of spec can be encoded as a stream: each chunk's part
@@ -123,13 +129,25 @@ struct ValueSink {
 bool CanStreamEncode(const WriteSpec& spec);
 // Upper bound of an encoded chunk's size.
 uint64_t EncodedChunkBound(const WriteSpec& spec);
+// How many zstd workers of its own compress one streamed chunk of spec's
+// array: 0 (one frame on the thread that encodes it) when its chunks are
+// encoded side by side, one per thread: an array of at least
+// kSideBySideChunks chunks, when the sink and the source allow
+// (`side_by_side`: ValueSink::streams_side_by_side and
+// ArraySource::concurrent()); else ResolveThreads(threads) (>= 1), so that
+// an array of one large chunk (Orbax's default) is compressed on every
+// core. zstd's frame is the same for every worker count >= 1 and differs
+// from 0's, so the choice never depends on `threads`: a save writes the
+// same bytes with any thread count.
+inline constexpr uint64_t kSideBySideChunks = 4;
+int StreamFrameWorkers(const WriteSpec& spec, bool side_by_side, int threads);
 // Encodes one chunk from src into append, in pieces: the bytes are those of
 // EncodeChunk, except that a zstd frame may be cut into blocks differently
-// (it decodes to the same bytes). zstd compresses on `threads` workers of
-// its own (0 = all cores; the output does not depend on the count).
+// (it decodes to the same bytes). zstd compresses on `frame_workers`
+// workers of its own (StreamFrameWorkers).
 // REQUIRES: CanStreamEncode(spec).
 Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src,
-                         int threads, const ValueSink::Append& append);
+                         int frame_workers, const ValueSink::Append& append);
 
 // Encodes every chunk (all-zero ones too, as Orbax stores them) in C order of
 // the chunk grid and hands each to sink; stops at the first error. The

@@ -10,7 +10,9 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <atomic>
 #include <functional>
+#include <thread>
 #include <map>
 #include <set>
 #include <utility>
@@ -457,6 +459,67 @@ TEST_CASE("writer: streamed values are stored as Put stores them", "[ocdbt][writ
   CHECK((*small)->size() == 1024);
   CHECK(store->OpenValue("zzz").status().code() == StatusCode::kNotFound);
   LoadTree(tmp.path());
+}
+
+TEST_CASE("writer: streamed values side by side on several threads", "[ocdbt][writer]") {
+  TempDir tmp;
+  // Values written one after the other share one data file.
+  {
+    auto writer = OcdbtWriter::Create((tmp / "one"), Unsynced()).value();
+    for (int k = 0; k < 4; ++k) {
+      const Bytes value = MakeValue(20000, k);
+      REQUIRE(writer->PutStreamed(fmt::format("v{}", k), value.size(), Pieces(value, 3000)).ok());
+    }
+    REQUIRE(writer->Commit(kCommitTime).ok());
+    CHECK(DataFiles((tmp / "one")).size() == 1);
+  }
+  // Four threads stream values (each crossing the inline limit in a later
+  // piece) while this one Puts: every value reads back, and values that
+  // were written at the same time went to files of their own.
+  auto writer = OcdbtWriter::Create((tmp / "many"), Unsynced()).value();
+  constexpr int kThreads = 4, kEach = 25;
+  KeyValues kvs;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int k = 0; k < kEach; ++k) {
+      kvs.emplace_back(fmt::format("t{}/v{:02}", t, k), MakeValue(k % 5 == 0 ? 700 : 40000 + 97 * k, 10 * t + k));
+    }
+  }
+  KeyValues puts;
+  for (int k = 0; k < 30; ++k) {
+    puts.emplace_back(fmt::format("put/{:02}", k), MakeValue(k % 2 ? 100 : 5000, 1000 + k));
+  }
+  std::atomic<int> running{0}, overlapped{0};
+  std::vector<std::thread> threads;
+  std::vector<Status> results(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kEach; ++k) {
+        const auto& [key, value] = kvs[static_cast<size_t>(t * kEach + k)];
+        Status st = writer->PutStreamed(key, value.size(), [&](const std::function<Status(ByteView)>& append) {
+          if (running.fetch_add(1) > 0) overlapped.fetch_add(1);
+          Status s = Pieces(value, 900)(append);
+          running.fetch_sub(1);
+          return s;
+        });
+        if (!st.ok()) {
+          results[static_cast<size_t>(t)] = st;
+          return;
+        }
+      }
+    });
+  }
+  for (const auto& [key, value] : puts) REQUIRE(writer->Put(key, value).ok());
+  for (std::thread& th : threads) th.join();
+  kvs.insert(kvs.end(), puts.begin(), puts.end());
+  for (const Status& st : results) {
+    INFO(st.ToString());
+    REQUIRE(st.ok());
+  }
+  REQUIRE(writer->Commit(kCommitTime).ok());
+  CheckReadBack((tmp / "many"), kvs);
+  LoadTree((tmp / "many"));
+  if (overlapped.load() > 0) CHECK(DataFiles((tmp / "many")).size() >= 2);
+  CHECK(DataFiles((tmp / "many")).size() <= kThreads + 1);
 }
 
 TEST_CASE("writer: a streamed value that fails after reaching the data file is sticky",

@@ -7,11 +7,15 @@
 // kDataLoss naming the chunk.
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "formats/zarr/chunk_layout.h"
 #include "formats/zarr/zarr_array.h"
 #include "formats/zarr/zarr_writer.h"
 #include "lib/base/file.h"
@@ -452,6 +456,129 @@ TEST_CASE("saves stream chunks above 16 MiB by default and read back exactly") {
   ConcurrentWriter w(src_bytes.size());
   REQUIRE(a->Read(w, ro).ok());  // streamed too: 17 MiB chunks, 2 workers
   CHECK(w.data() == src_bytes);
+}
+
+// A source in memory that allows reads from several threads at once.
+class SharedMemorySource final : public ArraySource {
+ public:
+  explicit SharedMemorySource(const Bytes& data) : data_(data) {}
+  uint64_t size() const override { return data_.size(); }
+  Status ReadAt(uint64_t offset, size_t n, char* dst) const override {
+    if (offset > data_.size() || n > data_.size() - offset) return InternalError("out of range");
+    std::memcpy(dst, data_.data() + offset, n);
+    return Status::Ok();
+  }
+  bool concurrent() const override { return true; }
+
+ private:
+  const Bytes& data_;
+};
+
+TEST_CASE("streamed chunks of a many-chunk array are encoded side by side, the same with any thread count") {
+  WriteSpec spec;
+  spec.dtype = DType::kUInt8;
+  spec.shape = {24, 1 << 16};
+  spec.chunk_shape = {3, 1 << 16};  // 8 chunks of 192 KiB
+  spec.zstd_level = 1;
+  spec.zstd_checksum = true;
+  WriteSpec few = spec;
+  few.chunk_shape = {12, 1 << 16};  // 2 chunks
+  // The frame is decided by the array and the sink and source, never by the
+  // thread count.
+  CHECK(StreamFrameWorkers(spec, true, 4) == 0);
+  CHECK(StreamFrameWorkers(spec, false, 4) == 4);
+  CHECK(StreamFrameWorkers(few, true, 4) == 4);
+  CHECK(StreamFrameWorkers(few, true, 1) == 1);
+  const Bytes src_bytes = Values(size_t{24} << 16, 11);
+
+  struct Run {
+    std::map<std::string, Bytes> values;
+    int max_streams = 0;  // streamed values being produced at once, at most
+  };
+  auto save = [&](const WriteSpec& s, int threads, bool side_by_side, bool concurrent_source) {
+    Run run;
+    std::mutex mu;
+    std::condition_variable started;
+    int streams = 0, finished = 0;
+    const bool wait_for_second =
+        side_by_side && concurrent_source && threads > 1 && NumChunks(ChunkGridShape(s)) >= 4;
+    ValueSink sink;
+    sink.streams_side_by_side = side_by_side;
+    sink.put = [&](const std::string& key, ByteView value) {
+      std::lock_guard<std::mutex> lock(mu);
+      run.values[key] = Bytes(value);
+      return Status::Ok();
+    };
+    sink.put_streamed = [&](const std::string& key, uint64_t,
+                            const std::function<Status(const ValueSink::Append&)>& produce) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        run.max_streams = std::max(run.max_streams, ++streams);
+        started.notify_all();
+        // Where chunks go side by side, the first one waits for a second
+        // to start beside it (bounded, so a serial writer only shows up as
+        // max_streams == 1).
+        if (wait_for_second && finished == 0) {
+          started.wait_for(lock, std::chrono::seconds(10), [&] { return streams >= 2; });
+        }
+      }
+      Bytes value;
+      Status st = produce([&](ByteView piece) {
+        std::this_thread::yield();
+        value.append(piece.data(), piece.size());
+        return Status::Ok();
+      });
+      std::lock_guard<std::mutex> lock(mu);
+      --streams;
+      ++finished;
+      OCKPT_RETURN_IF_ERROR(st);
+      run.values[key] = std::move(value);
+      return Status::Ok();
+    };
+    ArrayToWrite array;
+    array.spec = s;
+    array.name = "x";
+    array.open = [&]() -> Result<std::unique_ptr<ArraySource>> {
+      if (concurrent_source) return std::unique_ptr<ArraySource>(new SharedMemorySource(src_bytes));
+      return std::unique_ptr<ArraySource>(new MemoryArraySource(src_bytes));
+    };
+    WriteOptions wo;
+    wo.threads = threads;
+    wo.stream_chunks_above = 0;  // every chunk streams
+    REQUIRE(WriteArrays({array}, sink, wo).ok());
+    return run;
+  };
+  auto read_back = [&](const std::map<std::string, Bytes>& values) {
+    MemoryKvStore store;
+    for (const auto& [k, v] : values) store.values[k] = v;
+    auto a = ZarrArray::Open(&store, "");
+    REQUIRE(a.ok());
+    ConcurrentWriter w(src_bytes.size());
+    REQUIRE(a->Read(w, Streamed(2)).ok());
+    return w.data() == src_bytes;
+  };
+  for (const WriteSpec& s : {spec, few}) {
+    INFO("chunks " << NumChunks(ChunkGridShape(s)));
+    Run one = save(s, 1, true, true);
+    Run four = save(s, 4, true, true);
+    CHECK(one.values.size() == NumChunks(ChunkGridShape(s)) + 1);  // + .zarray
+    CHECK(one.values == four.values);
+    CHECK(one.max_streams == 1);
+    // 8 chunks: side by side; 2: one at a time, zstd's workers on it.
+    if (NumChunks(ChunkGridShape(s)) >= 4) {
+      CHECK(four.max_streams >= 2);
+    } else {
+      CHECK(four.max_streams == 1);
+    }
+    CHECK(read_back(four.values));
+    // A sink or source that does not allow it: one chunk at a time.
+    for (auto [side_by_side, concurrent_source] : {std::pair{false, true}, std::pair{true, false}}) {
+      Run serial = save(s, 4, side_by_side, concurrent_source);
+      CHECK(serial.max_streams == 1);
+      CHECK(read_back(serial.values));
+      CHECK(serial.values == save(s, 1, side_by_side, concurrent_source).values);
+    }
+  }
 }
 
 }  // namespace
