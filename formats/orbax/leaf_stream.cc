@@ -180,6 +180,7 @@ class LeafStream::Impl {
         d.status = zarr::ScatterChunk(sum.shape, sum.chunk_shape, index_of[k], SizeOf(sum.dtype),
                                       *chunk, *direct_out_);
         d.written = true;
+        RecycleBytes(std::move(chunk).value());  // for this worker's next chunk
         continue;
       }
       d.data = std::move(chunk).value();

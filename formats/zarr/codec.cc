@@ -77,8 +77,11 @@ uint64_t MaxEncodedSize(const CodecChain& chain, size_t element_size, const Shap
 Result<Bytes> DecodeBytes(const BytesCodec& codec, Bytes input, uint64_t max_out) {
   const size_t max = static_cast<size_t>(std::min<uint64_t>(max_out, kMaxEncodedBytes));
   switch (codec.kind) {
-    case BytesCodec::Kind::kZstd:
-      return ZstdDecompress(input, max);
+    case BytesCodec::Kind::kZstd: {
+      Result<Bytes> out = ZstdDecompress(input, max);
+      RecycleBytes(std::move(input));  // for this thread's next read
+      return out;
+    }
     case BytesCodec::Kind::kZlib:
       return ZlibDecompress(input, max, /*gzip=*/false);
     case BytesCodec::Kind::kGzip:

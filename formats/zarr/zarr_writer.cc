@@ -468,8 +468,7 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
       }
     }
   }
-  // The first and the last chunk of array a that this call writes.
-  auto first_of = [&](size_t a) { return std::max<uint64_t>(starts[a], run.first); };
+  // The last chunk of array a that this call writes.
   auto last_of = [&](size_t a) { return std::min<uint64_t>(starts[a] + NumChunks(grids[a]), run.end) - 1; };
   // The source being gathered from (opened on the calling thread; gathered
   // from on the workers when it is concurrent(), else on the calling thread).

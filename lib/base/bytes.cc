@@ -3,6 +3,7 @@
 #include "lib/base/bytes.h"
 
 #include <algorithm>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -27,6 +28,50 @@ Bytes ZeroedBytes(size_t size, size_t capacity) {
 #endif
   b.resize(size);
   return b;
+}
+
+namespace {
+
+// This thread's reusable buffers, each at the size it was last used at.
+std::vector<Bytes>& ThreadBuffers() {
+  thread_local std::vector<Bytes> buffers;
+  return buffers;
+}
+
+}  // namespace
+
+Bytes ReusedBytes(size_t size) {
+  std::vector<Bytes>& cache = ThreadBuffers();
+  // Among buffers with room for size (and not twice as much: the caller may
+  // keep what it gets), the one last used at the size closest to this one:
+  // growing it fills bytes now, shrinking it fills them when it grows back
+  // (a worker's reads and decoded chunks each find their own kind).
+  size_t best = cache.size();
+  auto distance = [&](size_t i) {
+    return size > cache[i].size() ? size - cache[i].size() : cache[i].size() - size;
+  };
+  for (size_t i = 0; i < cache.size(); ++i) {
+    const size_t cap = cache[i].capacity();
+    if (cap < size || cap / 2 > size) continue;
+    if (best == cache.size() || distance(i) < distance(best)) best = i;
+  }
+  // A new one has room for values up to an eighth larger (the sizes of
+  // compressed chunks vary).
+  if (best == cache.size()) return ZeroedBytes(size, size + size / 8);
+  Bytes b = std::move(cache[best]);
+  cache.erase(cache.begin() + static_cast<std::ptrdiff_t>(best));
+  b.resize(size);  // fills only what it grows by
+  return b;
+}
+
+void RecycleBytes(Bytes b) {
+  if (b.capacity() > kMaxReusedBytes || b.capacity() < (size_t{64} << 10)) return;
+  std::vector<Bytes>& cache = ThreadBuffers();
+  if (cache.size() == kReusedBuffers) {
+    // The oldest makes room.
+    cache.erase(cache.begin());
+  }
+  cache.push_back(std::move(b));
 }
 
 void PutU32LE(Bytes* dst, uint32_t v) {

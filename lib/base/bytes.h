@@ -38,6 +38,23 @@ void StoreU64LE(void* p, uint64_t v);
 // thousands of page faults into a few hundred (madvise mode, Linux).
 Bytes ZeroedBytes(size_t size, size_t capacity = 0);
 
+// A per-thread cache of a few large buffers, so that a worker reading and
+// decoding chunk after chunk reuses the same memory instead of having a
+// fresh block zero-filled and faulted in for every chunk (and, on several
+// threads, contending for the process's memory map).
+//
+// ReusedBytes(size): a buffer of `size` bytes whose contents are
+// unspecified (the caller overwrites every byte), from this thread's cache
+// when a cached buffer is large enough (and less than twice as large),
+// else ZeroedBytes(size).
+// RecycleBytes(b): offers b's memory to this thread's cache (at most
+// kReusedBuffers buffers of up to kMaxReusedBytes each are kept; the
+// oldest goes first).
+inline constexpr size_t kReusedBuffers = 3;
+inline constexpr size_t kMaxReusedBytes = size_t{64} << 20;
+Bytes ReusedBytes(size_t size);
+void RecycleBytes(Bytes b);
+
 // Takes the bytes of a range as they arrive, in order: `offset` is where
 // `data` starts within the range. An error stops the transfer.
 using ByteRangeSink = std::function<Status(uint64_t offset, ByteView data)>;

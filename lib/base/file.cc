@@ -521,7 +521,7 @@ Result<Bytes> RandomAccessFile::Read(uint64_t offset, uint64_t length) const {
     return DataLossError("{} is {} bytes; cannot read {} bytes at offset {}", path_, size_,
                          length, offset);
   }
-  Bytes out = ZeroedBytes(length);
+  Bytes out = ReusedBytes(length);  // every byte is read into, or an error
   OCKPT_RETURN_IF_ERROR(ReadInto(offset, length, out.data()));
   return out;
 }

@@ -48,7 +48,7 @@ Result<Bytes> ZstdDecompress(ByteView input, size_t max_size) {
       return DataLossError("zstd frame declares {} bytes, more than the {} expected",
                            content, max_size);
     }
-    out = ZeroedBytes(content);
+    out = ReusedBytes(content);  // every byte is decoded into, or an error
     // The size is known: decode straight into the output (the streaming
     // API would go through its window buffer, one more copy).
     ZstdContexts& ctx = ThreadZstdContexts();

@@ -2,9 +2,57 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <thread>
 
 namespace ockpt {
 namespace {
+
+TEST_CASE("ReusedBytes hands a recycled buffer back to its thread, at the size asked") {
+  // A fresh thread: its cache starts empty.
+  std::thread([] {
+    Bytes a = ReusedBytes(size_t{1} << 20);
+    CHECK(a.size() == size_t{1} << 20);
+    CHECK(a.find_first_not_of('\0') == Bytes::npos);  // a new buffer is zero-filled
+    a.assign(a.size(), 'x');
+    const char* memory = a.data();
+    RecycleBytes(std::move(a));
+    // The same memory, cut to the size asked, its old bytes left in place.
+    Bytes b = ReusedBytes((size_t{1} << 20) - 100);
+    CHECK(b.data() == memory);
+    CHECK(b.size() == (size_t{1} << 20) - 100);
+    CHECK(b.front() == 'x');
+    RecycleBytes(std::move(b));
+    // Not for a value less than half its size (the caller may keep it), nor
+    // for one larger than it holds.
+    Bytes small = ReusedBytes(1000);
+    CHECK(small.data() != memory);
+    Bytes large = ReusedBytes(size_t{3} << 20);
+    CHECK(large.data() != memory);
+    CHECK(large.size() == size_t{3} << 20);
+    // Of two kinds of values (a compressed chunk read, the chunk decoded),
+    // each gets the buffer last used at about its size.
+    const size_t kRead = 2600000, kDecoded = size_t{4} << 20;
+    Bytes read = ReusedBytes(kRead);
+    Bytes decoded = ReusedBytes(kDecoded);
+    const char* read_memory = read.data();
+    const char* decoded_memory = decoded.data();
+    RecycleBytes(std::move(read));
+    RecycleBytes(std::move(decoded));
+    Bytes read2 = ReusedBytes(kRead + 20000);  // a slightly larger frame still fits
+    Bytes decoded2 = ReusedBytes(kDecoded);
+    CHECK(read2.data() == read_memory);
+    CHECK(decoded2.data() == decoded_memory);
+    // Tiny and huge buffers are not kept.
+    Bytes tiny(100, 'y');
+    RecycleBytes(std::move(tiny));
+    CHECK(ReusedBytes(100) == Bytes(100, '\0'));
+  }).join();
+  // Another thread does not see this one's buffers.
+  Bytes here = ReusedBytes(size_t{1} << 20);
+  const char* memory = here.data();
+  RecycleBytes(std::move(here));
+  std::thread([memory] { CHECK(ReusedBytes(size_t{1} << 20).data() != memory); }).join();
+}
 
 TEST_CASE("varint round trip and canonical bytes") {
   for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{300},
