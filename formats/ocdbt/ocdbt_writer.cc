@@ -639,7 +639,10 @@ Status OcdbtWriter::Impl::CommitImpl(uint64_t commit_time_ns) {
 
   // Every value has ended: no file is taken.
   std::vector<std::unique_ptr<OpenFile>> open;
-  open.swap(idle_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    open.swap(idle_);
+  }
   for (std::unique_ptr<OpenFile>& file : open) OCKPT_RETURN_IF_ERROR(FinishDataFile(std::move(file)));
   if (options_.sync && made_data_dir_) {
     OCKPT_RETURN_IF_ERROR(SyncDirectory(JoinPath(dir_, kDataDir)));
