@@ -55,9 +55,10 @@ Bytes ReusedBytes(size_t size) {
     if (cap < size || cap / 2 > size) continue;
     if (best == cache.size() || distance(i) < distance(best)) best = i;
   }
-  // A new one has room for values up to an eighth larger (the sizes of
-  // compressed chunks vary).
-  if (best == cache.size()) return ZeroedBytes(size, size + size / 8);
+  // A new one that may come back to the cache has room for values up to an
+  // eighth larger (the sizes of compressed chunks vary); a larger one is
+  // never cached and gets no slack.
+  if (best == cache.size()) return ZeroedBytes(size, size <= kMaxReusedBytes ? size + size / 8 : 0);
   Bytes b = std::move(cache[best]);
   cache.erase(cache.begin() + static_cast<std::ptrdiff_t>(best));
   b.resize(size);  // fills only what it grows by
