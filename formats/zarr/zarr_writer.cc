@@ -319,9 +319,13 @@ uint64_t EncodedChunkBound(const WriteSpec& spec) {
   return spec.zarr_format == 3 ? bound + kShardIndexBytes : bound;
 }
 
+bool StreamsSideBySide(const WriteSpec& spec, bool side_by_side) {
+  return side_by_side && NumChunks(ChunkGridShape(spec)) >= kSideBySideChunks;
+}
+
 int StreamFrameWorkers(const WriteSpec& spec, bool side_by_side, int threads) {
-  return side_by_side && NumChunks(ChunkGridShape(spec)) >= kSideBySideChunks ? 0
-                                                                               : ResolveThreads(threads);
+  const int all = ResolveThreads(threads);
+  return StreamsSideBySide(spec, side_by_side) ? std::min(kSideBySideFrameWorkers, all) : all;
 }
 
 Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const ArraySource& src,
@@ -380,10 +384,12 @@ Status StreamEncodeChunk(const WriteSpec& spec, const Shape& chunk_index, const 
     for (uint64_t pos = 0; pos < chunk_bytes;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(input.size(), chunk_bytes - pos));
       OCKPT_RETURN_IF_ERROR(gather(pos, n));
-      OCKPT_RETURN_IF_ERROR(encoder->Write(ByteView(input.data(), n), emit));
       pos += n;
+      // The last piece ends the frame (see ZstdStreamEncoder::Finish).
+      OCKPT_RETURN_IF_ERROR(pos == chunk_bytes ? encoder->Finish(ByteView(input.data(), n), emit)
+                                               : encoder->Write(ByteView(input.data(), n), emit));
     }
-    OCKPT_RETURN_IF_ERROR(encoder->Finish(emit));
+    if (chunk_bytes == 0) OCKPT_RETURN_IF_ERROR(encoder->Finish(ByteView(), emit));
   }
   if (spec.zarr_format == 2) return Status::Ok();
   // One inner chunk at offset 0, then the shard index (see EncodeValidated).
@@ -513,16 +519,17 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
         }
         if (streamed[a]) {
           const bool side_by_side = sink.streams_side_by_side && source->concurrent();
-          if (StreamFrameWorkers(array.spec, side_by_side, options.threads) == 0) {
-            // Encoded and handed to the sink by the worker, a frame on one
-            // core, beside the other workers' chunks.
-            return PipelineWork<Bytes>([&sink, &array, &chunk_context, index,
+          if (StreamsSideBySide(array.spec, side_by_side)) {
+            // Encoded and handed to the sink by the worker, beside the other
+            // workers' chunks.
+            const int frame_workers = StreamFrameWorkers(array.spec, side_by_side, options.threads);
+            return PipelineWork<Bytes>([&sink, &array, &chunk_context, index, frame_workers,
                                         source = std::move(source)]() -> Result<Bytes> {
               const std::string key = ChunkKeyFor(array.spec, array.prefix, index);
               Status st = sink.put_streamed(key, EncodedChunkBound(array.spec),
                                             [&](const ValueSink::Append& append) {
                                               return StreamEncodeChunk(array.spec, index, *source,
-                                                                       0, append);
+                                                                       frame_workers, append);
                                             });
               if (!st.ok()) return std::move(st).WithContext(chunk_context(array, key));
               return Bytes();

@@ -81,10 +81,11 @@ struct WriteOptions {
   // several GiB (Orbax's default: one per array) are written with fixed
   // memory and every core busy. An array of kSideBySideChunks chunks or more
   // is encoded a chunk per worker, several at once, when the sink
-  // (streams_side_by_side) and the source (concurrent()) allow; an array of
-  // fewer chunks one chunk at a time on the calling thread, zstd's own
-  // workers compressing it on `threads` cores while the calling thread reads
-  // the source and appends the frame (StreamFrameWorkers).
+  // (streams_side_by_side) and the source (concurrent()) allow
+  // (StreamsSideBySide); an array of fewer chunks one chunk at a time on the
+  // calling thread. Either way zstd's own workers compress each frame while
+  // the thread that encodes it reads the source and appends the frame
+  // (StreamFrameWorkers).
   uint64_t stream_chunks_above = uint64_t{16} << 20;
   // Multi-process saves (WriteArrays only): this call writes part `part` of
   // `parts` of the chunks, ChunkPart's run of them; the other processes
@@ -129,17 +130,23 @@ struct ValueSink {
 bool CanStreamEncode(const WriteSpec& spec);
 // Upper bound of an encoded chunk's size.
 uint64_t EncodedChunkBound(const WriteSpec& spec);
-// How many zstd workers of its own compress one streamed chunk of spec's
-// array: 0 (one frame on the thread that encodes it) when its chunks are
-// encoded side by side, one per thread: an array of at least
-// kSideBySideChunks chunks, when the sink and the source allow
-// (`side_by_side`: ValueSink::streams_side_by_side and
-// ArraySource::concurrent()); else ResolveThreads(threads) (>= 1), so that
-// an array of one large chunk (Orbax's default) is compressed on every
-// core. zstd's frame is the same for every worker count >= 1 and differs
-// from 0's, so the choice never depends on `threads`: a save writes the
-// same bytes with any thread count.
+// Whether the streamed chunks of spec's array are encoded side by side, a
+// chunk per pipeline worker: an array of at least kSideBySideChunks chunks,
+// when the sink and the source allow (`side_by_side`:
+// ValueSink::streams_side_by_side and ArraySource::concurrent()). Else
+// they are encoded one at a time on the calling thread.
 inline constexpr uint64_t kSideBySideChunks = 4;
+bool StreamsSideBySide(const WriteSpec& spec, bool side_by_side);
+// How many zstd workers of its own (ZSTD_c_nbWorkers) compress one streamed
+// chunk of spec's array: ResolveThreads(threads) for a chunk encoded alone,
+// so that an array of one large chunk (Orbax's default) is compressed on
+// every core; at most kSideBySideFrameWorkers for chunks encoded side by
+// side, so that the last chunks of an array, when fewer are left than
+// workers, still spread over more than one core, and the threads in use
+// grow with `threads`, not with its square. Always at least 1: zstd's frame
+// is the same for every worker count of 1 or more (and differs from 0's),
+// so a save writes the same bytes with any `--threads`, either way.
+inline constexpr int kSideBySideFrameWorkers = 2;
 int StreamFrameWorkers(const WriteSpec& spec, bool side_by_side, int threads);
 // Encodes one chunk from src into append, in pieces: the bytes are those of
 // EncodeChunk, except that a zstd frame may be cut into blocks differently

@@ -353,7 +353,9 @@ Status ZstdStreamEncoder::Write(ByteView input, const Append& append) {
   return Run(input, false, append);
 }
 
-Status ZstdStreamEncoder::Finish(const Append& append) { return Run(ByteView(), true, append); }
+Status ZstdStreamEncoder::Finish(ByteView last, const Append& append) {
+  return Run(last, true, append);
+}
 
 Status ZstdStreamEncoder::Run(ByteView input, bool end, const Append& append) {
   ZSTD_inBuffer in{input.data(), input.size(), 0};

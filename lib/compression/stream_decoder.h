@@ -75,8 +75,14 @@ class ZstdStreamEncoder {
   ~ZstdStreamEncoder();
   // Compresses the next input bytes.
   Status Write(ByteView input, const Append& append);
-  // Ends the frame (the input must have been exactly the pledged size).
-  Status Finish(const Append& append);
+  // Compresses the last input bytes (may be empty) and ends the frame (the
+  // input must then have been exactly the pledged size). With workers, give
+  // the last bytes here rather than to Write: zstd cuts its input into jobs,
+  // and when the input given to Write ends exactly at a job's end, whether
+  // that job becomes the frame's last one or is followed by an empty last
+  // block depends on how busy the workers were. The last bytes given here
+  // always end the last job, so the frame is the same on every run.
+  Status Finish(ByteView last, const Append& append);
 
  private:
   ZstdStreamEncoder() = default;

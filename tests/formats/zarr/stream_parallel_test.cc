@@ -477,19 +477,24 @@ class SharedMemorySource final : public ArraySource {
 TEST_CASE("streamed chunks of a many-chunk array are encoded side by side, the same with any thread count") {
   WriteSpec spec;
   spec.dtype = DType::kUInt8;
-  spec.shape = {24, 1 << 16};
-  spec.chunk_shape = {3, 1 << 16};  // 8 chunks of 192 KiB
+  // Chunks of 3 MiB: more than one of zstd's jobs (2 MiB at level 1) each.
+  spec.shape = {24, 1 << 20};
+  spec.chunk_shape = {3, 1 << 20};  // 8 chunks
   spec.zstd_level = 1;
   spec.zstd_checksum = true;
   WriteSpec few = spec;
-  few.chunk_shape = {12, 1 << 16};  // 2 chunks
-  // The frame is decided by the array and the sink and source, never by the
-  // thread count.
-  CHECK(StreamFrameWorkers(spec, true, 4) == 0);
+  few.chunk_shape = {12, 1 << 20};  // 2 chunks
+  CHECK(StreamsSideBySide(spec, true));
+  CHECK_FALSE(StreamsSideBySide(spec, false));
+  CHECK_FALSE(StreamsSideBySide(few, true));
+  // zstd's own workers: at least one always (the frame is then the same
+  // for any count), at most two per chunk side by side.
+  CHECK(StreamFrameWorkers(spec, true, 4) == kSideBySideFrameWorkers);
+  CHECK(StreamFrameWorkers(spec, true, 1) == 1);
   CHECK(StreamFrameWorkers(spec, false, 4) == 4);
   CHECK(StreamFrameWorkers(few, true, 4) == 4);
   CHECK(StreamFrameWorkers(few, true, 1) == 1);
-  const Bytes src_bytes = Values(size_t{24} << 16, 11);
+  const Bytes src_bytes = Values(size_t{24} << 20, 11);
 
   struct Run {
     std::map<std::string, Bytes> values;
@@ -577,6 +582,9 @@ TEST_CASE("streamed chunks of a many-chunk array are encoded side by side, the s
       CHECK(serial.max_streams == 1);
       CHECK(read_back(serial.values));
       CHECK(serial.values == save(s, 1, side_by_side, concurrent_source).values);
+      // The same bytes as side by side: every frame is zstd's
+      // multi-worker frame.
+      CHECK(serial.values == one.values);
     }
   }
 }
