@@ -28,7 +28,8 @@
 // subtree_common_prefix_length. The root stores its keys in full. Levels are
 // added until one node remains.
 //
-// Durability. Data files are fsynced when they are finished, the d/
+// Durability. Data files are flushed as they grow (fdatasync on a thread of
+// their own, BackgroundSync) and fsynced when they are finished, the d/
 // directory before the manifest; the manifest is written to a temporary
 // name, fsynced and hard-linked to manifest.ocdbt (which fails if it exists),
 // then the database directory is fsynced.
@@ -52,6 +53,7 @@
 #include "formats/ocdbt/format/manifest.h"
 #include "formats/ocdbt/key_text.h"
 #include "formats/ocdbt/ocdbt_kvstore.h"
+#include "lib/base/background_sync.h"
 #include "lib/base/file.h"
 #include "lib/kvstore/kvstore.h"
 
@@ -190,6 +192,7 @@ class OcdbtWriter::Impl {
     uint32_t index = 0;            // into files_
     uint64_t size = 0;
     uint64_t writeback_from = 0;   // bytes before this were handed to writeback
+    uint64_t flushed_from = 0;     // bytes before this were queued to flusher_
   };
 
   Status CheckUsable();
@@ -205,8 +208,9 @@ class OcdbtWriter::Impl {
   Result<std::unique_ptr<OpenFile>> TakeFile(uint64_t bound);
   void GiveBack(std::unique_ptr<OpenFile> file);
   // Appends to a taken file. With options_.sync, every kWritebackBytes
-  // appended start being written to the device, so that the fsync at
-  // Commit overlaps with encoding instead of following it.
+  // appended start being written to the device, and every kFlushBytes a
+  // flush of the file is queued to flusher_, so that the fsync at Commit
+  // overlaps with encoding instead of following it.
   Status AppendTo(OpenFile& file, ByteView piece);
   // Appends blob to an open data file. Returns (file, offset).
   Result<std::pair<uint32_t, uint64_t>> AppendBlob(ByteView blob);
@@ -235,6 +239,8 @@ class OcdbtWriter::Impl {
 
   bool committed_ = false;
   Status error_;  // sticky: after a failed write the data files are suspect
+
+  BackgroundSync flusher_;  // with options_.sync: data files flushed as they grow
 };
 
 Status OcdbtWriter::Impl::CheckUsable() {
@@ -312,11 +318,16 @@ void OcdbtWriter::Impl::GiveBack(std::unique_ptr<OpenFile> file) {
 
 Status OcdbtWriter::Impl::AppendTo(OpenFile& file, ByteView piece) {
   constexpr uint64_t kWritebackBytes = uint64_t{16} << 20;
+  constexpr uint64_t kFlushBytes = uint64_t{64} << 20;
   OCKPT_RETURN_IF_ERROR(file.file.Append(piece));
   file.size += piece.size();
   if (!options_.sync || file.size - file.writeback_from < kWritebackBytes) return Status::Ok();
   OCKPT_RETURN_IF_ERROR(file.file.StartWriteback(file.writeback_from, file.size - file.writeback_from));
   file.writeback_from = file.size;
+  if (file.size - file.flushed_from >= kFlushBytes) {
+    flusher_.Queue(file.file);
+    file.flushed_from = file.size;
+  }
   return Status::Ok();
 }
 
@@ -644,6 +655,8 @@ Status OcdbtWriter::Impl::CommitImpl(uint64_t commit_time_ns) {
     open.swap(idle_);
   }
   for (std::unique_ptr<OpenFile>& file : open) OCKPT_RETURN_IF_ERROR(FinishDataFile(std::move(file)));
+  // A flush that failed may have been the one the kernel told.
+  OCKPT_RETURN_IF_ERROR(flusher_.Wait());
   if (options_.sync && made_data_dir_) {
     OCKPT_RETURN_IF_ERROR(SyncDirectory(JoinPath(dir_, kDataDir)));
     OCKPT_RETURN_IF_ERROR(SyncDirectory(dir_));

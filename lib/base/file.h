@@ -183,6 +183,7 @@ class WritableFile {
  private:
   WritableFile(int fd, std::string path, std::string spool = "")
       : fd_(fd), path_(std::move(path)), spool_(std::move(spool)) {}
+  friend class BackgroundSync;  // flushes a duplicate of fd_
   int fd_ = -1;
   uint64_t append_pos_ = 0;
   std::string path_;
