@@ -30,8 +30,9 @@
 #                    [--out docs/perf.md] [--plot docs/perf.png] [--no-zarr]
 #                    [--no-prime]
 #
-# Default: 1024 MiB, best of 2 runs (about 6 minutes on 2 cores); --full
-# adds 2048 MiB. Quick sanity check: --sizes 256 --repeat 1.
+# Default: 1024 MiB, best of 2 runs (about 10 minutes on 2 cores); --full
+# adds 2048 MiB (--full --no-zarr --repeat 5: 32 minutes). Quick sanity
+# check: --sizes 256 --repeat 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec /usr/bin/python3 - "$@" <<'PY'
