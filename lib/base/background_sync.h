@@ -6,14 +6,14 @@
 #define OCKPT_LIB_BASE_BACKGROUND_SYNC_H_
 
 #include <condition_variable>
-#include <deque>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
-#include <thread>
-#include <utility>
 
 #include "lib/base/file.h"
 #include "lib/base/status.h"
+#include "lib/base/thread_pool.h"
 
 namespace ockpt {
 
@@ -28,14 +28,14 @@ namespace ockpt {
 // and returned by Wait(), because the kernel reports a write-back error to
 // one fsync only and the flush may be the one that gets it.
 //
-// Thread-safe. The thread starts with the first flush queued and ends in
-// the destructor, which waits for the flushes queued.
+// Thread-safe. The thread (a ThreadPool of one) starts with the first flush
+// queued and ends in the destructor, which waits for the flushes queued.
 class BackgroundSync {
  public:
   BackgroundSync() = default;
   BackgroundSync(const BackgroundSync&) = delete;
   BackgroundSync& operator=(const BackgroundSync&) = delete;
-  ~BackgroundSync();
+  ~BackgroundSync() = default;
 
   // Queues a flush of file (nothing for a URL's spool file, whose upload is
   // the durable step). A flush of the same file already waiting covers it.
@@ -44,15 +44,12 @@ class BackgroundSync {
   Status Wait();
 
  private:
-  void Run();
-
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<int, std::string>> queue_;  // duplicated descriptor, path
-  bool running_ = false;                           // a flush taken off the queue
-  bool stop_ = false;
+  std::condition_variable done_;
+  std::set<std::string> waiting_;  // paths queued, their flush not started
+  int pending_ = 0;                // flushes queued, not finished
   Status error_;
-  std::thread thread_;
+  std::optional<ThreadPool> thread_;  // last: joined before the members above go
 };
 
 }  // namespace ockpt
