@@ -493,10 +493,9 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
       // While it is written: its pieces, and for zstd the buffers of its
       // frame's workers (about 13-18 MiB of RSS per chunk side by side,
       // with kSideBySideFrameWorkers), so that at most 8 chunks go side by
-      // side within the default max_bytes_in_flight. (What their workers
-      // allocated stays in malloc's per-thread arenas: a save of many
-      // chunks peaks at about 18 MiB per thread, 56 MiB with 2 threads,
-      // 300 MiB with 16.)
+      // side within the default max_bytes_in_flight (a save of many
+      // chunks peaks at about 52 MiB with 2 threads, 166 MiB with 16;
+      // ZstdStreamEncoder returns its workers' buffers to the system).
       return arrays[a].spec.zstd_level ? uint64_t{16} << 20 : uint64_t{4} << 20;
     }
     return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[a].spec), 1);  // chunk + encoding
