@@ -49,7 +49,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return static_cast<int>(workers_.size()); }
-  // Queues task; some worker runs it. Tasks must not throw (an escaping
+  // Queues task; the worker that went idle last runs it (or one that
+  // finishes its task first), so that a few tasks at a time keep to a few
+  // threads. Tasks must not throw (an escaping
   // exception terminates the process) and must not wait for other tasks of
   // the same pool.
   void Submit(std::function<void()> task);

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -50,6 +52,27 @@ TEST_CASE("ThreadPool runs every submitted task before it is destroyed") {
       });
   }
   CHECK(ran == 200);
+}
+
+TEST_CASE("ThreadPool hands a task to the worker that went idle last") {
+  // One task at a time on 16 workers: the same few threads run them all
+  // (woken in turn, all 16 would), so only their buffers stay allocated.
+  ThreadPool pool(16);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::thread::id> ran_on;
+  for (int i = 0; i < 200; ++i) {
+    bool done = false;
+    pool.Submit([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      ran_on.insert(std::this_thread::get_id());
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+  CHECK(ran_on.size() < 8);
 }
 
 TEST_CASE("PipelineWindow: tasks and bytes bound the window") {
