@@ -494,8 +494,8 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
       // frame's workers (about 13-18 MiB of RSS per chunk side by side,
       // with kSideBySideFrameWorkers), so that at most 8 chunks go side by
       // side within the default max_bytes_in_flight (a save of many
-      // chunks peaks at about 52 MiB with 2 threads, 166 MiB with 16;
-      // ZstdStreamEncoder returns its workers' buffers to the system).
+      // chunks peaks at about 52 MiB with 2 threads, 170 MiB with 16 or
+      // 64: each thread keeps one context with its workers' buffers).
       return arrays[a].spec.zstd_level ? uint64_t{16} << 20 : uint64_t{4} << 20;
     }
     return 2 * std::max<uint64_t>(ChunkBytesOf(arrays[a].spec), 1);  // chunk + encoding

@@ -2,18 +2,16 @@
 
 #include "lib/compression/stream_decoder.h"
 
-#include <sys/mman.h>
 #include <zlib.h>
-#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_createCCtx_advanced, ZSTD_customMem
 #include <zstd.h>
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ockpt {
@@ -28,39 +26,21 @@ constexpr size_t kReadAheadBlocks = 3;
 // transfer rarely waits for the decoder.
 constexpr size_t kStreamBlocks = 8;
 
-// The allocator of multi-worker encoders: large blocks are mapped pages of
-// their own, unmapped when zstd frees them. zstd's workers allocate their
-// job buffers and contexts on threads that come and go with each frame; from
-// malloc, what they free stays in the threads' arenas, and a save of many
-// chunks on N threads kept about 18 MiB per thread (300 MiB with 16). Every
-// block carries a header with its size and how it was allocated.
-constexpr size_t kMappedBlockBytes = size_t{128} << 10;
-constexpr size_t kBlockHeaderBytes = 64;  // keeps zstd's 64-byte alignment of the rest
+// A multi-worker compression context kept by a thread between its frames:
+// zstd's workers, their contexts and job buffers (13-18 MiB with two
+// workers) are made once per thread instead of once per frame. Made per
+// frame, they cost fresh pages (a 2-thread save of 64 MiB chunks took 0.7 s
+// more system time when they were mapped and unmapped per frame) or, from
+// malloc, stayed in the arenas of zstd's short-lived threads (RSS grew with
+// the thread count: about 300 MiB with 16). Freed when the thread exits.
+struct CachedCCtx {
+  ZSTD_CCtx* cctx = nullptr;
+  ~CachedCCtx() { ZSTD_freeCCtx(cctx); }
+};
 
-void* ZstdAllocate(void*, size_t size) {
-  const size_t total = size + kBlockHeaderBytes;
-  void* block;
-  if (size >= kMappedBlockBytes) {
-    block = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block == MAP_FAILED) return nullptr;
-  } else {
-    block = std::malloc(total);
-    if (block == nullptr) return nullptr;
-  }
-  std::memcpy(block, &total, sizeof(total));
-  return static_cast<char*>(block) + kBlockHeaderBytes;
-}
-
-void ZstdFree(void*, void* address) {
-  if (address == nullptr) return;
-  char* block = static_cast<char*>(address) - kBlockHeaderBytes;
-  size_t total;
-  std::memcpy(&total, block, sizeof(total));
-  if (total - kBlockHeaderBytes >= kMappedBlockBytes) {
-    munmap(block, total);
-  } else {
-    std::free(block);
-  }
+CachedCCtx& ThreadCachedCCtx() {
+  thread_local CachedCCtx cached;
+  return cached;
 }
 
 // Input pulled through a fixed buffer; with read_ahead, a thread reads the
@@ -370,8 +350,9 @@ Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
                                                                      int threads,
                                                                      bool checksum) {
   std::unique_ptr<ZstdStreamEncoder> e(new ZstdStreamEncoder());
-  e->cctx_ = threads > 0 ? ZSTD_createCCtx_advanced(ZSTD_customMem{ZstdAllocate, ZstdFree, nullptr})
-                         : ZSTD_createCCtx();
+  e->cached_ = threads > 0;
+  if (e->cached_) std::swap(e->cctx_, ThreadCachedCCtx().cctx);  // (a new one when none)
+  if (e->cctx_ == nullptr) e->cctx_ = ZSTD_createCCtx();
   if (e->cctx_ == nullptr) return InternalError("ZSTD_createCCtx failed");
   auto check = [](size_t r) -> Status {
     if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
@@ -382,11 +363,20 @@ Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
   // Ignored by a libzstd built without threads.
   if (threads > 0) ZSTD_CCtx_setParameter(e->cctx_, ZSTD_c_nbWorkers, threads);
   OCKPT_RETURN_IF_ERROR(check(ZSTD_CCtx_setPledgedSrcSize(e->cctx_, pledged_size)));
+  e->pledged_size_ = pledged_size;
   e->output_ = ZeroedBytes(ZSTD_CStreamOutSize());
   return e;
 }
 
-ZstdStreamEncoder::~ZstdStreamEncoder() { ZSTD_freeCCtx(cctx_); }
+ZstdStreamEncoder::~ZstdStreamEncoder() {
+  CachedCCtx& cached = ThreadCachedCCtx();
+  if (cached_ && cached.cctx == nullptr && cctx_ != nullptr &&
+      !ZSTD_isError(ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters))) {
+    cached.cctx = cctx_;  // for this thread's next frame; Create sets every parameter
+    return;
+  }
+  ZSTD_freeCCtx(cctx_);
+}
 
 Status ZstdStreamEncoder::Write(ByteView input, const Append& append) {
   return Run(input, false, append);
@@ -397,6 +387,13 @@ Status ZstdStreamEncoder::Finish(ByteView last, const Append& append) {
 }
 
 Status ZstdStreamEncoder::Run(ByteView input, bool end, const Append& append) {
+  // zstd checks the pledged size on one thread but not with workers, where
+  // a short input would end a frame whose header promises more.
+  if (input.size() > pledged_size_ - given_ || (end && given_ + input.size() != pledged_size_)) {
+    return InternalError("zstd frame of {} bytes pledged got {}{}", pledged_size_,
+                                end ? "" : "more than ", given_ + input.size());
+  }
+  given_ += input.size();
   ZSTD_inBuffer in{input.data(), input.size(), 0};
   const ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
   while (true) {

@@ -64,7 +64,9 @@ class StreamDecoder {
 // input is handed over in pieces, output goes to `append` as it is made.
 // With the pledged size the frame header carries the content size, as
 // ZSTD_compress writes it. `threads` > 0 lets zstd compress on that many
-// workers of its own (the frame is the same for any count >= 1). With
+// workers of its own (the frame is the same for any count >= 1; such a
+// context, with its workers and buffers, is kept by the thread for its next
+// encoder). With
 // `checksum` the frame ends with its content checksum (ZSTD_c_checksumFlag),
 // as ZstdCompress(..., checksum=true) writes it.
 class ZstdStreamEncoder {
@@ -76,7 +78,8 @@ class ZstdStreamEncoder {
   // Compresses the next input bytes.
   Status Write(ByteView input, const Append& append);
   // Compresses the last input bytes (may be empty) and ends the frame (the
-  // input must then have been exactly the pledged size). With workers, give
+  // input must then have been exactly the pledged size: else, and for input
+  // beyond it, kInternal). With workers, give
   // the last bytes here rather than to Write: zstd cuts its input into jobs,
   // and when the input given to Write ends exactly at a job's end, whether
   // that job becomes the frame's last one or is followed by an empty last
@@ -88,6 +91,8 @@ class ZstdStreamEncoder {
   ZstdStreamEncoder() = default;
   Status Run(ByteView input, bool end, const Append& append);
   ::ZSTD_CCtx_s* cctx_ = nullptr;
+  bool cached_ = false;
+  uint64_t pledged_size_ = 0, given_ = 0;  // cctx_ came from, and goes back to, this thread's cache
   Bytes output_;
 };
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "lib/compression/compression.h"
 
@@ -318,6 +319,42 @@ TEST_CASE("ZstdStreamEncoder: the same frame on every run when the input ends at
       CHECK(encode(threads) == first);
     }
   }
+}
+
+TEST_CASE("ZstdStreamEncoder: a thread's reused context carries nothing from frame to frame") {
+  // With workers, the context (its workers and buffers) goes back to the
+  // thread for its next encoder. Other levels, no checksum, an abandoned
+  // frame and two encoders alive at once on the thread change nothing in
+  // the next frame, which is also the frame a new thread makes.
+  const Bytes data = TestData(size_t{3} << 20);
+  auto encode = [&](int level, int threads, bool checksum, size_t give) -> Result<Bytes> {
+    OCKPT_ASSIGN_OR_RETURN(auto e, ZstdStreamEncoder::Create(level, data.size(), threads, checksum));
+    Bytes out;
+    auto append = [&](ByteView p) {
+      out.append(p.data(), p.size());
+      return Status::Ok();
+    };
+    OCKPT_RETURN_IF_ERROR(e->Write(ByteView(data).substr(0, give / 2), append));
+    OCKPT_RETURN_IF_ERROR(e->Finish(ByteView(data).substr(give / 2, give - give / 2), append));
+    return out;
+  };
+  Bytes fresh;
+  std::thread([&] { fresh = encode(1, 2, true, data.size()).value(); }).join();
+  REQUIRE(ZstdDecompress(fresh, data.size()).ok());
+  CHECK(*ZstdDecompress(fresh, data.size()) == data);
+  CHECK(encode(1, 2, true, data.size()).value() == fresh);
+  const Bytes level3 = encode(3, 1, false, data.size()).value();
+  CHECK(level3 != fresh);
+  CHECK(*ZstdDecompress(level3, data.size()) == data);
+  CHECK(encode(1, 2, true, data.size()).value() == fresh);
+  CHECK_FALSE(encode(1, 2, true, data.size() - 1000).ok());  // abandoned mid-frame
+  CHECK(encode(1, 2, true, data.size()).value() == fresh);
+  {
+    auto held = ZstdStreamEncoder::Create(5, data.size(), 2);  // holds the thread's context
+    REQUIRE(held.ok());
+    CHECK(encode(1, 2, true, data.size()).value() == fresh);
+  }
+  CHECK(encode(1, 2, true, data.size()).value() == fresh);
 }
 
 TEST_CASE("ZstdStreamEncoder: pieces make one frame with the content size; any worker count") {
