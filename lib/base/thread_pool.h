@@ -51,9 +51,8 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()); }
   // Queues task; the worker that went idle last runs it (or one that
   // finishes its task first), so that a few tasks at a time keep to a few
-  // threads. Tasks must not throw (an escaping
-  // exception terminates the process) and must not wait for other tasks of
-  // the same pool.
+  // threads. Tasks must not throw (an escaping exception terminates the
+  // process) and must not wait for other tasks of the same pool.
   void Submit(std::function<void()> task);
 
   struct State;

@@ -391,7 +391,7 @@ Status ZstdStreamEncoder::Run(ByteView input, bool end, const Append& append) {
   // a short input would end a frame whose header promises more.
   if (input.size() > pledged_size_ - given_ || (end && given_ + input.size() != pledged_size_)) {
     return InternalError("zstd frame of {} bytes pledged got {}{}", pledged_size_,
-                                end ? "" : "more than ", given_ + input.size());
+                         end ? "" : "more than ", given_ + input.size());
   }
   given_ += input.size();
   ZSTD_inBuffer in{input.data(), input.size(), 0};

@@ -66,9 +66,8 @@ class StreamDecoder {
 // ZSTD_compress writes it. `threads` > 0 lets zstd compress on that many
 // workers of its own (the frame is the same for any count >= 1; such a
 // context, with its workers and buffers, is kept by the thread for its next
-// encoder). With
-// `checksum` the frame ends with its content checksum (ZSTD_c_checksumFlag),
-// as ZstdCompress(..., checksum=true) writes it.
+// encoder). With `checksum` the frame ends with its content checksum
+// (ZSTD_c_checksumFlag), as ZstdCompress(..., checksum=true) writes it.
 class ZstdStreamEncoder {
  public:
   using Append = std::function<Status(ByteView piece)>;
@@ -79,11 +78,11 @@ class ZstdStreamEncoder {
   Status Write(ByteView input, const Append& append);
   // Compresses the last input bytes (may be empty) and ends the frame (the
   // input must then have been exactly the pledged size: else, and for input
-  // beyond it, kInternal). With workers, give
-  // the last bytes here rather than to Write: zstd cuts its input into jobs,
-  // and when the input given to Write ends exactly at a job's end, whether
-  // that job becomes the frame's last one or is followed by an empty last
-  // block depends on how busy the workers were. The last bytes given here
+  // beyond it, kInternal). With workers, give the last bytes here rather
+  // than to Write: zstd cuts its input into jobs, and when the input given
+  // to Write ends exactly at a job's end, whether that job becomes the
+  // frame's last one or is followed by an empty last block depends on how
+  // busy the workers were. The last bytes given here
   // always end the last job, so the frame is the same on every run.
   Status Finish(ByteView last, const Append& append);
 
@@ -91,8 +90,8 @@ class ZstdStreamEncoder {
   ZstdStreamEncoder() = default;
   Status Run(ByteView input, bool end, const Append& append);
   ::ZSTD_CCtx_s* cctx_ = nullptr;
-  bool cached_ = false;
-  uint64_t pledged_size_ = 0, given_ = 0;  // cctx_ came from, and goes back to, this thread's cache
+  bool cached_ = false;  // cctx_ came from, and goes back to, this thread's cache
+  uint64_t pledged_size_ = 0, given_ = 0;  // input bytes pledged and given so far
   Bytes output_;
 };
 
