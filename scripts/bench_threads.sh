@@ -41,7 +41,7 @@ PY
 # Runs "$@" under GNU time; prints "seconds peak_MiB".
 measure() {
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null
-  awk '{ printf "%.2f %d", $1, $2 / 1024 }' "$work/time"
+  awk '{ printf "%.2f %d\n", $1, $2 / 1024 }' "$work/time"
 }
 
 echo "| chunks | threads | save s | save peak RSS MiB | restore s | restore peak RSS MiB |"

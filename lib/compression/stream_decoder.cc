@@ -33,6 +33,10 @@ constexpr size_t kStreamBlocks = 8;
 // more system time when they were mapped and unmapped per frame) or, from
 // malloc, stayed in the arenas of zstd's short-lived threads (RSS grew with
 // the thread count: about 300 MiB with 16). Freed when the thread exits.
+// Only contexts of a few workers are kept (those of chunks side by side,
+// frame after frame): one of a frame on every core of a large machine
+// would keep that many threads and their buffers after the save.
+constexpr int kMaxCachedWorkers = 2;
 struct CachedCCtx {
   ZSTD_CCtx* cctx = nullptr;
   ~CachedCCtx() { ZSTD_freeCCtx(cctx); }
@@ -350,7 +354,7 @@ Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
                                                                      int threads,
                                                                      bool checksum) {
   std::unique_ptr<ZstdStreamEncoder> e(new ZstdStreamEncoder());
-  e->cached_ = threads > 0;
+  e->cached_ = threads > 0 && threads <= kMaxCachedWorkers;
   if (e->cached_) std::swap(e->cctx_, ThreadCachedCCtx().cctx);  // (a new one when none)
   if (e->cctx_ == nullptr) e->cctx_ = ZSTD_createCCtx();
   if (e->cctx_ == nullptr) return InternalError("ZSTD_createCCtx failed");

@@ -64,9 +64,9 @@ class StreamDecoder {
 // input is handed over in pieces, output goes to `append` as it is made.
 // With the pledged size the frame header carries the content size, as
 // ZSTD_compress writes it. `threads` > 0 lets zstd compress on that many
-// workers of its own (the frame is the same for any count >= 1; such a
-// context, with its workers and buffers, is kept by the thread for its next
-// encoder). With `checksum` the frame ends with its content checksum
+// workers of its own (the frame is the same for any count >= 1; a context
+// of one or two workers, with its workers and buffers, is kept by the
+// thread for its next encoder). With `checksum` the frame ends with its content checksum
 // (ZSTD_c_checksumFlag), as ZstdCompress(..., checksum=true) writes it.
 class ZstdStreamEncoder {
  public:
