@@ -61,6 +61,7 @@ if not os.access(ockpt, os.X_OK):
 if not shutil.which("zstd"):
     sys.exit("no zstd command (apt install zstd): it measures the limit")
 PY3 = "/usr/bin/python3"
+BENCH_DATA = os.path.abspath("scripts/bench_data.py")  # the array (shared with bench_threads.sh)
 COLS = 1024
 work = os.path.abspath(args.work)
 shutil.rmtree(work, ignore_errors=True)
@@ -99,17 +100,7 @@ def write_npy_header(f, shape, dtype):
                                             "fortran_order": False, "shape": tuple(shape)})
 
 op, src, dst, step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-if op == "gen":
-    rows = int(dst.split(":")[1]); dst = dst.split(":")[0]
-    rng = np.random.default_rng(0)
-    with open(dst, "wb") as f:
-        write_npy_header(f, (rows, 1024), np.dtype("<f4"))
-        x = np.linspace(0, 8 * np.pi, 1024, dtype=np.float32)
-        for r0, r1 in slabs(rows, 4096):
-            base = np.sin(x[None, :] + np.arange(r0, r1, dtype=np.float32)[:, None] * 1e-3)
-            noise = rng.normal(0, 0.01, size=(r1 - r0, 1024)).astype(np.float32)
-            (np.round((base + noise) * 4096) / 4096).astype("<f4").tofile(f)
-elif op == "zarr-save":
+if op == "zarr-save":
     import zarr, numcodecs
     f, shape, dtype = npy_reader(src)
     out = zarr.open(dst, mode="w", shape=shape, chunks=(step,) + tuple(shape[1:]), dtype=dtype,
@@ -232,7 +223,7 @@ for size in sizes:
     os.makedirs(os.path.join(d, "src", "params"))
     npy = os.path.join(d, "src", "params", "x.npy")
     print(f"generating {size} MiB ...", file=sys.stderr, flush=True)
-    sh([PY3, helper, "gen", "-", f"{npy}:{rows}", "0"])
+    sh([PY3, BENCH_DATA, npy, str(rows)])
     with open(os.path.join(d, "src", "_tree.json"), "w") as f:
         json.dump({"leaves": [{"keypath": [{"key": "params", "type": "dict"}, {"key": "x", "type": "dict"}],
                                "value_type": "np.ndarray", "dtype": "float32"}], "custom_metadata": None}, f)

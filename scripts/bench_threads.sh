@@ -22,21 +22,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src/params"
 
 echo "generating a ${mib} MiB float32 array ..." >&2
-/usr/bin/python3 - "$work/src/params/x.npy" "$mib" <<'PY'
-import sys, numpy as np
-path, mib = sys.argv[1], int(sys.argv[2])
-rows = mib * (1 << 20) // 4096
-rng = np.random.default_rng(0)
-with open(path, "wb") as f:
-    np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
-                                            "shape": (rows, 1024)})
-    x = np.linspace(0, 8 * np.pi, 1024, dtype=np.float32)
-    for r0 in range(0, rows, 4096):
-        r1 = min(rows, r0 + 4096)
-        base = np.sin(x[None, :] + np.arange(r0, r1, dtype=np.float32)[:, None] * 1e-3)
-        noise = rng.normal(0, 0.01, size=(r1 - r0, 1024)).astype(np.float32)
-        (np.round((base + noise) * 4096) / 4096).astype("<f4").tofile(f)
-PY
+/usr/bin/python3 scripts/bench_data.py "$work/src/params/x.npy" $((mib * 256))
 
 # Runs "$@" under GNU time; prints "seconds peak_MiB".
 measure() {
