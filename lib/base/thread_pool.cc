@@ -27,19 +27,20 @@ struct ThreadPool::State {
     std::condition_variable cv;
     bool woken = false;
   };
+  // Sized once: a Worker never moves (its condition variable cannot).
+  explicit State(size_t n) : workers(n) {}
   std::mutex mu;
   std::deque<std::function<void()>> queue;
-  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<Worker> workers;
   std::vector<Worker*> idle;  // the last one went idle last
   bool stopping = false;
 };
 
-ThreadPool::ThreadPool(int threads) : state_(std::make_shared<State>()) {
-  const int n = ResolveThreads(threads);
-  workers_.reserve(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) state_->workers.push_back(std::make_unique<State::Worker>());
-  for (int i = 0; i < n; ++i) {
-    workers_.emplace_back([state = state_, self = state_->workers[static_cast<size_t>(i)].get()] {
+ThreadPool::ThreadPool(int threads)
+    : state_(std::make_shared<State>(static_cast<size_t>(ResolveThreads(threads)))) {
+  workers_.reserve(state_->workers.size());
+  for (State::Worker& worker : state_->workers) {
+    workers_.emplace_back([state = state_, self = &worker] {
       std::unique_lock<std::mutex> lock(state->mu);
       while (true) {
         if (!state->queue.empty()) {

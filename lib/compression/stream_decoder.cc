@@ -373,11 +373,13 @@ Result<std::unique_ptr<ZstdStreamEncoder>> ZstdStreamEncoder::Create(int level,
 }
 
 ZstdStreamEncoder::~ZstdStreamEncoder() {
-  CachedCCtx& cached = ThreadCachedCCtx();
-  if (cached_ && cached.cctx == nullptr && cctx_ != nullptr &&
-      !ZSTD_isError(ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters))) {
-    cached.cctx = cctx_;  // for this thread's next frame; Create sets every parameter
-    return;
+  if (cached_ && cctx_ != nullptr) {
+    CachedCCtx& cached = ThreadCachedCCtx();
+    if (cached.cctx == nullptr &&
+        !ZSTD_isError(ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters))) {
+      cached.cctx = cctx_;  // for this thread's next frame; Create sets every parameter
+      return;
+    }
   }
   ZSTD_freeCCtx(cctx_);
 }
