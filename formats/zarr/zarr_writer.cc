@@ -493,8 +493,8 @@ Status WriteArrays(const std::vector<ArrayToWrite>& arrays, const ValueSink& sin
       // While it is written: its pieces, and for zstd the buffers of its
       // frame's workers (about 13-18 MiB of RSS per chunk side by side,
       // with kSideBySideFrameWorkers), so that at most 8 chunks go side by
-      // side within the default max_bytes_in_flight (a save of many
-      // chunks peaks at about 52 MiB with 2 threads, 170 MiB with 16 or
+      // side within the default max_bytes_in_flight (a save of 64 MiB
+      // chunks peaks at about 50 MiB with 2 threads, 150 MiB with 16 or
       // 64: each thread keeps one context with its workers' buffers).
       return arrays[a].spec.zstd_level ? uint64_t{16} << 20 : uint64_t{4} << 20;
     }

@@ -66,8 +66,9 @@ class StreamDecoder {
 // ZSTD_compress writes it. `threads` > 0 lets zstd compress on that many
 // workers of its own (the frame is the same for any count >= 1; a context
 // of one or two workers, with its workers and buffers, is kept by the
-// thread for its next encoder). With `checksum` the frame ends with its content checksum
-// (ZSTD_c_checksumFlag), as ZstdCompress(..., checksum=true) writes it.
+// thread for its next encoder). With `checksum` the frame ends with its
+// content checksum (ZSTD_c_checksumFlag), as ZstdCompress(..., checksum=true)
+// writes it.
 class ZstdStreamEncoder {
  public:
   using Append = std::function<Status(ByteView piece)>;
@@ -82,8 +83,8 @@ class ZstdStreamEncoder {
   // than to Write: zstd cuts its input into jobs, and when the input given
   // to Write ends exactly at a job's end, whether that job becomes the
   // frame's last one or is followed by an empty last block depends on how
-  // busy the workers were. The last bytes given here
-  // always end the last job, so the frame is the same on every run.
+  // busy the workers were. The last bytes given here always end the last
+  // job, so the frame is the same on every run.
   Status Finish(ByteView last, const Append& append);
 
  private:
